@@ -1,0 +1,185 @@
+"""kai's command line: parsing and rendering only; the work happens in the stages.
+
+Only typer is imported at module level so `kai --help` stays fast; each command
+imports what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kai.models import Severity
+
+app = typer.Typer(
+    name="kai",
+    help="kai: a kubectl companion that thinks. Review, fix and (soon) generate Kubernetes manifests safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+policies_app = typer.Typer(help="List and explain the evaluator's rules.", no_args_is_help=True)
+app.add_typer(policies_app, name="policies")
+
+_state = {"debug": False}
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+    sarif = "sarif"
+
+
+class ListOutput(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+class FailOn(str, Enum):
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise SystemExit(code)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print kai's version and exit.")] = False,
+) -> None:
+    _state["debug"] = debug or bool(os.environ.get("KAI_DEBUG"))
+    if version:
+        from kai import __version__
+
+        typer.echo(f"kai {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def review(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False)],
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.table,
+    explain: Annotated[bool, typer.Option("--explain", help="Explain each finding: why it matters, how to fix it, docs.")] = False,
+    fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]")] = None,
+    enable: Annotated[list[str] | None, typer.Option("--enable", help="Enable a rule id or category (repeatable).")] = None,
+    disable: Annotated[list[str] | None, typer.Option("--disable", help="Disable a rule id or category (repeatable).")] = None,
+    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")] = None,
+    hide_suppressed: Annotated[bool, typer.Option("--hide-suppressed", help="Do not list findings suppressed by annotations.")] = False,
+) -> None:
+    """Critique Kubernetes YAML offline: policy findings with exit codes for CI."""
+    from kai.config import load_config
+    from kai.models import Severity
+    from kai.pipeline import review as run_review
+    from kai.pipeline import rules_for
+
+    config = load_config()
+    rules = rules_for(config, enable or [], disable or [], policies or [])
+    threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
+    report = run_review(paths, rules, namespace=namespace or config.namespace or "default")
+    _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
+    raise SystemExit(0 if report.summary(threshold).passed else 1)
+
+
+def _emit_report(report, rules, threshold: Severity, output: Output, explain: bool, show_suppressed: bool) -> None:  # type: ignore[no-untyped-def]
+    from kai import render
+
+    if output is Output.table:
+        render.print_report(_console(), report, {r.id: r for r in rules}, threshold, explain, show_suppressed)
+    elif output is Output.json:
+        sys.stdout.write(render.to_json(render.report_data(report, threshold)))
+    elif output is Output.yaml:
+        sys.stdout.write(render.to_yaml(render.report_data(report, threshold)))
+    else:
+        sys.stdout.write(render.to_json(render.sarif(report, rules)))
+
+
+@policies_app.command("list")
+def policies_list(
+    output: Annotated[ListOutput, typer.Option("--output", "-o", help="Output format.")] = ListOutput.table,
+    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
+) -> None:
+    """Every rule: id, severity, category, title and the equivalent checks in other tools."""
+    from kai import render
+    from kai.config import load_config
+    from kai.pipeline import rules_for
+
+    rules = rules_for(load_config(), policies=policies or [])
+    if output is ListOutput.table:
+        render.print_rules(_console(), rules)
+        return
+    data = {"version": render.SCHEMA_VERSION, "rules": [render.rule_data(r) for r in rules]}
+    sys.stdout.write(render.to_json(data) if output is ListOutput.json else render.to_yaml(data))
+
+
+@policies_app.command("show")
+def policies_show(
+    rule_id: Annotated[str, typer.Argument(metavar="ID", help="Rule id, for example KAI-RES-001.")],
+    output: Annotated[ListOutput, typer.Option("--output", "-o", help="Output format.")] = ListOutput.table,
+    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
+) -> None:
+    """One rule in full: why it matters, how to fix it, references."""
+    from kai import render
+    from kai.config import load_config
+    from kai.errors import InputError
+    from kai.pipeline import rules_for
+
+    rules = {r.id.upper(): r for r in rules_for(load_config(), policies=policies or [])}
+    rule = rules.get(rule_id.upper())
+    if rule is None:
+        raise InputError(f"unknown rule {rule_id} (see `kai policies list`)")
+    if output is ListOutput.table:
+        render.print_rule(_console(), rule)
+    else:
+        data = render.rule_data(rule)
+        sys.stdout.write(render.to_json(data) if output is ListOutput.json else render.to_yaml(data))
+
+
+def main() -> None:
+    """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
+    from kai.errors import ExitCode, KaiError
+
+    try:
+        app()
+    except KaiError as e:
+        if _state["debug"]:
+            raise
+        _fail(e.message, e.exit_code)
+    except KeyboardInterrupt:
+        _fail("cancelled", ExitCode.CANCELLED)
+    except RecursionError:
+        if _state["debug"]:
+            raise
+        _fail("input nested too deeply to process", ExitCode.USAGE)
+    except MemoryError:
+        _fail("input too large to process in memory", ExitCode.USAGE)
+    except BrokenPipeError:
+        # The reader went away (kai review ... | head): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+
+
+if __name__ == "__main__":
+    main()

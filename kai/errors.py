@@ -1,0 +1,38 @@
+"""kai's error hierarchy: each error carries a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    MODEL = 3
+    CLUSTER = 4
+    CANCELLED = 130
+
+
+class KaiError(Exception):
+    """Base of every error kai reports to the person; never shown as a traceback."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(KaiError):
+    """Unreadable, malformed or hostile input (files, YAML, flags)."""
+
+
+class PolicyError(KaiError):
+    """A rule file that cannot be loaded or compiled."""
+
+
+class ModelError(KaiError):
+    exit_code = ExitCode.MODEL
+
+
+class ClusterError(KaiError):
+    exit_code = ExitCode.CLUSTER

@@ -1,0 +1,226 @@
+"""Safe multi-document YAML/JSON loading and object identity.
+
+Loading never executes tags, never expands an alias bomb, and reports malformed
+input as one line with file, line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kai.errors import InputError
+from kai.models import Manifest, Note, ObjectRef, Source
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Larger inputs are refused up front rather than risking memory: tens of MB are fine.
+MAX_INPUT_BYTES = int(os.environ.get("KAI_MAX_INPUT_BYTES", str(256 * 1024 * 1024)))
+# An alias may be used many times; what matters is the size of the expanded tree.
+MAX_EXPANDED_NODES = 2_000_000
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class KaiLoader(_BaseLoader):  # type: ignore[misc]
+    """A safe loader that, like Kubernetes, keeps timestamps as plain strings."""
+
+
+KaiLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+def object_ref(obj: dict[str, Any]) -> ObjectRef:
+    """The identity of an object; tolerant of missing or mistyped metadata."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    ns = meta.get("namespace")
+    return ObjectRef(
+        apiVersion=str(obj.get("apiVersion") or ""),
+        kind=str(obj.get("kind") or ""),
+        namespace=str(ns) if ns not in (None, "") else None,
+        name=str(meta.get("name") or meta.get("generateName") or ""),
+    )
+
+
+def _expanded_size(node: yaml.Node, limit: int) -> int:
+    """Size of the node tree with every alias expanded, stopping once past `limit`."""
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node, depth: int) -> int:
+        key = id(n)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # guards against recursive (self-referencing) structures
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                total += size(v, depth + 1)
+                if total > limit:
+                    break
+        memo[key] = total
+        return total
+
+    return size(node, 0)
+
+
+def _might_alias(text: str) -> bool:
+    return "&" in text and "*" in text
+
+
+def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
+    """Yield (1-based line, data) for each non-empty YAML document in `text`."""
+    loader = KaiLoader(text)
+    check_aliases = _might_alias(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            line = node.start_mark.line + 1
+            if check_aliases and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+                raise InputError(
+                    f"{file}:{line}: refused: YAML aliases expand to more than "
+                    f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb?)"
+                )
+            yield line, loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        problem = e.problem or e.context or "malformed YAML"
+        raise InputError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{file}: invalid YAML: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise InputError(f"{file}: refused: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _is_list(data: dict[str, Any]) -> bool:
+    kind = data.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
+
+
+def split_objects(
+    data: Any, file: str, line: int
+) -> tuple[list[Manifest], list[Note]]:
+    """Turn one decoded document into manifests, expanding List kinds; report non-objects."""
+    manifests: list[Manifest] = []
+    notes: list[Note] = []
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue  # an empty document, as Helm often renders
+        if not isinstance(item, dict):
+            kind = type(item).__name__
+            notes.append(Note(file=file, line=line, message=f"skipped: document is a {kind}, not a Kubernetes object"))
+            continue
+        if _is_list(item):
+            stack.extend(reversed(item["items"]))
+            continue
+        if not item.get("kind") or not item.get("apiVersion"):
+            missing = " and ".join(k for k in ("apiVersion", "kind") if not item.get(k))
+            notes.append(Note(file=file, line=line, message=f"skipped: document has no {missing}; not a Kubernetes object"))
+            continue
+        manifests.append(Manifest(ref=object_ref(item), source=Source(file=file, line=line), obj=item))
+    return manifests, notes
+
+
+def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
+    """Load every Kubernetes object from YAML or JSON text."""
+    manifests: list[Manifest] = []
+    notes: list[Note] = []
+    if file.endswith(".json") or text.lstrip()[:1] in ("{", "["):
+        try:
+            docs: Iterable[tuple[int, Any]] = [(1, json.loads(text))]
+        except json.JSONDecodeError as e:
+            if file.endswith(".json"):
+                raise InputError(f"{file}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+            docs = iter_documents(text, file)  # flow-style YAML, not JSON
+        except RecursionError:
+            raise InputError(f"{file}: refused: JSON nested too deeply") from None
+    else:
+        docs = iter_documents(text, file)
+    for line, data in docs:
+        if isinstance(data, list) and file.endswith(".json"):
+            for item in data:
+                m, n = split_objects(item, file, line)
+                manifests += m
+                notes += n
+            continue
+        m, n = split_objects(data, file, line)
+        manifests += m
+        notes += n
+    return manifests, notes
+
+
+def _read(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: refused: {size:,} bytes is over the {MAX_INPUT_BYTES:,}-byte input limit (KAI_MAX_INPUT_BYTES)")
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def discover(paths: Iterable[str]) -> list[str]:
+    """Expand directories recursively into YAML/JSON files, in a stable order."""
+    files: list[str] = []
+    for p in paths:
+        if p == "-":
+            files.append(p)
+            continue
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(
+                str(f)
+                for f in path.rglob("*")
+                if f.suffix in YAML_SUFFIXES and f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
+            )
+            files.extend(found)
+        elif path.exists():
+            files.append(str(path))
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return files
+
+
+def load_paths(paths: Iterable[str], stdin_text: str | None = None) -> tuple[list[Manifest], list[Note]]:
+    """Load all objects from files, directories and "-" (stdin)."""
+    manifests: list[Manifest] = []
+    notes: list[Note] = []
+    for f in discover(paths):
+        if f == "-":
+            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            if len(text) > MAX_INPUT_BYTES:
+                raise InputError(f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit")
+        else:
+            text = _read(Path(f))
+        m, n = load_text(text, f)
+        manifests += m
+        notes += n
+    return manifests, notes
+
+
+def dump_yaml(objs: Iterable[dict[str, Any]]) -> str:
+    """Plain multi-document YAML, key order preserved."""
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(list(objs), Dumper=dumper, sort_keys=False, default_flow_style=False)

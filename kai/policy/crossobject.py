@@ -1,0 +1,289 @@
+"""Checks that span objects: small Python functions registered under a rule's `python:` name.
+
+Each takes one manifest and the review Context and yields Hits. Per-object rules
+belong in CEL (policies/*.yaml); only what must look at other objects lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kai.models import Manifest
+from kai.policy import workload
+from kai.policy.engine import CheckFn, Context, Hit
+from kai.policy.selectors import describe_labels, label_selector_matches, map_selector_matches
+
+CHECKS: dict[str, CheckFn] = {}
+# Which kinds each check looks at, so the engine skips the rest without calling it.
+KINDS: dict[str, frozenset[str]] = {}
+NEEDS_POD: set[str] = set()
+
+
+def check(name: str, kinds: tuple[str, ...] = (), pod: bool = False) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[name] = fn
+        KINDS[name] = frozenset(kinds)
+        if pod:
+            NEEDS_POD.add(name)
+        return fn
+
+    return register
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _uses_host_network(obj: dict[str, Any]) -> bool:
+    found = workload.pod_spec(obj)
+    return bool(found and found[0].get("hostNetwork") is True)
+
+
+def _policy_types(np: dict[str, Any]) -> set[str]:
+    spec = _spec(np)
+    declared = spec.get("policyTypes")
+    if isinstance(declared, list) and declared:
+        return {str(t) for t in declared}
+    # Kubernetes defaults: Ingress always, Egress when egress rules are present.
+    types = {"Ingress"}
+    if spec.get("egress"):
+        types.add("Egress")
+    return types
+
+
+@check("network-policy-coverage", pod=True)
+def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A NetworkPolicy in the same namespace selects the workload's pods for ingress."""
+    if _uses_host_network(m.obj):
+        return  # NetworkPolicy does not apply to host-network pods (another rule flags hostNetwork)
+    labels = workload.pod_labels(m.obj)
+    ns = ctx.namespace(m)
+    for np in ctx.of_kind("NetworkPolicy", namespace=ns):
+        if "Ingress" in _policy_types(np.obj) and label_selector_matches(_spec(np.obj).get("podSelector"), labels):
+            return
+    yield Hit(
+        f"no NetworkPolicy in namespace {ns} selects these pods ({describe_labels(labels)}): "
+        "every pod in the cluster can reach them"
+    )
+
+
+def _selected_workloads(svc: Manifest, ctx: Context) -> list[Manifest]:
+    selector = _spec(svc.obj).get("selector")
+    return [w for w in ctx.workloads(ctx.namespace(svc)) if map_selector_matches(selector, workload.pod_labels(w.obj))]
+
+
+@check("service-selector-matches", kinds=("Service",))
+def service_selector_matches(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A Service with a selector selects at least one workload among the reviewed objects."""
+    spec = _spec(m.obj)
+    selector = spec.get("selector")
+    if spec.get("type") == "ExternalName" or not isinstance(selector, dict) or not selector:
+        return  # no selector: endpoints are managed by hand or by another controller
+    if not _selected_workloads(m, ctx):
+        yield Hit(
+            f"selector {describe_labels({str(k): str(v) for k, v in selector.items()})} matches no workload's pod labels "
+            f"in namespace {ctx.namespace(m)}: the Service will have no endpoints",
+            "spec.selector",
+        )
+
+
+def _container_ports(w: Manifest) -> tuple[set[int], set[str]]:
+    numbers: set[int] = set()
+    names: set[str] = set()
+    found = workload.pod_spec(w.obj)
+    if not found:
+        return numbers, names
+    for _, _, c in workload.iter_containers(found[0], ("containers",)):
+        for p in c.get("ports") or []:
+            if not isinstance(p, dict):
+                continue
+            if isinstance(p.get("containerPort"), int):
+                numbers.add(p["containerPort"])
+            if isinstance(p.get("name"), str):
+                names.add(p["name"])
+    return numbers, names
+
+
+@check("service-target-port", kinds=("Service",))
+def service_target_port(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """Every Service port's targetPort is a port the selected containers declare."""
+    targets = _selected_workloads(m, ctx)
+    if not targets:
+        return  # service-selector-matches reports this
+    numbers: set[int] = set()
+    names: set[str] = set()
+    for w in targets:
+        n, s = _container_ports(w)
+        numbers |= n
+        names |= s
+    ports = _spec(m.obj).get("ports") or []
+    for i, p in enumerate(ports if isinstance(ports, list) else []):
+        if not isinstance(p, dict):
+            continue
+        target = p.get("targetPort", p.get("port"))
+        if isinstance(target, int) and not isinstance(target, bool):
+            # An undeclared numeric port still works if the process listens on it, but nothing documents it.
+            ok = target in numbers or not numbers and not names
+            if not ok:
+                yield Hit(f"targetPort {target} is not a containerPort of the selected pods (declared: {sorted(numbers) or 'none'})", f"spec.ports[{i}].targetPort")
+        elif isinstance(target, str) and target.isdigit():
+            if int(target) not in numbers:
+                yield Hit(f"targetPort \"{target}\" is not a containerPort of the selected pods", f"spec.ports[{i}].targetPort")
+        elif isinstance(target, str) and target not in names:
+            yield Hit(
+                f"targetPort \"{target}\" names no container port of the selected pods (named ports: {sorted(names) or 'none'}): traffic will not be delivered",
+                f"spec.ports[{i}].targetPort",
+            )
+
+
+def _hpa_for(m: Manifest, ctx: Context) -> Manifest | None:
+    for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ctx.namespace(m)):
+        ref = _spec(hpa.obj).get("scaleTargetRef")
+        if isinstance(ref, dict) and ref.get("kind") == m.ref.kind and ref.get("name") == m.ref.name:
+            return hpa
+    return None
+
+
+def _effective_min_replicas(m: Manifest, ctx: Context) -> int | None:
+    hpa = _hpa_for(m, ctx)
+    if hpa is not None:
+        value = _spec(hpa.obj).get("minReplicas", 1)
+        return value if isinstance(value, int) else 1
+    return workload.replicas(m.obj)
+
+
+@check("pdb-for-replicas", kinds=("Deployment", "StatefulSet"), pod=True)
+def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A workload running two or more replicas is covered by a PodDisruptionBudget."""
+    count = _effective_min_replicas(m, ctx)
+    if count is None or count < 2:
+        return
+    labels = workload.pod_labels(m.obj)
+    for pdb in ctx.of_kind("PodDisruptionBudget", namespace=ctx.namespace(m)):
+        if label_selector_matches(_spec(pdb.obj).get("selector"), labels):
+            return
+    yield Hit(
+        f"{count} replicas but no PodDisruptionBudget selects these pods ({describe_labels(labels)}): "
+        "a node drain may evict all of them at once"
+    )
+
+
+_SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")
+
+
+@check("hpa-target-exists", kinds=("HorizontalPodAutoscaler",))
+def hpa_target_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """The HPA's scaleTargetRef names an object among the reviewed ones."""
+    ref = _spec(m.obj).get("scaleTargetRef")
+    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+        yield Hit("scaleTargetRef is missing its kind or name: the autoscaler has nothing to scale", "spec.scaleTargetRef")
+        return
+    kind, name = str(ref["kind"]), str(ref["name"])
+    if kind not in _SCALABLE:
+        return  # a custom resource's scale subresource: cannot be checked offline
+    for t in ctx.of_kind(kind, namespace=ctx.namespace(m)):
+        if t.ref.name == name:
+            return
+    yield Hit(f"scaleTargetRef {kind}/{name} is not among the reviewed objects in namespace {ctx.namespace(m)}", "spec.scaleTargetRef")
+
+
+def _utilization_resources(hpa: dict[str, Any]) -> set[str]:
+    spec = _spec(hpa)
+    out: set[str] = set()
+    if "targetCPUUtilizationPercentage" in spec:  # autoscaling/v1
+        out.add("cpu")
+    for metric in spec.get("metrics") or []:
+        if not isinstance(metric, dict):
+            continue
+        res = metric.get("resource") or metric.get("containerResource")
+        target = res.get("target") if isinstance(res, dict) else None
+        if isinstance(target, dict) and target.get("type") == "Utilization" and isinstance(res, dict):
+            out.add(str(res.get("name")))
+    if not spec.get("metrics") and "targetCPUUtilizationPercentage" not in spec and str(hpa.get("apiVersion", "")).startswith("autoscaling/"):
+        out.add("cpu")  # with no metrics the controller defaults to 80% CPU utilization
+    return out
+
+
+@check("hpa-requests", kinds=("HorizontalPodAutoscaler",))
+def hpa_requests(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """Utilization targets are percentages of requests: the target's containers must set them."""
+    ref = _spec(m.obj).get("scaleTargetRef")
+    if not isinstance(ref, dict):
+        return
+    for t in ctx.of_kind(str(ref.get("kind")), namespace=ctx.namespace(m)):
+        if t.ref.name != ref.get("name"):
+            continue
+        found = workload.pod_spec(t.obj)
+        if not found:
+            return
+        for resource in sorted(_utilization_resources(m.obj)):
+            for _, _, c in workload.iter_containers(found[0], ("containers",)):
+                res = c.get("resources") if isinstance(c.get("resources"), dict) else {}
+                requests = res.get("requests") if isinstance(res, dict) else None
+                if not isinstance(requests, dict) or resource not in requests:
+                    yield Hit(
+                        f"scales on {resource} utilization but container {c.get('name')!s} of {t.ref.display()} "
+                        f"sets no {resource} request: the autoscaler cannot compute utilization",
+                        "spec.metrics",
+                    )
+
+
+@check("hpa-replicas-conflict", kinds=("Deployment", "StatefulSet"), pod=True)
+def hpa_replicas_conflict(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A workload managed by an HPA should not also pin spec.replicas."""
+    if "replicas" in _spec(m.obj) and _hpa_for(m, ctx) is not None:
+        yield Hit(
+            "spec.replicas is set while a HorizontalPodAutoscaler manages this workload: every apply resets the replica count",
+            "spec.replicas",
+        )
+
+
+def _ingress_backends(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    spec = _spec(obj)
+    default = spec.get("defaultBackend")
+    if isinstance(default, dict):
+        yield "spec.defaultBackend", default
+    for i, rule in enumerate(spec.get("rules") or []):
+        http = rule.get("http") if isinstance(rule, dict) else None
+        for j, path in enumerate((http or {}).get("paths") or [] if isinstance(http, dict) else []):
+            if isinstance(path, dict) and isinstance(path.get("backend"), dict):
+                yield f"spec.rules[{i}].http.paths[{j}].backend", path["backend"]
+
+
+@check("ingress-backend-exists", kinds=("Ingress",))
+def ingress_backend_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """Each Ingress backend names a Service (and one of its ports) among the reviewed objects."""
+    services = {s.ref.name: s for s in ctx.of_kind("Service", namespace=ctx.namespace(m))}
+    for path, backend in _ingress_backends(m.obj):
+        svc = backend.get("service")
+        if not isinstance(svc, dict):
+            continue  # a resource backend
+        name = svc.get("name")
+        if name not in services:
+            yield Hit(f"backend Service {name!s} is not among the reviewed objects in namespace {ctx.namespace(m)}", f"{path}.service.name")
+            continue
+        port = svc.get("port") if isinstance(svc.get("port"), dict) else {}
+        svc_ports = _spec(services[str(name)].obj).get("ports") or []
+        numbers = {p.get("port") for p in svc_ports if isinstance(p, dict)}
+        names = {p.get("name") for p in svc_ports if isinstance(p, dict)}
+        if "number" in port and port["number"] not in numbers:
+            yield Hit(f"backend port {port['number']} is not a port of Service {name} (ports: {sorted(n for n in numbers if isinstance(n, int))})", f"{path}.service.port")
+        elif "name" in port and port["name"] not in names:
+            yield Hit(f"backend port name {port['name']!s} is not a port name of Service {name}", f"{path}.service.port")
+
+
+@check("statefulset-service", kinds=("StatefulSet",), pod=True)
+def statefulset_service(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A StatefulSet's serviceName names a headless Service that governs its pods' DNS."""
+    name = _spec(m.obj).get("serviceName")
+    if not name:
+        yield Hit("spec.serviceName is not set: the pods get no stable network identity", "spec.serviceName")
+        return
+    for s in ctx.of_kind("Service", namespace=ctx.namespace(m)):
+        if s.ref.name == name:
+            if _spec(s.obj).get("clusterIP") != "None":
+                yield Hit(f"Service {name} governs this StatefulSet but is not headless (clusterIP: None)", "spec.serviceName")
+            return
+    yield Hit(f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName")

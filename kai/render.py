@@ -1,0 +1,283 @@
+"""Rendering values for people (rich) and machines (JSON, YAML, SARIF).
+
+The machine shapes are a contract: see docs/json-output.md before changing them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from kai import __version__
+from kai.models import Finding, Report, Rule, Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SCHEMA_VERSION = 1
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+PEER_TOOLS = ("kube-linter", "kube-score", "polaris", "checkov", "pss")
+
+
+# ---------- machine shapes ----------
+
+
+def report_data(report: Report, fail_on: Severity) -> dict[str, Any]:
+    """The documented `kai review -o json|yaml` shape."""
+    return {
+        "version": SCHEMA_VERSION,
+        "summary": report.summary(fail_on).model_dump(mode="json"),
+        "findings": [f.model_dump(mode="json") for f in report.findings],
+        "notes": [n.model_dump(mode="json", exclude_none=True) for n in report.notes],
+    }
+
+
+def rule_data(rule: Rule) -> dict[str, Any]:
+    """The documented `kai policies list -o json` shape of one rule."""
+    check: dict[str, Any]
+    if rule.cel is not None:
+        check = {"type": "cel", "scope": rule.cel.scope, "expression": rule.cel.expression}
+    else:
+        check = {"type": "python", "name": rule.python}
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "severity": rule.severity.value,
+        "category": rule.category,
+        "enabled": rule.enabled,
+        "concept": rule.concept,
+        "rationale": rule.rationale.strip(),
+        "remediation": rule.remediation.strip(),
+        "example": rule.example,
+        "references": rule.references.model_dump(mode="json"),
+        "equivalents": {tool: list(ids) for tool, ids in rule.equivalents.items()},
+        "kinds": rule.match.kinds,
+        "check": check,
+        "source": rule.source,
+    }
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_yaml(data: Any) -> str:
+    import yaml
+
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True))
+
+
+def _help_markdown(rule: Rule) -> str:
+    parts = [f"**{rule.title}**", "", rule.rationale.strip(), "", "**How to fix:** " + rule.remediation.strip()]
+    if rule.example:
+        parts += ["", "```yaml", rule.example.rstrip(), "```"]
+    if rule.references.docs:
+        parts += ["", f"[Kubernetes documentation]({rule.references.docs})"]
+    return "\n".join(parts)
+
+
+def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; suppressed findings carry an inSource suppression."""
+    used = {f.rule for f in report.findings}
+    driver_rules = [r for r in rules if r.id in used]
+    index = {r.id: i for i, r in enumerate(driver_rules)}
+    results = []
+    for f in report.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "level": SARIF_LEVEL[f.severity],
+            "message": {"text": f"{f.object.display()}: {f.message}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _uri(f.file)},
+                        "region": {"startLine": max(1, f.line)},
+                    },
+                    "logicalLocations": [
+                        {"fullyQualifiedName": f.object.display() + (f" {f.path}" if f.path else ""), "kind": "object"}
+                    ],
+                }
+            ],
+            "partialFingerprints": {"kaiObject/v1": f"{f.rule}:{f.object.display()}:{f.path or ''}"},
+        }
+        if f.rule in index:
+            result["ruleIndex"] = index[f.rule]
+        if f.suppressed:
+            sup: dict[str, Any] = {"kind": "inSource"}
+            if f.suppression_reason:
+                sup["justification"] = f.suppression_reason
+            result["suppressions"] = [sup]
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kai",
+                        "version": __version__,
+                        "informationUri": "https://github.com/kai-dev/kai",
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "name": r.id.replace("-", ""),
+                                "shortDescription": {"text": r.title},
+                                "fullDescription": {"text": r.rationale.strip()},
+                                "help": {"text": r.remediation.strip(), "markdown": _help_markdown(r)},
+                                **({"helpUri": r.references.docs} if r.references.docs else {}),
+                                "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]},
+                                "properties": {
+                                    "tags": [r.category, "kubernetes"],
+                                    "equivalents": r.equivalents,
+                                },
+                            }
+                            for r in driver_rules
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def _uri(file: str) -> str:
+    if file == "-":
+        return "stdin"
+    return file.replace("\\", "/").lstrip("./") if file.startswith("./") else file.replace("\\", "/")
+
+
+# ---------- human output ----------
+
+
+def _sev(severity: Severity) -> str:
+    return f"[{SEVERITY_STYLE[severity]}]{severity.value}[/]"
+
+
+def print_report(
+    console: Console,
+    report: Report,
+    rules: dict[str, Rule],
+    fail_on: Severity,
+    explain: bool = False,
+    show_suppressed: bool = True,
+) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    findings = [f for f in report.findings if show_suppressed or not f.suppressed]
+    if findings:
+        table = Table(show_header=True, header_style="bold", expand=False, pad_edge=False)
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Rule", no_wrap=True)
+        table.add_column("Message")
+        table.add_column("Where", style="dim", overflow="fold")
+        groups: dict[tuple[str, int, str], list[Finding]] = {}
+        for f in findings:
+            groups.setdefault((f.file, f.line, f.object.display()), []).append(f)
+        for n, ((file, line, obj), items) in enumerate(groups.items()):
+            if n:
+                table.add_section()
+            table.add_row(f"[bold]{escape(obj)}[/]", "", "", f"{escape(file)}:{line}")
+            for f in items:
+                sev = "[dim]suppressed[/]" if f.suppressed else _sev(f.severity)
+                msg = escape(f.message)
+                if f.suppressed and f.suppression_reason:
+                    msg += f" [dim](ignored: {escape(f.suppression_reason)})[/]"
+                table.add_row(sev, f.rule, msg, escape(f.path or ""))
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]note:[/] {escape(note.file)}:{note.line}: {escape(note.message)}")
+    if explain:
+        print_explanations(console, findings, rules)
+    print_summary(console, report, fail_on)
+
+
+def print_summary(console: Console, report: Report, fail_on: Severity) -> None:
+    s = report.summary(fail_on)
+    counts = ", ".join(f"{s.by_severity[sev.value]} {sev.value}" for sev in reversed(Severity))
+    verdict = "[bold green]PASS[/]" if s.passed else "[bold red]FAIL[/]"
+    suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
+    console.print(
+        f"{verdict} {s.objects} object{'s' if s.objects != 1 else ''}, "
+        f"{s.findings} finding{'s' if s.findings != 1 else ''} ({counts}){suppressed}; "
+        f"fails on {fail_on.value} and above"
+    )
+
+
+def print_explanations(console: Console, findings: Sequence[Finding], rules: dict[str, Rule]) -> None:
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    seen: set[str] = set()
+    for f in findings:
+        rule = rules.get(f.rule)
+        if rule is None or f.rule in seen:
+            continue
+        seen.add(f.rule)
+        parts: list[Any] = [
+            Text.from_markup(f"[bold]Why it matters[/]  {escape(rule.rationale.strip())}"),
+            Text.from_markup(f"\n[bold]How to fix[/]  {escape(rule.remediation.strip())}"),
+        ]
+        if rule.example:
+            parts.append(Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+        if rule.concept:
+            parts.append(Text.from_markup(f"\n[bold]Concept to study[/]  {escape(rule.concept)}"))
+        if rule.references.docs:
+            parts.append(Text.from_markup(f"[bold]Docs[/]  [link={rule.references.docs}]{escape(rule.references.docs)}[/link]"))
+        title = f"{_sev(rule.severity)} {rule.id} {escape(rule.title)}"
+        console.print(Panel(Group(*parts), title=title, title_align="left", expand=True))
+
+
+def print_rules(console: Console, rules: Sequence[Rule]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Category")
+    table.add_column("Title")
+    table.add_column("Equivalents", style="dim")
+    for r in rules:
+        eq = "; ".join(f"{tool}: {', '.join(ids)}" for tool, ids in r.equivalents.items() if ids)
+        rid = r.id if r.enabled else f"[dim]{r.id} (off)[/]"
+        table.add_row(rid, _sev(r.severity), r.category, escape(r.title), escape(eq))
+    console.print(table)
+    console.print(f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled")
+
+
+def print_rule(console: Console, rule: Rule) -> None:
+    from rich.markup import escape
+    from rich.syntax import Syntax
+
+    console.print(f"[bold]{rule.id}[/]  {escape(rule.title)}")
+    console.print(f"severity {_sev(rule.severity)} · category {rule.category}" + ("" if rule.enabled else " · [dim]off by default[/]"))
+    if rule.match.kinds:
+        console.print(f"applies to: {', '.join(rule.match.kinds)}")
+    console.print(f"\n[bold]Why it matters[/]\n{escape(rule.rationale.strip())}")
+    console.print(f"\n[bold]How to fix[/]\n{escape(rule.remediation.strip())}")
+    if rule.example:
+        console.print(Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+    if rule.concept:
+        console.print(f"\n[bold]Concept to study[/]  {escape(rule.concept)}")
+    console.print("\n[bold]References[/]")
+    if rule.references.docs:
+        console.print(f"  Kubernetes docs: {rule.references.docs}")
+    for link in rule.references.links:
+        console.print(f"  {link}")
+    for tool, ids in rule.equivalents.items():
+        console.print(f"  {tool}: {', '.join(ids)}")
+    if rule.cel is not None:
+        console.print(f"\n[bold]Check[/] (CEL, scope {rule.cel.scope})")
+        console.print(Syntax(rule.cel.expression.strip(), "javascript", theme="ansi_dark", background_color="default"))
+    else:
+        console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")
