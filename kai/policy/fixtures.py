@@ -1,0 +1,97 @@
+"""Rule fixtures by convention, as Polaris does: DIR/tests/<RULE-ID>/pass*.yaml and fail*.yaml.
+
+A pass fixture must give no finding for its rule; a fail fixture at least one, or exactly N
+when its first line is `# expect: N`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from kai.manifests import load_text
+from kai.models import Rule
+from kai.policy.catalog import FIXTURE_DIR, load_rule_file, rule_files
+from kai.policy.engine import Engine
+
+_EXPECT = re.compile(r"^#\s*expect:\s*(\d+)\s*$")
+
+
+class FixtureResult(BaseModel):
+    rule: str
+    file: str
+    outcome: str  # pass | fail
+    expected: str
+    found: int
+    ok: bool
+    messages: list[str]
+
+
+def fixtures_for(rule: Rule, directory: Path) -> list[tuple[str, Path]]:
+    """(outcome, path) for each fixture of `rule` under `directory`/tests/<id>/."""
+    folder = directory / FIXTURE_DIR / rule.id
+    if not folder.is_dir():
+        return []
+    out = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        for outcome in ("pass", "fail"):
+            if f.name.startswith(outcome):
+                out.append((outcome, f))
+    return out
+
+
+def run_fixture(rule: Rule, outcome: str, path: Path) -> FixtureResult:
+    text = path.read_text(encoding="utf-8")
+    manifests, notes = load_text(text, str(path))
+    report = Engine([rule.model_copy(update={"enabled": True})]).evaluate(manifests, notes)
+    hits = [f for f in report.findings if f.rule == rule.id and not f.suppressed]
+    errors = [n.message for n in report.notes if n.message.startswith(f"rule {rule.id} ")]
+    match = _EXPECT.match(text.splitlines()[0]) if text else None
+    if outcome == "pass":
+        expected, ok = "0", not hits
+    elif match:
+        expected, ok = match.group(1), len(hits) == int(match.group(1))
+    else:
+        expected, ok = ">=1", bool(hits)
+    return FixtureResult(
+        rule=rule.id,
+        file=str(path),
+        outcome=outcome,
+        expected=expected,
+        found=len(hits),
+        ok=ok and not errors,
+        messages=[h.message for h in hits] + errors,
+    )
+
+
+def run_directory(directory: Path) -> tuple[list[FixtureResult], list[str]]:
+    """Run every rule's fixtures; also list rules missing a pass or a fail fixture."""
+    results: list[FixtureResult] = []
+    missing: list[str] = []
+    for f in rule_files(directory):
+        rule = load_rule_file(f)
+        cases = fixtures_for(rule, directory)
+        kinds = {o for o, _ in cases}
+        for needed in ("pass", "fail"):
+            if needed not in kinds:
+                missing.append(f"{rule.id}: no {needed}*.yaml fixture in {directory / FIXTURE_DIR / rule.id}")
+        results += [run_fixture(rule, o, p) for o, p in cases]
+    return results, missing
+
+
+if __name__ == "__main__":  # python -m kai.policy.fixtures DIR: for rule authors
+    import sys
+
+    res, miss = run_directory(Path(sys.argv[1] if len(sys.argv) > 1 else "policies"))
+    for r in res:
+        if not r.ok:
+            print(f"FAIL {r.rule} {r.file}: expected {r.expected} finding(s), found {r.found} {r.messages}")
+    for m in miss:
+        print(f"MISSING {m}")
+    bad = sum(not r.ok for r in res)
+    print(f"{len(res) - bad} fixtures ok, {bad} failed, {len(miss)} missing")
+    sys.exit(1 if bad or miss else 0)
