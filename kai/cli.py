@@ -157,12 +157,12 @@ def policies_show(
         sys.stdout.write(render.to_json(data) if output is ListOutput.json else render.to_yaml(data))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
 
     try:
-        app()
+        app(args=argv, prog_name="kai")
     except KaiError as e:
         if _state["debug"]:
             raise

@@ -110,6 +110,9 @@ def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
+_YAML_TYPE = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", bytes: "binary value"}
+
+
 def _is_list(data: dict[str, Any]) -> bool:
     kind = data.get("kind")
     return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
@@ -127,7 +130,7 @@ def split_objects(
         if item is None:
             continue  # an empty document, as Helm often renders
         if not isinstance(item, dict):
-            kind = type(item).__name__
+            kind = _YAML_TYPE.get(type(item), type(item).__name__)
             notes.append(Note(file=file, line=line, message=f"skipped: document is a {kind}, not a Kubernetes object"))
             continue
         if _is_list(item):
