@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kai.models import Severity
+    from kai.models import Report, Rule, Severity
 
 app = typer.Typer(
     name="kai",
@@ -24,28 +24,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-policies_app = typer.Typer(help="List and explain the evaluator's rules.", no_args_is_help=True)
+policies_app = typer.Typer(
+    help="List and explain the evaluator's rules.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(policies_app, name="policies")
 
 _state = {"debug": False}
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
     sarif = "sarif"
 
 
-class ListOutput(str, Enum):
+class ListOutput(StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
@@ -64,30 +67,70 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print kai's version and exit.")] = False,
-) -> None:
-    _state["debug"] = debug or bool(os.environ.get("KAI_DEBUG"))
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from kai import __version__
 
         typer.echo(f"kai {__version__}")
         raise typer.Exit()
 
 
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print kai's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    _state["debug"] = debug or bool(os.environ.get("KAI_DEBUG"))
+
+
 @app.command()
 def review(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False)],
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
+    ],
     output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.table,
-    explain: Annotated[bool, typer.Option("--explain", help="Explain each finding: why it matters, how to fix it, docs.")] = False,
-    fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]")] = None,
-    enable: Annotated[list[str] | None, typer.Option("--enable", help="Enable a rule id or category (repeatable).")] = None,
-    disable: Annotated[list[str] | None, typer.Option("--disable", help="Disable a rule id or category (repeatable).")] = None,
-    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")] = None,
-    hide_suppressed: Annotated[bool, typer.Option("--hide-suppressed", help="Do not list findings suppressed by annotations.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Explain each finding: why it matters, how to fix it, docs."
+        ),
+    ] = False,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]"
+        ),
+    ] = None,
+    enable: Annotated[
+        list[str] | None,
+        typer.Option("--enable", help="Enable a rule id or category (repeatable)."),
+    ] = None,
+    disable: Annotated[
+        list[str] | None,
+        typer.Option("--disable", help="Disable a rule id or category (repeatable)."),
+    ] = None,
+    policies: Annotated[
+        list[str] | None,
+        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
+    ] = None,
+    hide_suppressed: Annotated[
+        bool,
+        typer.Option("--hide-suppressed", help="Do not list findings suppressed by annotations."),
+    ] = False,
 ) -> None:
     """Critique Kubernetes YAML offline: policy findings with exit codes for CI."""
     from kai.config import load_config
@@ -103,11 +146,20 @@ def review(
     raise SystemExit(0 if report.summary(threshold).passed else 1)
 
 
-def _emit_report(report, rules, threshold: Severity, output: Output, explain: bool, show_suppressed: bool) -> None:  # type: ignore[no-untyped-def]
+def _emit_report(
+    report: Report,
+    rules: list[Rule],
+    threshold: Severity,
+    output: Output,
+    explain: bool,
+    show_suppressed: bool,
+) -> None:
     from kai import render
 
     if output is Output.table:
-        render.print_report(_console(), report, {r.id: r for r in rules}, threshold, explain, show_suppressed)
+        render.print_report(
+            _console(), report, {r.id: r for r in rules}, threshold, explain, show_suppressed
+        )
     elif output is Output.json:
         sys.stdout.write(render.to_json(render.report_data(report, threshold)))
     elif output is Output.yaml:
@@ -118,8 +170,13 @@ def _emit_report(report, rules, threshold: Severity, output: Output, explain: bo
 
 @policies_app.command("list")
 def policies_list(
-    output: Annotated[ListOutput, typer.Option("--output", "-o", help="Output format.")] = ListOutput.table,
-    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+    policies: Annotated[
+        list[str] | None,
+        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
+    ] = None,
 ) -> None:
     """Every rule: id, severity, category, title and the equivalent checks in other tools."""
     from kai import render
@@ -137,8 +194,13 @@ def policies_list(
 @policies_app.command("show")
 def policies_show(
     rule_id: Annotated[str, typer.Argument(metavar="ID", help="Rule id, for example KAI-RES-001.")],
-    output: Annotated[ListOutput, typer.Option("--output", "-o", help="Output format.")] = ListOutput.table,
-    policies: Annotated[list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")] = None,
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+    policies: Annotated[
+        list[str] | None,
+        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
+    ] = None,
 ) -> None:
     """One rule in full: why it matters, how to fix it, references."""
     from kai import render
@@ -154,7 +216,9 @@ def policies_show(
         render.print_rule(_console(), rule)
     else:
         data = render.rule_data(rule)
-        sys.stdout.write(render.to_json(data) if output is ListOutput.json else render.to_yaml(data))
+        sys.stdout.write(
+            render.to_json(data) if output is ListOutput.json else render.to_yaml(data)
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

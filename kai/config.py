@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kai.errors import InputError
 from kai.manifests import KaiLoader
@@ -16,22 +16,21 @@ from kai.models import Severity
 PROJECT_FILE = ".kai.yaml"
 
 
-class ReviewConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+@dataclass(slots=True)
+class ReviewConfig:
     fail_on: Severity = Severity.ERROR
-    enable: list[str] = Field(default_factory=list)
-    disable: list[str] = Field(default_factory=list)
-    policies: list[str] = Field(default_factory=list)
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
 
 
-class Config(BaseModel):
-    """Everything a team can pin in .kai.yaml; unknown top-level keys are kept for later stages."""
-
-    model_config = ConfigDict(extra="allow")
+@dataclass(slots=True)
+class Config:
+    """What a team pins in .kai.yaml. Sections for later stages are kept in `extra` as read."""
 
     namespace: str | None = None
-    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
 
@@ -53,7 +52,7 @@ def find_project_file(start: Path | None = None) -> Path | None:
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=KaiLoader)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise InputError(f"{path}: cannot read configuration: {str(e).splitlines()[0]}") from None
     if data is None:
         return {}
@@ -72,25 +71,40 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load_config(project: Path | None = None) -> Config:
     """User config, then the project file over it, then KAI_* environment over both."""
     data: dict[str, Any] = {}
+    sources: list[str] = []
     user = user_config_path()
     if user.is_file():
         data = _read(user)
+        sources.append(str(user))
     project = project or find_project_file()
     if project is not None:
         project_data = _read(project)
         # Policy directories in a project file are relative to that file.
         review = project_data.get("review")
         if isinstance(review, dict) and isinstance(review.get("policies"), list):
-            review["policies"] = [str((project.parent / str(p)).resolve()) for p in review["policies"]]
+            review["policies"] = [
+                str((project.parent / str(p)).resolve()) for p in review["policies"]
+            ]
         data = _merge(data, project_data)
-    env_fail_on = os.environ.get("KAI_FAIL_ON")
-    if env_fail_on:
-        data = _merge(data, {"review": {"fail_on": env_fail_on}})
+        sources.append(str(project))
+    if os.environ.get("KAI_FAIL_ON"):
+        data = _merge(data, {"review": {"fail_on": os.environ["KAI_FAIL_ON"]}})
+        sources.append("KAI_FAIL_ON")
     if os.environ.get("KAI_NAMESPACE"):
         data["namespace"] = os.environ["KAI_NAMESPACE"]
+    if not data:
+        return Config()
+    from kai import schema  # only when there is something to validate
+
+    where = " / ".join(sources) or "configuration"
     try:
-        return Config.model_validate({**data, "source": str(project) if project else None})
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise InputError(f"{project or user}: invalid configuration at {loc}: {first['msg']}") from None
+        review = schema.validate(ReviewConfig, data.get("review") or {})
+    except ValueError as e:
+        raise InputError(f"{where}: invalid configuration at review.{e}") from None
+    namespace = data.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise InputError(f"{where}: invalid configuration at namespace: must be a string")
+    extra = {k: v for k, v in data.items() if k not in ("namespace", "review")}
+    return Config(
+        namespace=namespace, review=review, extra=extra, source=str(project) if project else None
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -110,7 +111,113 @@ def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
-_YAML_TYPE = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", bytes: "binary value"}
+_YAML_TYPE = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "list",
+    bytes: "binary value",
+}
+
+
+_fast: Any
+try:  # a Rust YAML parser, ~10x faster than PyYAML's Python-side construction
+    import yaml_rs as _fast
+except ImportError:  # pragma: no cover - optional speed-up
+    _fast = None
+
+# A document marker alone on its line (optionally with a comment): content after it goes slow.
+_MARKER = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
+# What the fast parser must not see, because it reads YAML 1.2 while Kubernetes (like PyYAML)
+# reads YAML 1.1, or because only the careful path guards it: anchors and aliases, tags, merge
+# keys, directives, content on a marker line, 1.1-only octals, deep nesting. Cheap substring
+# tests come first; a regex confirms only when one hits. 1.1-only booleans are caught after
+# parsing (see _has_1_1_words), since "no" and "on" are everywhere in a text.
+_SPECIAL = re.compile(r"[&*!]")
+_MARKER_CONTENT = re.compile(r"^(?:---|\.\.\.)[ \t]*[^\s#]|^%", re.M)
+_OCTAL_1_1 = re.compile(r"(?:[:\[,]|^[ \t]*-)[ \t]+[-+]?0(?:[0-7_]+|b[01_]+)[ \t]*(?:#.*)?$", re.M)
+_OCTAL_HINTS = tuple(f" 0{c}" for c in "01234567_b")
+_DEEP = re.compile(r"(?:-[ \t]+){32}|^[ \t]{200}", re.M)
+_WORDS_1_1 = frozenset(
+    v for w in ("yes", "no", "on", "off", "y", "n") for v in (w, w.upper(), w.capitalize())
+)
+
+
+def _node_property(text: str) -> bool:
+    """An anchor, alias or tag: &name, *name or !tag at the start of a node."""
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        prev = text[i - 1] if i else "\n"
+        nxt = text[i + 1 : i + 2]
+        if prev in " \t\n[{," and (
+            nxt.isalnum() or nxt in "_.-" or (m.group() == "!" and nxt in "!<")
+        ):
+            return True
+    return False
+
+
+def _needs_careful_path(text: str) -> bool:
+    if "<<" in text or _node_property(text):
+        return True
+    if ("---" in text or "..." in text or "%" in text) and _MARKER_CONTENT.search(text):
+        return True
+    if any(h in text for h in _OCTAL_HINTS) and _OCTAL_1_1.search(text):
+        return True
+    return ("- - - -" in text or " " * 200 in text) and bool(_DEEP.search(text))
+
+
+def _has_1_1_words(data: Any) -> bool:
+    """A plain yes/no/on/off would be a boolean to Kubernetes; the fast parser made it a string."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if k in _WORDS_1_1:
+                    return True
+                if isinstance(v, (dict, list)):
+                    stack.append(v)
+                elif v in _WORDS_1_1:
+                    return True
+        elif isinstance(item, list):
+            for v in item:
+                if isinstance(v, (dict, list)):
+                    stack.append(v)
+                elif v in _WORDS_1_1:
+                    return True
+    return False
+
+
+def _first_content_line(text: str, start_line: int) -> int:
+    for offset, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped != "...":
+            return start_line + offset
+    return start_line
+
+
+def _fast_documents(text: str) -> list[tuple[int, Any]] | None:
+    """Parse plain Kubernetes YAML quickly; None means "use the careful path"."""
+    if _fast is None or _needs_careful_path(text):
+        return None
+    docs: list[tuple[int, Any]] = []
+    pos, line = 0, 1
+    bounds = [(m.start(), m.end()) for m in _MARKER.finditer(text)] + [(len(text), len(text))]
+    for start, end in bounds:
+        chunk = text[pos:start]
+        if chunk.strip():
+            try:
+                data = _fast.loads(chunk, parse_datetime=False)
+            except Exception:  # any disagreement: the careful path gives the authoritative error
+                return None
+            if data is not None:
+                if _has_1_1_words(data):
+                    return None
+                docs.append((_first_content_line(chunk, line), data))
+        line += text.count("\n", pos, end) + (1 if end < len(text) else 0)
+        pos = end + 1
+    return docs
 
 
 def _is_list(data: dict[str, Any]) -> bool:
@@ -118,9 +225,7 @@ def _is_list(data: dict[str, Any]) -> bool:
     return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
 
 
-def split_objects(
-    data: Any, file: str, line: int
-) -> tuple[list[Manifest], list[Note]]:
+def split_objects(data: Any, file: str, line: int) -> tuple[list[Manifest], list[Note]]:
     """Turn one decoded document into manifests, expanding List kinds; report non-objects."""
     manifests: list[Manifest] = []
     notes: list[Note] = []
@@ -131,16 +236,28 @@ def split_objects(
             continue  # an empty document, as Helm often renders
         if not isinstance(item, dict):
             kind = _YAML_TYPE.get(type(item), type(item).__name__)
-            notes.append(Note(file=file, line=line, message=f"skipped: document is a {kind}, not a Kubernetes object"))
+            notes.append(
+                Note(
+                    file=file,
+                    line=line,
+                    message=f"skipped: document is a {kind}, not a Kubernetes object",
+                )
+            )
             continue
         if _is_list(item):
             stack.extend(reversed(item["items"]))
             continue
         if not item.get("kind") or not item.get("apiVersion"):
             missing = " and ".join(k for k in ("apiVersion", "kind") if not item.get(k))
-            notes.append(Note(file=file, line=line, message=f"skipped: document has no {missing}; not a Kubernetes object"))
+            notes.append(
+                Note(
+                    file=file,
+                    line=line,
+                    message=f"skipped: document has no {missing}; not a Kubernetes object",
+                )
+            )
             continue
-        manifests.append(Manifest(ref=object_ref(item), source=Source(file=file, line=line), obj=item))
+        manifests.append(Manifest(object_ref(item), Source(file, line), item))
     return manifests, notes
 
 
@@ -158,7 +275,7 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
         except RecursionError:
             raise InputError(f"{file}: refused: JSON nested too deeply") from None
     else:
-        docs = iter_documents(text, file)
+        docs = _fast_documents(text) or iter_documents(text, file)
     for line, data in docs:
         if isinstance(data, list) and file.endswith(".json"):
             for item in data:
@@ -176,7 +293,9 @@ def _read(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
-            raise InputError(f"{path}: refused: {size:,} bytes is over the {MAX_INPUT_BYTES:,}-byte input limit (KAI_MAX_INPUT_BYTES)")
+            raise InputError(
+                f"{path}: refused: {size:,} bytes is over the {MAX_INPUT_BYTES:,}-byte input limit (KAI_MAX_INPUT_BYTES)"
+            )
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
@@ -196,7 +315,9 @@ def discover(paths: Iterable[str]) -> list[str]:
             found = sorted(
                 str(f)
                 for f in path.rglob("*")
-                if f.suffix in YAML_SUFFIXES and f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                if f.suffix in YAML_SUFFIXES
+                and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(path).parts)
             )
             files.extend(found)
         elif path.exists():
@@ -206,7 +327,9 @@ def discover(paths: Iterable[str]) -> list[str]:
     return files
 
 
-def load_paths(paths: Iterable[str], stdin_text: str | None = None) -> tuple[list[Manifest], list[Note]]:
+def load_paths(
+    paths: Iterable[str], stdin_text: str | None = None
+) -> tuple[list[Manifest], list[Note]]:
     """Load all objects from files, directories and "-" (stdin)."""
     manifests: list[Manifest] = []
     notes: list[Note] = []
@@ -214,7 +337,9 @@ def load_paths(paths: Iterable[str], stdin_text: str | None = None) -> tuple[lis
         if f == "-":
             text = stdin_text if stdin_text is not None else sys.stdin.read()
             if len(text) > MAX_INPUT_BYTES:
-                raise InputError(f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit")
+                raise InputError(
+                    f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"
+                )
         else:
             text = _read(Path(f))
         m, n = load_text(text, f)

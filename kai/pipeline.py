@@ -23,7 +23,10 @@ def rules_for(
 
 
 def evaluate(
-    manifests: Sequence[Manifest], rules: Sequence[Rule], notes: Sequence[Note] = (), namespace: str = "default"
+    manifests: Sequence[Manifest],
+    rules: Sequence[Rule],
+    notes: Sequence[Note] = (),
+    namespace: str = "default",
 ) -> Report:
     """The evaluate stage: manifests in, Report out."""
     return Engine(rules).evaluate(manifests, notes, default_namespace=namespace)

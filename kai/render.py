@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from kai import __version__
-from kai.models import Finding, Report, Rule, Severity
+from kai.models import Finding, Note, ObjectRef, Report, Rule, Severity, Summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,10 +30,44 @@ def report_data(report: Report, fail_on: Severity) -> dict[str, Any]:
     """The documented `kai review -o json|yaml` shape."""
     return {
         "version": SCHEMA_VERSION,
-        "summary": report.summary(fail_on).model_dump(mode="json"),
-        "findings": [f.model_dump(mode="json") for f in report.findings],
-        "notes": [n.model_dump(mode="json", exclude_none=True) for n in report.notes],
+        "summary": _summary_data(report.summary(fail_on)),
+        "findings": [_finding_data(f) for f in report.findings],
+        "notes": [_note_data(n) for n in report.notes],
     }
+
+
+def _summary_data(s: Summary) -> dict[str, Any]:
+    return {**asdict(s), "fail_on": s.fail_on.value}
+
+
+def _ref_data(ref: ObjectRef) -> dict[str, Any]:
+    return {
+        "apiVersion": ref.apiVersion,
+        "kind": ref.kind,
+        "namespace": ref.namespace,
+        "name": ref.name,
+    }
+
+
+def _finding_data(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "message": f.message,
+        "object": _ref_data(f.object),
+        "file": f.file,
+        "line": f.line,
+        "path": f.path,
+        "suppressed": f.suppressed,
+        "suppression_reason": f.suppression_reason,
+    }
+
+
+def _note_data(n: Note) -> dict[str, Any]:
+    data: dict[str, Any] = {"file": n.file, "line": n.line, "message": n.message}
+    if n.object is not None:
+        data["object"] = _ref_data(n.object)
+    return data
 
 
 def rule_data(rule: Rule) -> dict[str, Any]:
@@ -52,7 +87,7 @@ def rule_data(rule: Rule) -> dict[str, Any]:
         "rationale": rule.rationale.strip(),
         "remediation": rule.remediation.strip(),
         "example": rule.example,
-        "references": rule.references.model_dump(mode="json"),
+        "references": asdict(rule.references),
         "equivalents": {tool: list(ids) for tool, ids in rule.equivalents.items()},
         "kinds": rule.match.kinds,
         "check": check,
@@ -72,7 +107,13 @@ def to_yaml(data: Any) -> str:
 
 
 def _help_markdown(rule: Rule) -> str:
-    parts = [f"**{rule.title}**", "", rule.rationale.strip(), "", "**How to fix:** " + rule.remediation.strip()]
+    parts = [
+        f"**{rule.title}**",
+        "",
+        rule.rationale.strip(),
+        "",
+        "**How to fix:** " + rule.remediation.strip(),
+    ]
     if rule.example:
         parts += ["", "```yaml", rule.example.rstrip(), "```"]
     if rule.references.docs:
@@ -98,11 +139,17 @@ def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
                         "region": {"startLine": max(1, f.line)},
                     },
                     "logicalLocations": [
-                        {"fullyQualifiedName": f.object.display() + (f" {f.path}" if f.path else ""), "kind": "object"}
+                        {
+                            "fullyQualifiedName": f.object.display()
+                            + (f" {f.path}" if f.path else ""),
+                            "kind": "object",
+                        }
                     ],
                 }
             ],
-            "partialFingerprints": {"kaiObject/v1": f"{f.rule}:{f.object.display()}:{f.path or ''}"},
+            "partialFingerprints": {
+                "kaiObject/v1": f"{f.rule}:{f.object.display()}:{f.path or ''}"
+            },
         }
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]
@@ -128,7 +175,10 @@ def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
                                 "name": r.id.replace("-", ""),
                                 "shortDescription": {"text": r.title},
                                 "fullDescription": {"text": r.rationale.strip()},
-                                "help": {"text": r.remediation.strip(), "markdown": _help_markdown(r)},
+                                "help": {
+                                    "text": r.remediation.strip(),
+                                    "markdown": _help_markdown(r),
+                                },
                                 **({"helpUri": r.references.docs} if r.references.docs else {}),
                                 "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]},
                                 "properties": {
@@ -149,7 +199,9 @@ def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
 def _uri(file: str) -> str:
     if file == "-":
         return "stdin"
-    return file.replace("\\", "/").lstrip("./") if file.startswith("./") else file.replace("\\", "/")
+    return (
+        file.replace("\\", "/").lstrip("./") if file.startswith("./") else file.replace("\\", "/")
+    )
 
 
 # ---------- human output ----------
@@ -210,7 +262,9 @@ def print_summary(console: Console, report: Report, fail_on: Severity) -> None:
     )
 
 
-def print_explanations(console: Console, findings: Sequence[Finding], rules: dict[str, Rule]) -> None:
+def print_explanations(
+    console: Console, findings: Sequence[Finding], rules: dict[str, Rule]
+) -> None:
     from rich.console import Group
     from rich.markup import escape
     from rich.panel import Panel
@@ -228,11 +282,17 @@ def print_explanations(console: Console, findings: Sequence[Finding], rules: dic
             Text.from_markup(f"\n[bold]How to fix[/]  {escape(rule.remediation.strip())}"),
         ]
         if rule.example:
-            parts.append(Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+            parts.append(
+                Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default")
+            )
         if rule.concept:
             parts.append(Text.from_markup(f"\n[bold]Concept to study[/]  {escape(rule.concept)}"))
         if rule.references.docs:
-            parts.append(Text.from_markup(f"[bold]Docs[/]  [link={rule.references.docs}]{escape(rule.references.docs)}[/link]"))
+            parts.append(
+                Text.from_markup(
+                    f"[bold]Docs[/]  [link={rule.references.docs}]{escape(rule.references.docs)}[/link]"
+                )
+            )
         title = f"{_sev(rule.severity)} {rule.id} {escape(rule.title)}"
         console.print(Panel(Group(*parts), title=title, title_align="left", expand=True))
 
@@ -260,13 +320,18 @@ def print_rule(console: Console, rule: Rule) -> None:
     from rich.syntax import Syntax
 
     console.print(f"[bold]{rule.id}[/]  {escape(rule.title)}")
-    console.print(f"severity {_sev(rule.severity)} · category {rule.category}" + ("" if rule.enabled else " · [dim]off by default[/]"))
+    console.print(
+        f"severity {_sev(rule.severity)} · category {rule.category}"
+        + ("" if rule.enabled else " · [dim]off by default[/]")
+    )
     if rule.match.kinds:
         console.print(f"applies to: {', '.join(rule.match.kinds)}")
     console.print(f"\n[bold]Why it matters[/]\n{escape(rule.rationale.strip())}")
     console.print(f"\n[bold]How to fix[/]\n{escape(rule.remediation.strip())}")
     if rule.example:
-        console.print(Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+        console.print(
+            Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default")
+        )
     if rule.concept:
         console.print(f"\n[bold]Concept to study[/]  {escape(rule.concept)}")
     console.print("\n[bold]References[/]")
@@ -278,6 +343,13 @@ def print_rule(console: Console, rule: Rule) -> None:
         console.print(f"  {tool}: {', '.join(ids)}")
     if rule.cel is not None:
         console.print(f"\n[bold]Check[/] (CEL, scope {rule.cel.scope})")
-        console.print(Syntax(rule.cel.expression.strip(), "javascript", theme="ansi_dark", background_color="default"))
+        console.print(
+            Syntax(
+                rule.cel.expression.strip(),
+                "javascript",
+                theme="ansi_dark",
+                background_color="default",
+            )
+        )
     else:
         console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")

@@ -35,6 +35,7 @@ def kai(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
     monkeypatch.setenv("COLUMNS", "200")
     for var in ("KAI_FAIL_ON", "KAI_NAMESPACE", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)

@@ -1,16 +1,26 @@
-"""Loading rule files (built-in and user) into validated Rule models."""
+"""Loading rule files (built-in and user) into validated Rule values, with a cache.
+
+Rule files are validated by pydantic (kai.schema) the first time they are seen; the result is
+cached as JSON keyed by kai's version and every file's path, size and mtime, so a normal run
+reads one small file and never imports pydantic.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Iterable
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
+from kai import __version__
 from kai.errors import PolicyError
 from kai.manifests import KaiLoader
-from kai.models import Rule
+from kai.models import CelCheck, References, Rule, RuleMatch, Severity
 from kai.resources import data_dir
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -19,6 +29,16 @@ FIXTURE_DIR = "tests"
 
 def builtin_dir() -> Path:
     return data_dir("policies")
+
+
+def cache_dir() -> Path | None:
+    """Where kai keeps derived data; None when caching is off (KAI_NO_CACHE=1)."""
+    if os.environ.get("KAI_NO_CACHE"):
+        return None
+    base = os.environ.get("KAI_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kai"
+    )
+    return Path(base)
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -33,21 +53,69 @@ def rule_files(directory: Path) -> list[Path]:
 
 
 def load_rule_file(path: Path) -> Rule:
+    """Read and validate one rule file (unknown keys, bad severities... are errors)."""
+    from kai import schema
+
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=KaiLoader)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise PolicyError(f"{path}: cannot load rule: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a rule file must be a mapping with id, title, severity, ...")
     try:
-        rule = Rule.model_validate({**data, "source": str(path)})
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise PolicyError(f"{path}: invalid rule: {loc}: {first['msg']}") from None
+        rule = schema.validate(Rule, {**data, "source": str(path)})
+    except ValueError as e:
+        raise PolicyError(f"{path}: invalid rule: {e}") from None
     if (rule.cel is None) == (rule.python is None):
         raise PolicyError(f"{path}: rule {rule.id} needs exactly one check: `cel:` or `python:`")
     return rule
+
+
+def _from_cache(d: dict[str, Any]) -> Rule:
+    """Rebuild a Rule from data kai itself validated and wrote."""
+    cel = d.get("cel")
+    return Rule(
+        **{
+            **d,
+            "severity": Severity(d["severity"]),
+            "references": References(**d["references"]),
+            "match": RuleMatch(**d["match"]),
+            "cel": CelCheck(**cel) if cel else None,
+        }
+    )
+
+
+def _fingerprint(files: list[Path]) -> str:
+    h = hashlib.sha256(__version__.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _load_files(files: list[Path]) -> list[Rule]:
+    cache = cache_dir()
+    path = cache / f"rules-{_fingerprint(files)}.json" if cache else None
+    if path is not None:
+        try:
+            return [_from_cache(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # no cache yet, or a stale or damaged one: validate afresh
+    rules = [load_rule_file(f) for f in files]
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([asdict(r) for r in rules]), encoding="utf-8")
+            tmp.replace(path)
+            old = sorted(
+                path.parent.glob("rules-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+            )
+            for stale in old[16:]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only home is no reason to fail a review
+    return rules
 
 
 def load_rules(extra_dirs: Iterable[str | Path] = (), builtin: bool = True) -> list[Rule]:
@@ -58,20 +126,21 @@ def load_rules(extra_dirs: Iterable[str | Path] = (), builtin: bool = True) -> l
         if not p.is_dir():
             raise PolicyError(f"{d}: --policies expects a directory of rule files")
         dirs.append(p)
+    files = [f for d in dirs for f in rule_files(d)]
     rules: dict[str, Rule] = {}
-    for d in dirs:
-        for f in rule_files(d):
-            rule = load_rule_file(f)
-            if rule.id in rules:
-                raise PolicyError(f"{f}: rule id {rule.id} is already defined in {rules[rule.id].source}")
-            rules[rule.id] = rule
+    for rule in _load_files(files):
+        if rule.id in rules:
+            raise PolicyError(
+                f"{rule.source}: rule id {rule.id} is already defined in {rules[rule.id].source}"
+            )
+        rules[rule.id] = rule
     return sorted(rules.values(), key=lambda r: r.id)
 
 
 def select(
     rules: list[Rule], enable: Iterable[str] = (), disable: Iterable[str] = ()
 ) -> list[Rule]:
-    """Apply --enable/--disable (rule ids or categories); unknown names are an error."""
+    """Apply --enable/--disable (rule ids, categories or "all"); unknown names are an error."""
     enable_set = {e.strip() for e in enable if e.strip()}
     disable_set = {d.strip() for d in disable if d.strip()}
     known = {r.id.upper() for r in rules} | {r.category.lower() for r in rules} | {"ALL"}
@@ -97,5 +166,5 @@ def select(
             on = True
         if exact(r, disable_set):
             on = False
-        out.append(r.model_copy(update={"enabled": on}))
+        out.append(replace(r, enabled=on))
     return out

@@ -8,6 +8,10 @@ so the same text exports unchanged to a ValidatingAdmissionPolicy.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -34,7 +38,9 @@ def containers_expr(fields: Sequence[str]) -> str:
     return " + ".join(parts) if parts else "[]"
 
 
-def wrap(expression: str, scope: str, fields: Sequence[str] = (), variables: dict[str, str] | None = None) -> str:
+def wrap(
+    expression: str, scope: str, fields: Sequence[str] = (), variables: dict[str, str] | None = None
+) -> str:
     """The full expression kai evaluates against `object` for a rule of the given scope.
 
     object scope yields a bool; pod scope a bool; container scope a list of bools,
@@ -55,19 +61,78 @@ def wrap(expression: str, scope: str, fields: Sequence[str] = (), variables: dic
 def _env() -> Any:
     return cel.NewEnv(
         variables={"object": cel.Type.DYN},
-        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_bindings.ExtBindings()],
+        extensions=[
+            ext_strings.ExtStrings(),
+            ext_optional.ExtOptional(),
+            ext_bindings.ExtBindings(),
+        ],
     )
+
+
+# Compiled (type-checked) programs, serialized and kept across runs: deserializing one takes
+# ~0.1 ms against ~1 ms to compile it, which is most of a one-file review's rule set-up.
+_programs: dict[str, str] | None = None
+_dirty = False
+
+
+def _program_cache() -> dict[str, str]:
+    global _programs
+    if _programs is None:
+        _programs = {}
+        path = _cache_file()
+        if path is not None:
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                _programs = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                pass
+    return _programs
+
+
+def _cache_file() -> Any:
+    from kai.policy.catalog import cache_dir
+
+    d = cache_dir()
+    return d / "cel-programs-v1.json" if d is not None else None
+
+
+def save_cache() -> None:
+    """Write newly compiled programs to the cache (best effort)."""
+    global _dirty
+    path = _cache_file()
+    if not _dirty or path is None or _programs is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_programs), encoding="utf-8")
+        tmp.replace(path)
+        _dirty = False
+    except OSError:
+        pass
 
 
 class Program:
     """A compiled CEL expression; evaluate it against an activation many times."""
 
     def __init__(self, source: str) -> None:
+        global _dirty
         self.source = source
+        key = hashlib.sha256(source.encode()).hexdigest()[:32]
+        programs = _program_cache()
+        cached = programs.get(key)
+        if cached is not None:
+            try:
+                self._expr = _env().deserialize(base64.b64decode(cached))
+                return
+            except (RuntimeError, ValueError, TypeError):
+                pass  # written by another version of the runtime: compile afresh
         try:
             self._expr = _env().compile(source)
         except RuntimeError as e:
             raise CelError(_clean(str(e))) from None
+        programs[key] = base64.b64encode(self._expr.serialize()).decode()
+        _dirty = True
 
     def evaluate(self, activation: Any) -> Any:
         value = self._expr.eval(activation)

@@ -23,7 +23,9 @@ class _Fields(dict[str, Any]):
 def _check_message(rule: Rule, message: str) -> None:
     for _, field, _, _ in _FORMATTER.parse(message):
         if field is not None and field not in MESSAGE_FIELDS:
-            raise PolicyError(f"{rule.source}: message placeholder {{{field}}} is not one of {sorted(MESSAGE_FIELDS)}")
+            raise PolicyError(
+                f"{rule.source}: message placeholder {{{field}}} is not one of {sorted(MESSAGE_FIELDS)}"
+            )
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
@@ -33,7 +35,9 @@ def compile_rule(rule: Rule) -> CompiledRule:
 
         fn = crossobject.CHECKS.get(rule.python)
         if fn is None:
-            raise PolicyError(f"{rule.source}: rule {rule.id} names unknown Python check {rule.python!r}")
+            raise PolicyError(
+                f"{rule.source}: rule {rule.id} names unknown Python check {rule.python!r}"
+            )
         kinds = frozenset(rule.match.kinds) or crossobject.KINDS[rule.python]
         return CompiledRule(rule, fn, kinds, needs_pod=rule.python in crossobject.NEEDS_POD)
     assert rule.cel is not None
@@ -49,7 +53,9 @@ def _cel_check(rule: Rule, check: CelCheck) -> CheckFn:
     from kai.policy import cel
 
     if check.scope not in ("object", "pod", "container"):
-        raise PolicyError(f"{rule.source}: cel.scope must be object, pod or container, not {check.scope!r}")
+        raise PolicyError(
+            f"{rule.source}: cel.scope must be object, pod or container, not {check.scope!r}"
+        )
     fields = tuple(check.containers)
     scope = check.scope
     try:
@@ -60,9 +66,18 @@ def _cel_check(rule: Rule, check: CelCheck) -> CheckFn:
     _check_message(rule, message)
 
     def fmt(m: Manifest, container: dict[str, Any] | None = None, field: str = "") -> str:
-        values = _Fields(kind=m.ref.kind, name=m.ref.name, namespace=m.ref.namespace or "", apiVersion=m.ref.apiVersion)
+        values = _Fields(
+            kind=m.ref.kind,
+            name=m.ref.name,
+            namespace=m.ref.namespace or "",
+            apiVersion=m.ref.apiVersion,
+        )
         if container is not None:
-            values.update(container=str(container.get("name", "?")), field=field, image=str(container.get("image", "")))
+            values.update(
+                container=str(container.get("name", "?")),
+                field=field,
+                image=str(container.get("image", "")),
+            )
         return message.format_map(values)
 
     def run(m: Manifest, ctx: Context) -> Iterator[Hit]:

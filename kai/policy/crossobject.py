@@ -20,7 +20,9 @@ KINDS: dict[str, frozenset[str]] = {}
 NEEDS_POD: set[str] = set()
 
 
-def check(name: str, kinds: tuple[str, ...] = (), pod: bool = False) -> Callable[[CheckFn], CheckFn]:
+def check(
+    name: str, kinds: tuple[str, ...] = (), pod: bool = False
+) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         CHECKS[name] = fn
         KINDS[name] = frozenset(kinds)
@@ -61,7 +63,9 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     labels = workload.pod_labels(m.obj)
     ns = ctx.namespace(m)
     for np in ctx.of_kind("NetworkPolicy", namespace=ns):
-        if "Ingress" in _policy_types(np.obj) and label_selector_matches(_spec(np.obj).get("podSelector"), labels):
+        if "Ingress" in _policy_types(np.obj) and label_selector_matches(
+            _spec(np.obj).get("podSelector"), labels
+        ):
             return
     yield Hit(
         f"no NetworkPolicy in namespace {ns} selects these pods ({describe_labels(labels)}): "
@@ -71,7 +75,11 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
 
 def _selected_workloads(svc: Manifest, ctx: Context) -> list[Manifest]:
     selector = _spec(svc.obj).get("selector")
-    return [w for w in ctx.workloads(ctx.namespace(svc)) if map_selector_matches(selector, workload.pod_labels(w.obj))]
+    return [
+        w
+        for w in ctx.workloads(ctx.namespace(svc))
+        if map_selector_matches(selector, workload.pod_labels(w.obj))
+    ]
 
 
 @check("service-selector-matches", kinds=("Service",))
@@ -125,15 +133,21 @@ def service_target_port(m: Manifest, ctx: Context) -> Iterator[Hit]:
         target = p.get("targetPort", p.get("port"))
         if isinstance(target, int) and not isinstance(target, bool):
             # An undeclared numeric port still works if the process listens on it, but nothing documents it.
-            ok = target in numbers or not numbers and not names
+            ok = target in numbers or (not numbers and not names)
             if not ok:
-                yield Hit(f"targetPort {target} is not a containerPort of the selected pods (declared: {sorted(numbers) or 'none'})", f"spec.ports[{i}].targetPort")
+                yield Hit(
+                    f"targetPort {target} is not a containerPort of the selected pods (declared: {sorted(numbers) or 'none'})",
+                    f"spec.ports[{i}].targetPort",
+                )
         elif isinstance(target, str) and target.isdigit():
             if int(target) not in numbers:
-                yield Hit(f"targetPort \"{target}\" is not a containerPort of the selected pods", f"spec.ports[{i}].targetPort")
+                yield Hit(
+                    f'targetPort "{target}" is not a containerPort of the selected pods',
+                    f"spec.ports[{i}].targetPort",
+                )
         elif isinstance(target, str) and target not in names:
             yield Hit(
-                f"targetPort \"{target}\" names no container port of the selected pods (named ports: {sorted(names) or 'none'}): traffic will not be delivered",
+                f'targetPort "{target}" names no container port of the selected pods (named ports: {sorted(names) or "none"}): traffic will not be delivered',
                 f"spec.ports[{i}].targetPort",
             )
 
@@ -141,7 +155,11 @@ def service_target_port(m: Manifest, ctx: Context) -> Iterator[Hit]:
 def _hpa_for(m: Manifest, ctx: Context) -> Manifest | None:
     for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ctx.namespace(m)):
         ref = _spec(hpa.obj).get("scaleTargetRef")
-        if isinstance(ref, dict) and ref.get("kind") == m.ref.kind and ref.get("name") == m.ref.name:
+        if (
+            isinstance(ref, dict)
+            and ref.get("kind") == m.ref.kind
+            and ref.get("name") == m.ref.name
+        ):
             return hpa
     return None
 
@@ -178,7 +196,10 @@ def hpa_target_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """The HPA's scaleTargetRef names an object among the reviewed ones."""
     ref = _spec(m.obj).get("scaleTargetRef")
     if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
-        yield Hit("scaleTargetRef is missing its kind or name: the autoscaler has nothing to scale", "spec.scaleTargetRef")
+        yield Hit(
+            "scaleTargetRef is missing its kind or name: the autoscaler has nothing to scale",
+            "spec.scaleTargetRef",
+        )
         return
     kind, name = str(ref["kind"]), str(ref["name"])
     if kind not in _SCALABLE:
@@ -186,7 +207,10 @@ def hpa_target_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
     for t in ctx.of_kind(kind, namespace=ctx.namespace(m)):
         if t.ref.name == name:
             return
-    yield Hit(f"scaleTargetRef {kind}/{name} is not among the reviewed objects in namespace {ctx.namespace(m)}", "spec.scaleTargetRef")
+    yield Hit(
+        f"scaleTargetRef {kind}/{name} is not among the reviewed objects in namespace {ctx.namespace(m)}",
+        "spec.scaleTargetRef",
+    )
 
 
 def _utilization_resources(hpa: dict[str, Any]) -> set[str]:
@@ -199,9 +223,17 @@ def _utilization_resources(hpa: dict[str, Any]) -> set[str]:
             continue
         res = metric.get("resource") or metric.get("containerResource")
         target = res.get("target") if isinstance(res, dict) else None
-        if isinstance(target, dict) and target.get("type") == "Utilization" and isinstance(res, dict):
+        if (
+            isinstance(target, dict)
+            and target.get("type") == "Utilization"
+            and isinstance(res, dict)
+        ):
             out.add(str(res.get("name")))
-    if not spec.get("metrics") and "targetCPUUtilizationPercentage" not in spec and str(hpa.get("apiVersion", "")).startswith("autoscaling/"):
+    if (
+        not spec.get("metrics")
+        and "targetCPUUtilizationPercentage" not in spec
+        and str(hpa.get("apiVersion", "")).startswith("autoscaling/")
+    ):
         out.add("cpu")  # with no metrics the controller defaults to 80% CPU utilization
     return out
 
@@ -262,16 +294,27 @@ def ingress_backend_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
             continue  # a resource backend
         name = svc.get("name")
         if name not in services:
-            yield Hit(f"backend Service {name!s} is not among the reviewed objects in namespace {ctx.namespace(m)}", f"{path}.service.name")
+            yield Hit(
+                f"backend Service {name!s} is not among the reviewed objects in namespace {ctx.namespace(m)}",
+                f"{path}.service.name",
+            )
             continue
-        port = svc.get("port") if isinstance(svc.get("port"), dict) else {}
+        port = svc.get("port")
+        if not isinstance(port, dict):
+            port = {}
         svc_ports = _spec(services[str(name)].obj).get("ports") or []
         numbers = {p.get("port") for p in svc_ports if isinstance(p, dict)}
         names = {p.get("name") for p in svc_ports if isinstance(p, dict)}
         if "number" in port and port["number"] not in numbers:
-            yield Hit(f"backend port {port['number']} is not a port of Service {name} (ports: {sorted(n for n in numbers if isinstance(n, int))})", f"{path}.service.port")
+            yield Hit(
+                f"backend port {port['number']} is not a port of Service {name} (ports: {sorted(n for n in numbers if isinstance(n, int))})",
+                f"{path}.service.port",
+            )
         elif "name" in port and port["name"] not in names:
-            yield Hit(f"backend port name {port['name']!s} is not a port name of Service {name}", f"{path}.service.port")
+            yield Hit(
+                f"backend port name {port['name']!s} is not a port name of Service {name}",
+                f"{path}.service.port",
+            )
 
 
 @check("statefulset-service", kinds=("StatefulSet",), pod=True)
@@ -279,11 +322,19 @@ def statefulset_service(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A StatefulSet's serviceName names a headless Service that governs its pods' DNS."""
     name = _spec(m.obj).get("serviceName")
     if not name:
-        yield Hit("spec.serviceName is not set: the pods get no stable network identity", "spec.serviceName")
+        yield Hit(
+            "spec.serviceName is not set: the pods get no stable network identity",
+            "spec.serviceName",
+        )
         return
     for s in ctx.of_kind("Service", namespace=ctx.namespace(m)):
         if s.ref.name == name:
             if _spec(s.obj).get("clusterIP") != "None":
-                yield Hit(f"Service {name} governs this StatefulSet but is not headless (clusterIP: None)", "spec.serviceName")
+                yield Hit(
+                    f"Service {name} governs this StatefulSet but is not headless (clusterIP: None)",
+                    "spec.serviceName",
+                )
             return
-    yield Hit(f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName")
+    yield Hit(
+        f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName"
+    )

@@ -18,15 +18,49 @@ IGNORE_PREFIX = "ignore.kai.dev/"
 # Built-in kinds: anything else is a custom resource and gets a note when no rule applies.
 BUILTIN_KINDS = frozenset(
     {
-        "Pod", "PodTemplate", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
-        "ReplicationController", "Job", "CronJob", "Service", "Endpoints", "EndpointSlice",
-        "Ingress", "IngressClass", "NetworkPolicy", "ConfigMap", "Secret", "ServiceAccount",
-        "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "Namespace",
-        "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "HorizontalPodAutoscaler",
-        "PodDisruptionBudget", "LimitRange", "ResourceQuota", "PriorityClass",
-        "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-        "RuntimeClass", "CSIDriver", "VolumeAttachment", "Lease", "Event", "Node",
+        "Pod",
+        "PodTemplate",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "ReplicationController",
+        "Job",
+        "CronJob",
+        "Service",
+        "Endpoints",
+        "EndpointSlice",
+        "Ingress",
+        "IngressClass",
+        "NetworkPolicy",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "Namespace",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "StorageClass",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "LimitRange",
+        "ResourceQuota",
+        "PriorityClass",
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+        "RuntimeClass",
+        "CSIDriver",
+        "VolumeAttachment",
+        "Lease",
+        "Event",
+        "Node",
     }
 )
 
@@ -46,8 +80,11 @@ class Context:
         self.manifests = manifests
         self.default_namespace = default_namespace
         self._by_kind: dict[str, list[Manifest]] = defaultdict(list)
+        self._by_kind_ns: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+        self._workloads: dict[str, list[Manifest]] | None = None
         for m in manifests:
             self._by_kind[m.ref.kind].append(m)
+            self._by_kind_ns[(m.ref.kind, m.ref.namespace or default_namespace)].append(m)
         self._activation: tuple[int, Any] | None = None
 
     def cel_activation(self, m: Manifest) -> Any:
@@ -64,18 +101,21 @@ class Context:
     def of_kind(self, *kinds: str, namespace: str | None = None) -> list[Manifest]:
         out: list[Manifest] = []
         for k in kinds:
-            for m in self._by_kind.get(k, ()):
-                if namespace is None or self.namespace(m) == namespace:
-                    out.append(m)
+            out += (
+                self._by_kind.get(k, ())
+                if namespace is None
+                else self._by_kind_ns.get((k, namespace), ())
+            )
         return out
 
-    def workloads(self, namespace: str | None = None) -> list[Manifest]:
+    def workloads(self, namespace: str) -> list[Manifest]:
         """Objects that carry a pod template (built-in workloads and custom resources alike)."""
-        return [
-            m
-            for m in self.manifests
-            if (namespace is None or self.namespace(m) == namespace) and workload.pod_spec(m.obj)
-        ]
+        if self._workloads is None:
+            self._workloads = defaultdict(list)
+            for m in self.manifests:
+                if workload.pod_spec(m.obj):
+                    self._workloads[self.namespace(m)].append(m)
+        return self._workloads.get(namespace, [])
 
 
 CheckFn = Callable[[Manifest, Context], Iterable[Hit]]
@@ -104,7 +144,7 @@ def _suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
                 out[rule_id.upper()] = str(reason) if reason else None
     for key, value in ann.items():
         if isinstance(key, str) and key.startswith(IGNORE_PREFIX):
-            out[key[len(IGNORE_PREFIX):].upper()] = str(value) if value else None
+            out[key[len(IGNORE_PREFIX) :].upper()] = str(value) if value else None
     return out
 
 
@@ -124,6 +164,10 @@ class Engine:
         from kai.policy.compile import compile_rule
 
         self.compiled = [compile_rule(r) for r in rules if r.enabled]
+        if any(c.rule.cel is not None for c in self.compiled):
+            from kai.policy import cel
+
+            cel.save_cache()
         self._for_kind: dict[str, list[CompiledRule]] = {}
 
     @property

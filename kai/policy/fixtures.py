@@ -7,9 +7,8 @@ when its first line is `# expect: N`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-from pydantic import BaseModel
 
 from kai.manifests import load_text
 from kai.models import Rule
@@ -19,7 +18,8 @@ from kai.policy.engine import Engine
 _EXPECT = re.compile(r"^#\s*expect:\s*(\d+)\s*$")
 
 
-class FixtureResult(BaseModel):
+@dataclass(slots=True)
+class FixtureResult:
     rule: str
     file: str
     outcome: str  # pass | fail
@@ -47,7 +47,7 @@ def fixtures_for(rule: Rule, directory: Path) -> list[tuple[str, Path]]:
 def run_fixture(rule: Rule, outcome: str, path: Path) -> FixtureResult:
     text = path.read_text(encoding="utf-8")
     manifests, notes = load_text(text, str(path))
-    report = Engine([rule.model_copy(update={"enabled": True})]).evaluate(manifests, notes)
+    report = Engine([replace(rule, enabled=True)]).evaluate(manifests, notes)
     hits = [f for f in report.findings if f.rule == rule.id and not f.suppressed]
     errors = [n.message for n in report.notes if n.message.startswith(f"rule {rule.id} ")]
     match = _EXPECT.match(text.splitlines()[0]) if text else None
@@ -78,7 +78,9 @@ def run_directory(directory: Path) -> tuple[list[FixtureResult], list[str]]:
         kinds = {o for o, _ in cases}
         for needed in ("pass", "fail"):
             if needed not in kinds:
-                missing.append(f"{rule.id}: no {needed}*.yaml fixture in {directory / FIXTURE_DIR / rule.id}")
+                missing.append(
+                    f"{rule.id}: no {needed}*.yaml fixture in {directory / FIXTURE_DIR / rule.id}"
+                )
         results += [run_fixture(rule, o, p) for o, p in cases]
     return results, missing
 
@@ -89,7 +91,9 @@ if __name__ == "__main__":  # python -m kai.policy.fixtures DIR: for rule author
     res, miss = run_directory(Path(sys.argv[1] if len(sys.argv) > 1 else "policies"))
     for r in res:
         if not r.ok:
-            print(f"FAIL {r.rule} {r.file}: expected {r.expected} finding(s), found {r.found} {r.messages}")
+            print(
+                f"FAIL {r.rule} {r.file}: expected {r.expected} finding(s), found {r.found} {r.messages}"
+            )
     for m in miss:
         print(f"MISSING {m}")
     bad = sum(not r.ok for r in res)

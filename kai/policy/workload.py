@@ -12,7 +12,17 @@ CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
 # Kinds whose pods run to completion: probes and PDBs make no sense for them.
 BATCH_KINDS = frozenset({"Job", "CronJob"})
 WORKLOAD_KINDS = frozenset(
-    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod", "PodTemplate"}
+    {
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "ReplicationController",
+        "Job",
+        "CronJob",
+        "Pod",
+        "PodTemplate",
+    }
 )
 
 
@@ -100,5 +110,5 @@ def is_long_running(obj: dict[str, Any]) -> bool:
         return False
     if obj.get("kind") == "Pod":
         spec = _dict(obj.get("spec")) or {}
-        return spec.get("restartPolicy", "Always") == "Always"
+        return bool(spec.get("restartPolicy", "Always") == "Always")
     return True

@@ -1,0 +1,296 @@
+"""kai's speed, measured: throughput, cold start and peak memory of `kai review`.
+
+    python benchmarks/bench.py [--sizes 1000 10000] [--repeat 5]
+
+Generates a corpus of mixed kinds (workloads with and without problems, Services,
+Ingresses, HPAs, PDBs, NetworkPolicies, RBAC, ConfigMaps), then runs the installed
+`kai` as a person would. Prints numbers; asserts nothing (tests do that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KINDS = (
+    "Deployment",
+    "Service",
+    "ConfigMap",
+    "Ingress",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "StatefulSet",
+    "CronJob",
+    "Role",
+)
+
+
+def _labels(i: int) -> dict[str, str]:
+    return {"app.kubernetes.io/name": f"app{i}", "app.kubernetes.io/instance": f"app{i}"}
+
+
+def _container(i: int, hardened: bool) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "name": "app",
+        "image": f"ghcr.io/acme/app{i}:1.{i % 7}.0" if hardened else f"app{i}:latest",
+        "ports": [{"name": "http", "containerPort": 8080}],
+    }
+    if hardened:
+        c |= {
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "500m", "memory": "256Mi"},
+            },
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }
+    return c
+
+
+def _pod_spec(i: int, hardened: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [_container(i, hardened)]}
+    if hardened:
+        spec |= {
+            "serviceAccountName": f"app{i}",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+    return spec
+
+
+def make_object(n: int) -> dict[str, Any]:
+    """The n-th object of the corpus; every other workload is a careless first draft."""
+    kind = KINDS[n % len(KINDS)]
+    i = n // len(KINDS)
+    hardened = i % 2 == 0
+    meta = {"name": f"app{i}", "namespace": f"team{i % 20}", "labels": _labels(i)}
+    template = {"metadata": {"labels": _labels(i)}, "spec": _pod_spec(i, hardened)}
+    selector = {"matchLabels": _labels(i)}
+    if kind == "Deployment":
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"replicas": 2, "selector": selector, "template": template},
+        }
+    if kind == "StatefulSet":
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {**meta, "name": f"db{i}"},
+            "spec": {"serviceName": f"app{i}", "selector": selector, "template": template},
+        }
+    if kind == "CronJob":
+        job = {"template": {**template, "spec": {**template["spec"], "restartPolicy": "OnFailure"}}}
+        return {
+            "apiVersion": "batch/v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job}},
+        }
+    if kind == "Service":
+        return {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {
+                "selector": _labels(i),
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        }
+    if kind == "ConfigMap":
+        return {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": meta,
+            "data": {f"key{k}": f"value {k}" for k in range(10)},
+        }
+    if kind == "Ingress":
+        backend = {"service": {"name": f"app{i}", "port": {"number": 80}}}
+        spec: dict[str, Any] = {
+            "rules": [
+                {
+                    "host": f"app{i}.example.com",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+                }
+            ]
+        }
+        if hardened:
+            spec["tls"] = [{"hosts": [f"app{i}.example.com"], "secretName": f"app{i}-tls"}]
+        return {"apiVersion": "networking.k8s.io/v1", "kind": kind, "metadata": meta, "spec": spec}
+    if kind == "HorizontalPodAutoscaler":
+        return {
+            "apiVersion": "autoscaling/v2",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": f"app{i}",
+                },
+                "minReplicas": 2,
+                "maxReplicas": 5,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 70},
+                        },
+                    }
+                ],
+            },
+        }
+    if kind == "PodDisruptionBudget":
+        return {
+            "apiVersion": "policy/v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"minAvailable": 1, "selector": selector},
+        }
+    if kind == "NetworkPolicy":
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Ingress"],
+                "ingress": [{"ports": [{"port": 8080}]}],
+            },
+        }
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
+    if not hardened:
+        rules.append({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]})
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta,
+        "rules": rules,
+    }
+
+
+def write_corpus(directory: Path, count: int, per_file: int = 100) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for start in range(0, count, per_file):
+        objs = [make_object(n) for n in range(start, min(count, start + per_file))]
+        (directory / f"part-{start // per_file:04d}.yaml").write_text(
+            yaml.dump_all(objs, Dumper=dumper, sort_keys=False)
+        )
+
+
+def run(argv: list[str]) -> tuple[float, int, int]:
+    """Wall seconds, exit code and peak RSS (KiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, proc.returncode, usage.ru_maxrss
+
+
+def best(argv: list[str], repeat: int) -> tuple[float, float, int]:
+    runs = [run(argv) for _ in range(repeat)]
+    walls = [r[0] for r in runs]
+    return min(walls), statistics.median(walls), max(r[2] for r in runs)
+
+
+def kai_binary() -> str:
+    here = Path(sys.executable).parent / "kai"
+    return str(here) if here.exists() else (shutil.which("kai") or "kai")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    kai = kai_binary()
+    example = str(
+        Path(__file__).resolve().parent.parent
+        / "examples"
+        / "agent-hardened"
+        / "30-deployment.yaml"
+    )
+    print(f"kai: {kai}   python: {sys.version.split()[0]}   cores: {os.cpu_count()}")
+    print()
+    print("cold start (best / median of", args.repeat, "runs, wall)")
+    for label, argv in (
+        ("kai --help", [kai, "--help"]),
+        ("kai review <one file>", [kai, "review", example]),
+        ("kai review <one file> -o json", [kai, "review", example, "-o", "json"]),
+    ):
+        lo, med, rss = best(argv, args.repeat)
+        print(f"  {label:34s} {lo:6.3f} s / {med:6.3f} s   peak {rss / 1024:6.1f} MiB")
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from kai.cli import main\ntry: main(['review', sys.argv[1], '-o', 'json'])\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('litellm', 'kubernetes', 'openai', 'httpx') if m in sys.modules]\nprint(','.join(heavy) or 'none', file=sys.stderr)",
+            example,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    print(f"  heavy modules imported by review:   {check.stderr.strip().splitlines()[-1]}")
+    print()
+    print("throughput: kai review DIR -o json (one process, end to end, including YAML parsing)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            corpus = Path(tmp) / f"corpus-{size}"
+            write_corpus(corpus, size)
+            mb = sum(f.stat().st_size for f in corpus.iterdir()) / 1e6
+            lo, med, rss = best(
+                [kai, "review", str(corpus), "-o", "json"], max(1, args.repeat // 2)
+            )
+            print(
+                f"  {size:6d} objects ({mb:5.1f} MB)  {lo:6.2f} s   {size / lo:8.0f} objects/s   peak {rss / 1024:6.1f} MiB"
+            )
+            checkov = shutil.which("checkov")
+            if checkov and size <= 1000:
+                wall, _, _ = run(
+                    [
+                        checkov,
+                        "-d",
+                        str(corpus),
+                        "--framework",
+                        "kubernetes",
+                        "--quiet",
+                        "--compact",
+                    ]
+                )
+                print(
+                    f"  checkov on the same {size}: {wall:6.2f} s  {size / wall:6.0f} objects/s  -> kai is {wall / lo:5.1f}x faster"
+                )
+        if not shutil.which("checkov"):
+            print(
+                "  checkov not installed: the issue's reference is about 26 s for 1,000 objects (38 objects/s) here"
+            )
+
+
+if __name__ == "__main__":
+    main()
