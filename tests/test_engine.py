@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kai.manifests import load_text
+from kai.models import CelCheck, Rule, Severity
+from kai.policy.catalog import load_rules, select
+from kai.policy.engine import Engine
+
+
+def _rule(expression: str, scope: str = "object", **kw: object) -> Rule:
+    return Rule(
+        id="T-001",
+        title="test rule",
+        severity=Severity.WARNING,
+        category="test",
+        rationale="r",
+        remediation="r",
+        cel=CelCheck(expression=expression, scope=scope, message=kw.pop("message", None)),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _review(text: str, *rules: Rule):
+    manifests, notes = load_text(text, "t.yaml")
+    return Engine(rules).evaluate(manifests, notes)
+
+
+ROLLOUT = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  template:
+    metadata: {labels: {app: r}}
+    spec:
+      containers:
+        - {name: app, image: "app:latest"}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+spec: {size: 3}
+"""
+
+
+def test_custom_resource_with_pod_template_is_checked_and_others_noted() -> None:
+    rule = _rule(
+        "!container.image.endsWith(':latest')",
+        scope="container",
+        message="{kind} {container} uses latest",
+    )
+    report = _review(ROLLOUT, rule)
+    assert [(f.object.kind, f.message, f.path) for f in report.findings] == [
+        ("Rollout", "Rollout app uses latest", "spec.template.spec.containers[0]")
+    ]
+    assert any("no rule applies to example.com/v1 Widget" in n.message for n in report.notes)
+
+
+def test_container_scope_covers_init_and_ephemeral_containers_in_order() -> None:
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers: [{name: init, image: busybox}]
+  containers: [{name: a, image: a}, {name: b, image: b}]
+  ephemeralContainers: [{name: debug, image: busybox}]
+"""
+    report = _review(text, _rule("false", scope="container", message="{field}/{container}"))
+    assert {(f.message, f.path) for f in report.findings} == {
+        ("containers/a", "spec.containers[0]"),
+        ("containers/b", "spec.containers[1]"),
+        ("initContainers/init", "spec.initContainers[0]"),
+        ("ephemeralContainers/debug", "spec.ephemeralContainers[0]"),
+    }
+
+
+def test_cronjob_nested_template_is_found() -> None:
+    text = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: c}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: job, image: job}]
+"""
+    report = _review(
+        text, _rule("has(podSpec.restartPolicy) && podSpec.restartPolicy == 'Never'", scope="pod")
+    )
+    assert report.findings[0].path == "spec.jobTemplate.spec.template.spec"
+
+
+def test_a_failing_expression_becomes_a_note_not_a_crash() -> None:
+    report = _review(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+        _rule("object.spec.type == 'NodePort'"),
+    )
+    assert report.findings == []
+    assert any(
+        n.message.startswith("rule T-001 could not evaluate Service/s") for n in report.notes
+    )
+
+
+def test_malformed_containers_do_not_crash_rules() -> None:
+    text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [1, 'x', null]\n"
+    rules = load_rules()
+    report = Engine(rules).evaluate(*load_text(text, "t.yaml"))
+    assert report.objects  # evaluated, and nothing raised
+
+
+def test_wildcard_suppression_and_reason() -> None:
+    text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations: {kai.dev/ignore: "*", kai.dev/ignore-reason: generated}\n'
+    report = _review(text, _rule("false"))
+    assert report.findings[0].suppressed and report.findings[0].suppression_reason == "generated"
+    assert report.summary(Severity.INFO).passed
+
+
+def test_select_specific_beats_broad() -> None:
+    rules = load_rules()
+    selected = {r.id: r.enabled for r in select(rules, enable=["KAI-RES-001"], disable=["all"])}
+    assert selected["KAI-RES-001"] is True
+    assert not any(v for k, v in selected.items() if k != "KAI-RES-001")
+    by_category = {r.id: r.enabled for r in select(rules, disable=["probes"])}
+    assert by_category["KAI-PRB-001"] is False and by_category["KAI-RES-001"] is True
+
+
+def test_disabled_rules_do_not_run() -> None:
+    rule = replace(_rule("false"), enabled=False)
+    assert _review("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", rule).findings == []
+
+
+def test_namespace_defaulting_for_cross_object_rules() -> None:
+    text = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    metadata: {labels: {app: d}}
+    spec: {containers: [{name: c, image: c}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np, namespace: default}
+spec: {podSelector: {}}
+"""
+    rules = [r for r in load_rules() if r.id == "KAI-NET-001"]
+    manifests, notes = load_text(text, "t.yaml")
+    assert Engine(rules).evaluate(manifests, notes, default_namespace="default").findings == []
+    assert len(Engine(rules).evaluate(manifests, notes, default_namespace="prod").findings) == 1
