@@ -228,26 +228,39 @@ def print_report(
         table.add_column("Severity", no_wrap=True)
         table.add_column("Rule", no_wrap=True)
         table.add_column("Message")
-        table.add_column("Where", style="dim", overflow="fold")
+        table.add_column("Path", style="dim", overflow="fold")
         groups: dict[tuple[str, int, str], list[Finding]] = {}
         for f in findings:
             groups.setdefault((f.file, f.line, f.object.display()), []).append(f)
         for n, ((file, line, obj), items) in enumerate(groups.items()):
             if n:
                 table.add_section()
-            table.add_row(f"[bold]{escape(obj)}[/]", "", "", f"{escape(file)}:{line}")
+            table.add_row("", "", f"[bold]{escape(obj)}[/]  [dim]{escape(file)}:{line}[/]", "")
             for f in items:
                 sev = "[dim]suppressed[/]" if f.suppressed else _sev(f.severity)
                 msg = escape(f.message)
                 if f.suppressed and f.suppression_reason:
                     msg += f" [dim](ignored: {escape(f.suppression_reason)})[/]"
-                table.add_row(sev, f.rule, msg, escape(f.path or ""))
+                table.add_row(sev, f.rule, msg, escape(_short_path(f.path)))
         console.print(table)
     for note in report.notes:
         console.print(f"[dim]note:[/] {escape(note.file)}:{note.line}: {escape(note.message)}")
     if explain:
         print_explanations(console, findings, rules)
     print_summary(console, report, fail_on)
+
+
+_POD_SPEC_PREFIXES = ("spec.jobTemplate.spec.template.spec.", "spec.template.spec.", "template.spec.")
+
+
+def _short_path(path: str | None) -> str:
+    """containers[0] rather than spec.template.spec.containers[0]: the kind says where the pod is."""
+    if not path:
+        return ""
+    for prefix in _POD_SPEC_PREFIXES:
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
 
 
 def print_summary(console: Console, report: Report, fail_on: Severity) -> None:
