@@ -239,6 +239,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail("input nested too deeply to process", ExitCode.USAGE)
     except MemoryError:
         _fail("input too large to process in memory", ExitCode.USAGE)
+    except Exception as e:  # a bug in kai: say so in one line, keep the traceback for --debug
+        if _state["debug"]:
+            raise
+        _fail(
+            f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+            ExitCode.INTERNAL,
+        )
     except BrokenPipeError:
         # The reader went away (kai review ... | head): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,6 +9,7 @@ class ExitCode:
     USAGE = 2
     MODEL = 3
     CLUSTER = 4
+    INTERNAL = 70  # a bug in kai (EX_SOFTWARE); never expected
     CANCELLED = 130
 
 

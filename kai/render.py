@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from kai import __version__
 from kai.models import Finding, Note, ObjectRef, Report, Rule, Severity, Summary
@@ -197,11 +199,16 @@ def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
 
 
 def _uri(file: str) -> str:
+    """A repository-relative URI where possible (what code scanning expects), else a file:// URI."""
     if file == "-":
         return "stdin"
-    return (
-        file.replace("\\", "/").lstrip("./") if file.startswith("./") else file.replace("\\", "/")
-    )
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return path.as_uri()
+    return quote(path.as_posix().removeprefix("./"))
 
 
 # ---------- human output ----------
@@ -250,7 +257,11 @@ def print_report(
     print_summary(console, report, fail_on)
 
 
-_POD_SPEC_PREFIXES = ("spec.jobTemplate.spec.template.spec.", "spec.template.spec.", "template.spec.")
+_POD_SPEC_PREFIXES = (
+    "spec.jobTemplate.spec.template.spec.",
+    "spec.template.spec.",
+    "template.spec.",
+)
 
 
 def _short_path(path: str | None) -> str:

@@ -234,3 +234,24 @@ def test_version_and_help(kai) -> None:
     assert kai("--version").out.startswith("kai ")
     r = kai("--help")
     assert r.code == 0 and "review" in r.out and "policies" in r.out
+
+
+def test_internal_errors_are_one_line_not_tracebacks(kai, monkeypatch) -> None:
+    import kai.render
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise ZeroDivisionError("bad math")
+
+    monkeypatch.setattr(kai.render, "report_data", boom)
+    r = kai("review", HARDENED, "-o", "json")
+    assert r.code == 70
+    assert "internal error: ZeroDivisionError: bad math" in r.err and "Traceback" not in r.err
+
+
+def test_kubectl_plugin_entry_point_is_declared() -> None:
+    import tomllib
+
+    from conftest import ROOT
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["kubectl-kai"] == scripts["kai"] == "kai.cli:main"
