@@ -237,12 +237,12 @@ def test_version_and_help(kai) -> None:
 
 
 def test_internal_errors_are_one_line_not_tracebacks(kai, monkeypatch) -> None:
-    import kai.render
+    from kai import render
 
     def boom(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("bad math")
 
-    monkeypatch.setattr(kai.render, "report_data", boom)
+    monkeypatch.setattr(render, "report_data", boom)
     r = kai("review", HARDENED, "-o", "json")
     assert r.code == 70
     assert "internal error: ZeroDivisionError: bad math" in r.err and "Traceback" not in r.err
