@@ -6,6 +6,7 @@ The machine shapes are a contract: see docs/json-output.md before changing them.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -97,8 +98,13 @@ def rule_data(rule: Rule) -> dict[str, Any]:
     }
 
 
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def to_json(data: Any, pretty: bool | None = None) -> str:
+    """Indented on a terminal; compact when piped (the C encoder is ~5x faster on big reports)."""
+    if pretty is None:
+        pretty = sys.stdout.isatty()
+    if pretty:
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def to_yaml(data: Any) -> str:

@@ -154,3 +154,11 @@ spec: {podSelector: {}}
     manifests, notes = load_text(text, "t.yaml")
     assert Engine(rules).evaluate(manifests, notes, default_namespace="default").findings == []
     assert len(Engine(rules).evaluate(manifests, notes, default_namespace="prod").findings) == 1
+
+
+def test_batched_evaluation_isolates_a_failing_rule() -> None:
+    good = replace(_rule("false", message="always"), id="T-GOOD")
+    bad = replace(_rule("object.spec.type == 'NodePort'"), id="T-BAD")
+    report = _review("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", good, bad)
+    assert [f.rule for f in report.findings] == ["T-GOOD"]
+    assert [n.message.split(" could")[0] for n in report.notes] == ["rule T-BAD"]

@@ -9,7 +9,7 @@ from typing import Any
 from kai.errors import PolicyError
 from kai.models import CelCheck, Manifest, Rule
 from kai.policy import workload
-from kai.policy.engine import CheckFn, CompiledRule, Context, Hit
+from kai.policy.engine import CheckFn, CompiledRule, Context, Hit, InterpretFn
 
 _FORMATTER = string.Formatter()
 MESSAGE_FIELDS = {"container", "field", "kind", "name", "image", "namespace", "apiVersion"}
@@ -41,15 +41,18 @@ def compile_rule(rule: Rule) -> CompiledRule:
         kinds = frozenset(rule.match.kinds) or crossobject.KINDS[rule.python]
         return CompiledRule(rule, fn, kinds, needs_pod=rule.python in crossobject.NEEDS_POD)
     assert rule.cel is not None
+    run, source, interpret = _cel_check(rule, rule.cel)
     return CompiledRule(
         rule,
-        _cel_check(rule, rule.cel),
+        run,
         frozenset(rule.match.kinds),
         needs_pod=rule.cel.scope in ("pod", "container"),
+        cel_source=source,
+        interpret=interpret,
     )
 
 
-def _cel_check(rule: Rule, check: CelCheck) -> CheckFn:
+def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn]:
     from kai.policy import cel
 
     if check.scope not in ("object", "pod", "container"):
@@ -80,10 +83,9 @@ def _cel_check(rule: Rule, check: CelCheck) -> CheckFn:
             )
         return message.format_map(values)
 
-    def run(m: Manifest, ctx: Context) -> Iterator[Hit]:
-        result = program.evaluate(ctx.cel_activation(m))
+    def interpret(result: Any, m: Manifest, ctx: Context) -> Iterator[Hit]:
         if scope == "container":
-            found = workload.pod_spec(m.obj)
+            found = ctx.pod(m)
             if found is None:
                 return
             pod_spec, path = found
@@ -94,7 +96,10 @@ def _cel_check(rule: Rule, check: CelCheck) -> CheckFn:
                 if ok is not True:
                     yield Hit(fmt(m, c, field), f"{path}.{field}[{i}]")
         elif result is not True:
-            found = workload.pod_spec(m.obj) if scope == "pod" else None
+            found = ctx.pod(m) if scope == "pod" else None
             yield Hit(fmt(m), found[1] if found else None)
 
-    return run
+    def run(m: Manifest, ctx: Context) -> Iterator[Hit]:
+        return interpret(program.evaluate(ctx.cel_activation(m)), m, ctx)
+
+    return run, program.source, interpret

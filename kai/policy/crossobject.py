@@ -60,7 +60,7 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A NetworkPolicy in the same namespace selects the workload's pods for ingress."""
     if _uses_host_network(m.obj):
         return  # NetworkPolicy does not apply to host-network pods (another rule flags hostNetwork)
-    labels = workload.pod_labels(m.obj)
+    labels = ctx.labels(m)
     ns = ctx.namespace(m)
     for np in ctx.of_kind("NetworkPolicy", namespace=ns):
         if "Ingress" in _policy_types(np.obj) and label_selector_matches(
@@ -78,7 +78,7 @@ def _selected_workloads(svc: Manifest, ctx: Context) -> list[Manifest]:
     return [
         w
         for w in ctx.workloads(ctx.namespace(svc))
-        if map_selector_matches(selector, workload.pod_labels(w.obj))
+        if map_selector_matches(selector, ctx.labels(w))
     ]
 
 
@@ -178,7 +178,7 @@ def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     count = _effective_min_replicas(m, ctx)
     if count is None or count < 2:
         return
-    labels = workload.pod_labels(m.obj)
+    labels = ctx.labels(m)
     for pdb in ctx.of_kind("PodDisruptionBudget", namespace=ctx.namespace(m)):
         if label_selector_matches(_spec(pdb.obj).get("selector"), labels):
             return

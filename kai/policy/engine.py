@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,23 @@ class Context:
             self._by_kind[m.ref.kind].append(m)
             self._by_kind_ns[(m.ref.kind, m.ref.namespace or default_namespace)].append(m)
         self._activation: tuple[int, Any] | None = None
+        self._pods: dict[int, tuple[dict[str, Any], str] | None] = {}
+        self._labels: dict[int, dict[str, str]] = {}
+
+    def pod(self, m: Manifest) -> tuple[dict[str, Any], str] | None:
+        """The object's PodSpec and its path (memoized: many rules ask)."""
+        key = id(m)
+        if key not in self._pods:
+            self._pods[key] = workload.pod_spec(m.obj)
+        return self._pods[key]
+
+    def labels(self, m: Manifest) -> dict[str, str]:
+        """The labels the object's pods carry (memoized)."""
+        key = id(m)
+        found = self._labels.get(key)
+        if found is None:
+            found = self._labels[key] = workload.pod_labels(m.obj)
+        return found
 
     def cel_activation(self, m: Manifest) -> Any:
         """The object converted to CEL values, shared by every CEL rule (one object at a time)."""
@@ -113,12 +130,13 @@ class Context:
         if self._workloads is None:
             self._workloads = defaultdict(list)
             for m in self.manifests:
-                if workload.pod_spec(m.obj):
+                if self.pod(m):
                     self._workloads[self.namespace(m)].append(m)
         return self._workloads.get(namespace, [])
 
 
 CheckFn = Callable[[Manifest, Context], Iterable[Hit]]
+InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
 
 
 @dataclass(slots=True)
@@ -127,6 +145,27 @@ class CompiledRule:
     run: CheckFn
     kinds: frozenset[str]
     needs_pod: bool
+    # CEL rules also expose their full expression and how to read its result, so the engine can
+    # evaluate every CEL rule that applies to an object in one call.
+    cel_source: str | None = None
+    interpret: InterpretFn | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What runs on one kind of object: the rules, and one batched program for the CEL ones."""
+
+    rules: list[CompiledRule]
+    cel_rules: list[CompiledRule]
+    batch: Any = None  # kai.policy.cel.Program over "[rule1, rule2, ...]"
+
+
+def _hits_for(
+    c: CompiledRule, m: Manifest, ctx: Context, results: list[Any] | None, index: int
+) -> list[Hit]:
+    if results is not None and c.interpret is not None:
+        return list(c.interpret(results[index], m, ctx))
+    return list(c.run(m, ctx))
 
 
 def _suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
@@ -164,29 +203,33 @@ class Engine:
         from kai.policy.compile import compile_rule
 
         self.compiled = [compile_rule(r) for r in rules if r.enabled]
-        if any(c.rule.cel is not None for c in self.compiled):
-            from kai.policy import cel
-
-            cel.save_cache()
-        self._for_kind: dict[str, list[CompiledRule]] = {}
+        self._plans: dict[tuple[str, bool], _Plan] = {}
 
     @property
     def rules(self) -> list[Rule]:
         return [c.rule for c in self.compiled]
 
-    def _applicable(self, kind: str, has_pod: bool) -> list[CompiledRule]:
-        key = f"{kind}\0{has_pod}"
-        cached = self._for_kind.get(key)
-        if cached is None:
-            cached = [
+    def _plan(self, kind: str, has_pod: bool) -> _Plan:
+        key = (kind, has_pod)
+        plan = self._plans.get(key)
+        if plan is None:
+            applicable = [
                 c
                 for c in self.compiled
                 if (not c.kinds or kind in c.kinds)
                 and kind not in c.rule.match.exclude_kinds
                 and (has_pod or not c.needs_pod)
             ]
-            self._for_kind[key] = cached
-        return cached
+            cel_rules = [c for c in applicable if c.cel_source is not None]
+            plan = _Plan(rules=applicable, cel_rules=cel_rules)
+            if len(cel_rules) > 1:
+                from kai.policy import cel
+
+                plan.batch = cel.Program(
+                    "[" + ",\n".join(c.cel_source or "" for c in cel_rules) + "]"
+                )
+            self._plans[key] = plan
+        return plan
 
     def evaluate(
         self,
@@ -198,9 +241,8 @@ class Engine:
         findings: list[Finding] = []
         out_notes = list(notes)
         for m in manifests:
-            has_pod = workload.pod_spec(m.obj) is not None
-            applicable = self._applicable(m.ref.kind, has_pod)
-            if not applicable and m.ref.kind not in BUILTIN_KINDS:
+            plan = self._plan(m.ref.kind, ctx.pod(m) is not None)
+            if not plan.rules and m.ref.kind not in BUILTIN_KINDS:
                 out_notes.append(
                     Note(
                         file=m.source.file,
@@ -210,29 +252,7 @@ class Engine:
                     )
                 )
                 continue
-            ignored = _suppressions(m.obj)
-            for c in applicable:
-                try:
-                    hits = list(c.run(m, ctx))
-                except Exception as err:  # a rule must never take the whole review down
-                    out_notes.append(_rule_error_note(c.rule, m, err))
-                    continue
-                suppressed = c.rule.id in ignored or "*" in ignored
-                reason = ignored.get(c.rule.id) or ignored.get("*")
-                for h in hits:
-                    findings.append(
-                        Finding(
-                            rule=c.rule.id,
-                            severity=c.rule.severity,
-                            message=h.message,
-                            object=m.ref,
-                            file=m.source.file,
-                            line=m.source.line,
-                            path=h.path,
-                            suppressed=suppressed,
-                            suppression_reason=reason if suppressed else None,
-                        )
-                    )
+            findings += self._evaluate_one(m, ctx, plan, out_notes)
         findings.sort(key=lambda f: (f.file, f.line, -f.severity.rank, f.rule, f.path or ""))
         return Report(
             findings=findings,
@@ -240,6 +260,46 @@ class Engine:
             objects=[m.ref for m in manifests],
             rules=[c.rule.id for c in self.compiled],
         )
+
+    def _evaluate_one(
+        self, m: Manifest, ctx: Context, plan: _Plan, notes: list[Note]
+    ) -> list[Finding]:
+        results: list[Any] | None = None
+        if plan.batch is not None:
+            try:
+                results = plan.batch.evaluate(ctx.cel_activation(m))
+            except Exception:
+                results = None  # one rule failed on this object: run them one by one to say which
+        cel_index = {id(c): i for i, c in enumerate(plan.cel_rules)} if results is not None else {}
+        ignored = _suppressions(m.obj)
+        out: list[Finding] = []
+        for c in plan.rules:
+            try:
+                hits = _hits_for(
+                    c, m, ctx, results if id(c) in cel_index else None, cel_index.get(id(c), 0)
+                )
+            except Exception as err:  # a rule must never take the whole review down
+                notes.append(_rule_error_note(c.rule, m, err))
+                continue
+            if not hits:
+                continue
+            suppressed = c.rule.id in ignored or "*" in ignored
+            reason = (ignored.get(c.rule.id) or ignored.get("*")) if suppressed else None
+            for h in hits:
+                out.append(
+                    Finding(
+                        rule=c.rule.id,
+                        severity=c.rule.severity,
+                        message=h.message,
+                        object=m.ref,
+                        file=m.source.file,
+                        line=m.source.line,
+                        path=h.path,
+                        suppressed=suppressed,
+                        suppression_reason=reason,
+                    )
+                )
+        return out
 
 
 def worst(findings: Iterable[Finding]) -> Severity | None:
