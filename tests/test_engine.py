@@ -54,7 +54,17 @@ def test_custom_resource_with_pod_template_is_checked_and_others_noted() -> None
     assert [(f.object.kind, f.message, f.path) for f in report.findings] == [
         ("Rollout", "Rollout app uses latest", "spec.template.spec.containers[0]")
     ]
-    assert any("no rule applies to example.com/v1 Widget" in n.message for n in report.notes)
+    assert any("example.com/v1 Widget is not a built-in kind" in n.message for n in report.notes)
+    assert not any("Rollout" in n.message for n in report.notes)
+
+
+def test_custom_resource_with_only_generic_rules_gets_a_note() -> None:
+    report = Engine(load_rules()).evaluate(*load_text(ROLLOUT, "t.yaml"))
+    notes = [n.message for n in report.notes]
+    assert notes == [
+        "example.com/v1 Widget is not a built-in kind (a custom resource?): only generic checks (API version, metadata) apply"
+    ]
+    assert any(f.object.kind == "Rollout" and f.rule == "KAI-IMG-001" for f in report.findings)
 
 
 def test_container_scope_covers_init_and_ephemeral_containers_in_order() -> None:

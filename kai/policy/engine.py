@@ -157,6 +157,7 @@ class _Plan:
 
     rules: list[CompiledRule]
     cel_rules: list[CompiledRule]
+    specific: bool  # some rule looks at this kind in particular (not only any object's metadata)
     batch: Any = None  # kai.policy.cel.Program over "[rule1, rule2, ...]"
 
 
@@ -221,7 +222,8 @@ class Engine:
                 and (has_pod or not c.needs_pod)
             ]
             cel_rules = [c for c in applicable if c.cel_source is not None]
-            plan = _Plan(rules=applicable, cel_rules=cel_rules)
+            specific = any(c.kinds or c.needs_pod for c in applicable)
+            plan = _Plan(rules=applicable, cel_rules=cel_rules, specific=specific)
             if len(cel_rules) > 1:
                 from kai.policy import cel
 
@@ -242,16 +244,20 @@ class Engine:
         out_notes = list(notes)
         for m in manifests:
             plan = self._plan(m.ref.kind, ctx.pod(m) is not None)
-            if not plan.rules and m.ref.kind not in BUILTIN_KINDS:
+            if not plan.specific and m.ref.kind not in BUILTIN_KINDS:
+                what = (
+                    "only generic checks (API version, metadata) apply"
+                    if plan.rules
+                    else "no rule applies"
+                )
                 out_notes.append(
                     Note(
                         file=m.source.file,
                         line=m.source.line,
                         object=m.ref,
-                        message=f"no rule applies to {m.ref.apiVersion} {m.ref.kind} (a custom resource?): passed over",
+                        message=f"{m.ref.apiVersion} {m.ref.kind} is not a built-in kind (a custom resource?): {what}",
                     )
                 )
-                continue
             findings += self._evaluate_one(m, ctx, plan, out_notes)
         findings.sort(key=lambda f: (f.file, f.line, -f.severity.rank, f.rule, f.path or ""))
         return Report(
