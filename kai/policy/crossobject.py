@@ -12,7 +12,7 @@ from typing import Any
 from kai.models import Manifest
 from kai.policy import workload
 from kai.policy.engine import CheckFn, Context, Hit
-from kai.policy.selectors import describe_labels, label_selector_matches, map_selector_matches
+from kai.policy.selectors import describe_labels, label_selector_matches
 
 CHECKS: dict[str, CheckFn] = {}
 # Which kinds each check looks at, so the engine skips the rest without calling it.
@@ -75,11 +75,9 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
 
 def _selected_workloads(svc: Manifest, ctx: Context) -> list[Manifest]:
     selector = _spec(svc.obj).get("selector")
-    return [
-        w
-        for w in ctx.workloads(ctx.namespace(svc))
-        if map_selector_matches(selector, ctx.labels(w))
-    ]
+    if not isinstance(selector, dict):
+        return []
+    return ctx.selected_by(ctx.namespace(svc), selector)
 
 
 @check("service-selector-matches", kinds=("Service",))

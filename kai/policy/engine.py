@@ -88,6 +88,7 @@ class Context:
         self._activation: tuple[int, Any] | None = None
         self._pods: dict[int, tuple[dict[str, Any], str] | None] = {}
         self._labels: dict[int, dict[str, str]] = {}
+        self._by_label: dict[tuple[str, str, str], list[Manifest]] | None = None
 
     def pod(self, m: Manifest) -> tuple[dict[str, Any], str] | None:
         """The object's PodSpec and its path (memoized: many rules ask)."""
@@ -124,6 +125,22 @@ class Context:
                 else self._by_kind_ns.get((k, namespace), ())
             )
         return out
+
+    def selected_by(self, namespace: str, selector: dict[str, str]) -> list[Manifest]:
+        """Workloads in `namespace` whose pod labels include every pair of a plain map selector."""
+        if self._by_label is None:
+            self._by_label = defaultdict(list)
+            for ns, items in (
+                (ns, self.workloads(ns)) for ns in {self.namespace(m) for m in self.manifests}
+            ):
+                for w in items:
+                    for pair in self.labels(w).items():
+                        self._by_label[(ns, *pair)].append(w)
+        if not selector:
+            return []
+        pairs = [(str(k), str(v)) for k, v in selector.items()]
+        candidates = min((self._by_label.get((namespace, *p), []) for p in pairs), key=len)
+        return [w for w in candidates if all(self.labels(w).get(k) == v for k, v in pairs)]
 
     def workloads(self, namespace: str) -> list[Manifest]:
         """Objects that carry a pod template (built-in workloads and custom resources alike)."""
