@@ -48,6 +48,12 @@ class ListOutput(StrEnum):
     yaml = "yaml"
 
 
+class Validator(StrEnum):
+    auto = "auto"
+    builtin = "builtin"
+    kubeconform = "kubeconform"
+
+
 class FailOn(StrEnum):
     info = "info"
     warning = "warning"
@@ -93,25 +99,52 @@ def _root(
     _state["debug"] = debug or bool(os.environ.get("KAI_DEBUG"))
 
 
+PathsArg = Annotated[
+    list[str],
+    typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
+]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+FailOnOpt = Annotated[
+    FailOn | None,
+    typer.Option("--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]"),
+]
+KubeVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kubernetes-version",
+        help="Kubernetes version whose schema to validate against. [default: newest installed]",
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict/--no-strict", help="Unknown fields are errors (--no-strict allows them)."
+    ),
+]
+CrdOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--crd",
+        help="CustomResourceDefinition file or directory for custom resources (repeatable).",
+    ),
+]
+ValidatorOpt = Annotated[
+    Validator,
+    typer.Option("--validator", help="Schema validator: kubeconform when on PATH, else builtin."),
+]
+
+
 @app.command()
 def review(
-    paths: Annotated[
-        list[str],
-        typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
-    ],
-    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.table,
+    paths: PathsArg,
+    output: OutputOpt = Output.table,
     explain: Annotated[
         bool,
         typer.Option(
             "--explain", help="Explain each finding: why it matters, how to fix it, docs."
         ),
     ] = False,
-    fail_on: Annotated[
-        FailOn | None,
-        typer.Option(
-            "--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]"
-        ),
-    ] = None,
+    fail_on: FailOnOpt = None,
     enable: Annotated[
         list[str] | None,
         typer.Option("--enable", help="Enable a rule id or category (repeatable)."),
@@ -131,19 +164,62 @@ def review(
         bool,
         typer.Option("--hide-suppressed", help="Do not list findings suppressed by annotations."),
     ] = False,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip schema validation (policy rules only).")
+    ] = False,
+    kubernetes_version: KubeVersionOpt = None,
+    strict: StrictOpt = True,
+    crd: CrdOpt = None,
+    validator: ValidatorOpt = Validator.auto,
 ) -> None:
-    """Critique Kubernetes YAML offline: policy findings with exit codes for CI."""
+    """Critique Kubernetes YAML offline: policy and schema findings, with exit codes for CI."""
     from kai.config import load_config
     from kai.models import Severity
+    from kai.pipeline import SchemaOptions, rules_for
     from kai.pipeline import review as run_review
-    from kai.pipeline import rules_for
 
     config = load_config()
     rules = rules_for(config, enable or [], disable or [], policies or [])
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
-    report = run_review(paths, rules, namespace=namespace or config.namespace or "default")
+    schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
+    report = run_review(
+        paths, rules, namespace=namespace or config.namespace or "default", schema=schema
+    )
     _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
     raise SystemExit(0 if report.summary(threshold).passed else 1)
+
+
+@app.command()
+def validate(
+    paths: PathsArg,
+    output: OutputOpt = Output.table,
+    kubernetes_version: KubeVersionOpt = None,
+    strict: StrictOpt = True,
+    crd: CrdOpt = None,
+    validator: ValidatorOpt = Validator.auto,
+) -> None:
+    """Validate objects against the Kubernetes OpenAPI schema (offline): unknown fields, types, required fields."""
+    from kai.manifests import load_paths
+    from kai.models import Report, Severity
+    from kai.pipeline import SchemaOptions
+    from kai.pipeline import validate as run_validate
+    from kai.policy.catalog import load_rules
+
+    rules = [r for r in load_rules() if r.schema is not None]
+    manifests, notes = load_paths(paths)
+    findings, schema_notes = run_validate(
+        manifests,
+        rules,
+        SchemaOptions(True, kubernetes_version, strict, crd or [], validator.value),
+    )
+    report = Report(
+        findings=findings,
+        notes=notes + schema_notes,
+        objects=[m.ref for m in manifests],
+        rules=[r.id for r in rules],
+    )
+    _emit_report(report, rules, Severity.ERROR, output, False, True)
+    raise SystemExit(0 if report.summary(Severity.ERROR).passed else 1)
 
 
 def _emit_report(

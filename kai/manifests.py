@@ -327,6 +327,14 @@ def discover(paths: Iterable[str]) -> list[str]:
     return files
 
 
+# The text of every file loaded in this run, so later stages can point at a field's line.
+_SOURCES: dict[str, str] = {}
+
+
+def source_text(file: str) -> str | None:
+    return _SOURCES.get(file)
+
+
 def load_paths(
     paths: Iterable[str], stdin_text: str | None = None
 ) -> tuple[list[Manifest], list[Note]]:
@@ -342,6 +350,7 @@ def load_paths(
                 )
         else:
             text = _read(Path(f))
+        _SOURCES[f] = text
         m, n = load_text(text, f)
         manifests += m
         notes += n

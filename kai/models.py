@@ -130,6 +130,9 @@ class Rule:
     match: RuleMatch = field(default_factory=RuleMatch)
     cel: CelCheck | None = None
     python: str | None = None
+    schema: str | None = (
+        None  # produced by the validate stage: unknown-field | wrong-type | missing-field
+    )
     enabled: bool = True
     source: str | None = None
 

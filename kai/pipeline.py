@@ -1,14 +1,26 @@
-"""Stage composition. `kai review` enters the pipeline at "evaluate"."""
+"""Stage composition. `kai review` enters the pipeline at "evaluate" and also validates."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from kai.config import Config
 from kai.manifests import load_paths
-from kai.models import Manifest, Note, Report, Rule
+from kai.models import Finding, Manifest, Note, Report, Rule
 from kai.policy.catalog import load_rules, select
-from kai.policy.engine import Engine
+from kai.policy.engine import Engine, suppressions
+
+
+@dataclass(slots=True)
+class SchemaOptions:
+    """How the validate stage runs (kai validate, and kai review unless --no-validate)."""
+
+    enabled: bool = True
+    kubernetes_version: str | None = None
+    strict: bool = True
+    crds: list[str] = field(default_factory=list)
+    backend: str = "auto"
 
 
 def rules_for(
@@ -32,12 +44,47 @@ def evaluate(
     return Engine(rules).evaluate(manifests, notes, default_namespace=namespace)
 
 
+def validate(
+    manifests: Sequence[Manifest], rules: Sequence[Rule], options: SchemaOptions
+) -> tuple[list[Finding], list[Note]]:
+    """The validate stage as findings of the enabled schema rules, annotations honoured."""
+    from kai import validate as schema_validation
+
+    crds = schema_validation.load_crds(options.crds) if options.crds else []
+    result = schema_validation.validate(
+        manifests, options.kubernetes_version, options.strict, crds, options.backend
+    )
+    enabled = {r.id for r in rules if r.schema is not None and r.enabled}
+    ignored_by_object = {id(m.ref): suppressions(m.obj) for m in manifests}
+    findings = []
+    for f in result.findings:
+        if f.rule not in enabled:
+            continue
+        ignored = ignored_by_object.get(id(f.object), {})
+        if f.rule in ignored or "*" in ignored:
+            f = replace(
+                f, suppressed=True, suppression_reason=ignored.get(f.rule) or ignored.get("*")
+            )
+        findings.append(f)
+    return findings, result.notes
+
+
 def review(
     paths: Sequence[str],
     rules: Sequence[Rule],
     namespace: str = "default",
     stdin_text: str | None = None,
+    schema: SchemaOptions | None = None,
 ) -> Report:
-    """Load files, directories or stdin and evaluate them."""
+    """Load files, directories or stdin; evaluate the rules and validate against the schema."""
     manifests, notes = load_paths(paths, stdin_text=stdin_text)
-    return evaluate(manifests, rules, notes, namespace)
+    report = evaluate(manifests, rules, notes, namespace)
+    schema = schema or SchemaOptions()
+    if schema.enabled and any(r.schema is not None and r.enabled for r in rules):
+        findings, schema_notes = validate(manifests, rules, schema)
+        report.findings = sorted(
+            report.findings + findings,
+            key=lambda f: (f.file, f.line, -f.severity.rank, f.rule, f.path or ""),
+        )
+        report.notes += schema_notes
+    return report

@@ -78,6 +78,8 @@ def rule_data(rule: Rule) -> dict[str, Any]:
     check: dict[str, Any]
     if rule.cel is not None:
         check = {"type": "cel", "scope": rule.cel.scope, "expression": rule.cel.expression}
+    elif rule.schema is not None:
+        check = {"type": "schema", "name": rule.schema}
     else:
         check = {"type": "python", "name": rule.python}
     return {
@@ -241,20 +243,21 @@ def print_report(
         table.add_column("Severity", no_wrap=True)
         table.add_column("Rule", no_wrap=True)
         table.add_column("Message")
-        table.add_column("Path", style="dim", overflow="fold")
-        groups: dict[tuple[str, int, str], list[Finding]] = {}
+        table.add_column("Line · path", style="dim", overflow="fold")
+        groups: dict[tuple[str, str], list[Finding]] = {}
         for f in findings:
-            groups.setdefault((f.file, f.line, f.object.display()), []).append(f)
-        for n, ((file, line, obj), items) in enumerate(groups.items()):
+            groups.setdefault((f.file, f.object.display()), []).append(f)
+        for n, ((file, obj), items) in enumerate(groups.items()):
             if n:
                 table.add_section()
-            table.add_row("", "", f"[bold]{escape(obj)}[/]  [dim]{escape(file)}:{line}[/]", "")
+            table.add_row("", "", f"[bold]{escape(obj)}[/]  [dim]{escape(file)}[/]", "")
             for f in items:
                 sev = "[dim]suppressed[/]" if f.suppressed else _sev(f.severity)
                 msg = escape(f.message)
                 if f.suppressed and f.suppression_reason:
                     msg += f" [dim](ignored: {escape(f.suppression_reason)})[/]"
-                table.add_row(sev, f.rule, msg, escape(_short_path(f.path)))
+                where = f"{f.line}" + (f" {_short_path(f.path)}" if f.path else "")
+                table.add_row(sev, f.rule, msg, escape(where))
         console.print(table)
     for note in report.notes:
         console.print(f"[dim]note:[/] {escape(note.file)}:{note.line}: {escape(note.message)}")
@@ -381,5 +384,7 @@ def print_rule(console: Console, rule: Rule) -> None:
                 background_color="default",
             )
         )
+    elif rule.schema is not None:
+        console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
     else:
         console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")

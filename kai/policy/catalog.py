@@ -66,7 +66,7 @@ def load_rule_file(path: Path) -> Rule:
         rule = schema.validate(Rule, {**data, "source": str(path)})
     except ValueError as e:
         raise PolicyError(f"{path}: invalid rule: {e}") from None
-    if (rule.cel is None) == (rule.python is None):
+    if sum(x is not None for x in (rule.cel, rule.python, rule.schema)) != 1:
         raise PolicyError(f"{path}: rule {rule.id} needs exactly one check: `cel:` or `python:`")
     return rule
 

@@ -186,7 +186,8 @@ def _hits_for(
     return list(c.run(m, ctx))
 
 
-def _suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
+def suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
+    """Rule ids an object opts out of (kai.dev/ignore annotations), with the reason given."""
     meta = obj.get("metadata")
     ann = meta.get("annotations") if isinstance(meta, dict) else None
     if not isinstance(ann, dict):
@@ -220,7 +221,8 @@ class Engine:
     def __init__(self, rules: Iterable[Rule]) -> None:
         from kai.policy.compile import compile_rule
 
-        self.compiled = [compile_rule(r) for r in rules if r.enabled]
+        # Schema rules are reported by the validate stage, not evaluated here.
+        self.compiled = [compile_rule(r) for r in rules if r.enabled and r.schema is None]
         self._plans: dict[tuple[str, bool], _Plan] = {}
 
     @property
@@ -294,7 +296,7 @@ class Engine:
             except Exception:
                 results = None  # one rule failed on this object: run them one by one to say which
         cel_index = {id(c): i for i, c in enumerate(plan.cel_rules)} if results is not None else {}
-        ignored = _suppressions(m.obj)
+        ignored = suppressions(m.obj)
         out: list[Finding] = []
         for c in plan.rules:
             try:

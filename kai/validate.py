@@ -1,0 +1,419 @@
+"""Schema validation against the Kubernetes OpenAPI schemas of a chosen version, offline.
+
+Two backends give identical findings:
+- builtin: the JSON schemas shipped by kubernetes-validate, checked with jsonschema-rs. Each
+  kind's schema is pruned to the definitions it reaches, cached on disk, and compiled once per
+  run (kubernetes-validate's own command rebuilds its validator for every document).
+- kubeconform: the kubeconform binary, when on PATH, fed the same schemas.
+Custom resources are validated when their CustomResourceDefinition is given (--crd, or present
+among the objects); otherwise they are reported as not validated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from kai.errors import InputError
+from kai.models import Finding, Manifest, Note, Severity
+
+# Rule ids of schema findings (their rule files live in policies/ like every other rule).
+UNKNOWN_FIELD = "KAI-SCH-001"
+WRONG_TYPE = "KAI-SCH-002"
+MISSING_FIELD = "KAI-SCH-003"
+SCHEMA_RULES = (UNKNOWN_FIELD, WRONG_TYPE, MISSING_FIELD)
+
+_REF = re.compile(r'"\$ref": ?"(?:/api/_definitions\.json)?#/\$defs/([^"]+)"')
+_API_GROUP = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
+
+
+@dataclass(slots=True)
+class Issue:
+    """One schema violation: where (path inside the object) and what."""
+
+    rule: str
+    path: list[str | int]
+    message: str
+
+
+@dataclass(slots=True)
+class Validation:
+    """The validate stage's result: findings, notes (unvalidated objects) and what was used."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    validated: int = 0
+    kubernetes_version: str = ""
+    backend: str = "builtin"
+
+
+# ---------- the schemas kubernetes-validate ships ----------
+
+
+def schema_root() -> Path:
+    """kubernetes-validate's schema folder, found without importing the package (which is slow)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            "schema validation needs the kubernetes-validate package (pip install kubernetes-validate)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+@cache
+def available_versions() -> tuple[str, ...]:
+    found = []
+    for d in schema_root().iterdir():
+        m = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local", d.name)
+        if m:
+            found.append(tuple(int(x) for x in m.groups()))
+    return tuple(".".join(map(str, v)) for v in sorted(found))
+
+
+def default_version() -> str:
+    """The newest Kubernetes minor whose schemas are installed."""
+    return available_versions()[-1]
+
+
+def resolve_version(requested: str | None) -> str:
+    """The schema set for a requested version: the newest one not newer than its minor."""
+    if not requested:
+        return default_version()
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", requested.strip())
+    if not m:
+        raise InputError(
+            f"--kubernetes-version {requested!r}: expected a version like 1.33 or v1.33.2"
+        )
+    want = (int(m.group(1)), int(m.group(2)))
+    candidates = [
+        v for v in available_versions() if tuple(int(x) for x in v.split(".")[:2]) <= want
+    ]
+    if not candidates:
+        raise InputError(
+            f"no schemas for Kubernetes {requested}: installed versions are "
+            f"{available_versions()[0]} to {available_versions()[-1]}"
+        )
+    return candidates[-1]
+
+
+def schema_file_name(api_version: str, kind: str) -> str:
+    """kubernetes-validate's naming: deployment-apps-v1.json, service-v1.json, role-rbac-v1.json."""
+    suffix = _API_GROUP.sub(r"\1-", api_version)
+    return f"{kind.lower()}-{suffix}.json"
+
+
+def _cache_dir() -> Path | None:
+    from kai.policy.catalog import cache_dir
+
+    d = cache_dir()
+    return d / "schemas-v1" if d is not None else None
+
+
+class SchemaStore:
+    """Per-kind schemas of one Kubernetes version, pruned and cached; compiled validators in memory."""
+
+    def __init__(self, version: str, strict: bool) -> None:
+        self.version = version
+        self.strict = strict
+        self.folder = schema_root() / f"v{version}-local{'-strict' if strict else ''}"
+        self._validators: dict[tuple[str, str], Any] = {}
+        self._defs: dict[str, Any] | None = None
+
+    def _definitions(self) -> dict[str, Any]:
+        if self._defs is None:
+            data = json.loads((self.folder / "_definitions.json").read_text(encoding="utf-8"))
+            self._defs = data["$defs"]
+        return self._defs
+
+    def schema_text(self, api_version: str, kind: str) -> str | None:
+        """The standalone schema of a kind: its own file plus only the definitions it reaches."""
+        name = schema_file_name(api_version, kind)
+        cache = _cache_dir()
+        cached = (
+            cache / f"{self.version}{'-strict' if self.strict else ''}" / name if cache else None
+        )
+        if cached is not None and cached.is_file():
+            return cached.read_text(encoding="utf-8")
+        source = self.folder / name
+        if not source.is_file():
+            return None
+        text = source.read_text(encoding="utf-8")
+        defs = self._definitions()
+        reached: set[str] = set()
+        todo = _REF.findall(text)
+        while todo:
+            ref = todo.pop()
+            if ref not in reached and ref in defs:
+                reached.add(ref)
+                todo += _REF.findall(json.dumps(defs[ref]))
+        schema = json.loads(text.replace('"/api/_definitions.json#/$defs/', '"#/$defs/'))
+        schema["$defs"] = {r: defs[r] for r in sorted(reached)}
+        out = json.dumps(schema)
+        if cached is not None:
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(out, encoding="utf-8")
+                tmp.replace(cached)
+            except OSError:
+                pass
+        return out
+
+    def validator(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        if key not in self._validators:
+            text = self.schema_text(api_version, kind)
+            self._validators[key] = _compile(text) if text is not None else None
+        return self._validators[key]
+
+
+def _compile(schema: str | dict[str, Any]) -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(schema)
+
+
+# ---------- custom resources ----------
+
+
+def _crd_schema(node: Any, strict: bool) -> Any:
+    """An OpenAPI v3 structural schema (as in a CRD) as JSON Schema, Kubernetes' extensions applied."""
+    if isinstance(node, list):
+        return [_crd_schema(n, strict) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        k: _crd_schema(v, strict)
+        for k, v in node.items()
+        if not k.startswith("x-kubernetes-") and k != "nullable"
+    }
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    preserve = node.get("x-kubernetes-preserve-unknown-fields") or node.get(
+        "x-kubernetes-embedded-resource"
+    )
+    if strict and "properties" in node and "additionalProperties" not in node and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_schemas(
+    objects: Iterable[dict[str, Any]], strict: bool
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> JSON Schema for every served version of every CRD given."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for crd in objects:
+        spec = crd.get("spec") if isinstance(crd.get("spec"), dict) else None
+        if crd.get("kind") != "CustomResourceDefinition" or spec is None:
+            continue
+        group = spec.get("group")
+        kind = (spec.get("names") or {}).get("kind")
+        for version in spec.get("versions") or []:
+            if not isinstance(version, dict):
+                continue
+            schema = (
+                ((version.get("schema") or {}).get("openAPIV3Schema"))
+                if isinstance(version.get("schema"), dict)
+                else None
+            )
+            if not (group and kind and version.get("name") and isinstance(schema, dict)):
+                continue
+            converted = _crd_schema(schema, strict)
+            props = converted.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props.setdefault("metadata", {"type": "object"})
+            out[(f"{group}/{version['name']}", str(kind))] = converted
+    return out
+
+
+def load_crds(paths: Sequence[str]) -> list[dict[str, Any]]:
+    from kai.manifests import load_paths
+
+    manifests, _ = load_paths(paths)
+    crds = [m.obj for m in manifests if m.ref.kind == "CustomResourceDefinition"]
+    if paths and not crds:
+        raise InputError(f"--crd {', '.join(paths)}: no CustomResourceDefinition found")
+    return crds
+
+
+# ---------- turning errors into findings ----------
+
+
+def _issue(err: Any) -> Issue:
+    kind = type(err.kind).__name__
+    path = list(err.instance_path)
+    if kind == "AdditionalProperties":
+        names = list(getattr(err.kind, "unexpected", []) or [])
+        field_name = names[0] if names else "?"
+        return Issue(UNKNOWN_FIELD, [*path, field_name], f'unknown field "{field_name}"')
+    if kind == "Required":
+        prop = getattr(err.kind, "property", "?")
+        return Issue(MISSING_FIELD, [*path, str(prop)], f'missing required field "{prop}"')
+    if kind == "Type":
+        return Issue(WRONG_TYPE, path, type_message(getattr(err.kind, "types", []), err.instance))
+    return Issue(WRONG_TYPE, path, err.message)
+
+
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def type_message(expected: Sequence[str], instance: Any) -> str:
+    """One wording for type errors whichever backend found them."""
+    want = " or ".join(t for t in expected if t != "null") or "another type"
+    return f"expected {want}, got {_JSON_TYPES.get(type(instance), type(instance).__name__)}"
+
+
+def issues_for(validator: Any, obj: dict[str, Any]) -> list[Issue]:
+    if validator.is_valid(obj):
+        return []
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for err in validator.iter_errors(obj):
+        issue = _issue(err)
+        key = (issue.rule, dotted(issue.path))
+        if key not in seen:  # one wrong value can fail several branches of a oneOf
+            seen.add(key)
+            out.append(issue)
+    return out
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def field_line(text: str, doc_line: int, path: Sequence[str | int]) -> int:
+    """The line of the deepest part of `path` that exists in the document starting at doc_line."""
+    import yaml
+
+    from kai.manifests import KaiLoader
+
+    try:
+        for node in yaml.compose_all(text, Loader=KaiLoader):
+            if node is None or node.start_mark.line + 1 != doc_line:
+                continue
+            line = doc_line
+            for step in path:
+                nxt = None
+                if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                    for k, v in node.value:
+                        if k.value == step:
+                            line = k.start_mark.line + 1
+                            nxt = v
+                            break
+                elif (
+                    isinstance(node, yaml.SequenceNode)
+                    and isinstance(step, int)
+                    and step < len(node.value)
+                ):
+                    nxt = node.value[step]
+                    line = nxt.start_mark.line + 1
+                if nxt is None:
+                    break
+                node = nxt
+            return line
+    except yaml.YAMLError:
+        pass
+    return doc_line
+
+
+# ---------- the stage ----------
+
+
+def validate(
+    manifests: Sequence[Manifest],
+    kubernetes_version: str | None = None,
+    strict: bool = True,
+    crds: Sequence[dict[str, Any]] = (),
+    backend: str = "auto",
+) -> Validation:
+    """Validate every object; unknown kinds without a CRD become notes, not errors."""
+    if backend not in ("auto", "builtin", "kubeconform"):
+        raise InputError(f"--validator {backend!r}: choose auto, builtin or kubeconform")
+    version = resolve_version(kubernetes_version)
+    binary = shutil.which("kubeconform")
+    if backend == "kubeconform" and binary is None:
+        raise InputError("--validator kubeconform: the kubeconform binary is not on PATH")
+    use_kubeconform = binary is not None and backend in ("auto", "kubeconform")
+    store = SchemaStore(version, strict)
+    custom = crd_schemas(
+        [*crds, *(m.obj for m in manifests if m.ref.kind == "CustomResourceDefinition")], strict
+    )
+    result = Validation(
+        kubernetes_version=version, backend="kubeconform" if use_kubeconform else "builtin"
+    )
+    issues: dict[int, list[Issue]] = {}
+    builtin_targets: list[Manifest] = []
+    crd_validators: dict[tuple[str, str], Any] = {}
+    for m in manifests:
+        key = (m.ref.apiVersion, m.ref.kind)
+        if key in custom:
+            if key not in crd_validators:
+                crd_validators[key] = _compile(custom[key])
+            issues[id(m)] = issues_for(crd_validators[key], m.obj)
+            result.validated += 1
+        elif (store.folder / schema_file_name(*key)).is_file():
+            builtin_targets.append(m)
+        else:
+            group_version = (
+                m.ref.apiVersion if "/" in m.ref.apiVersion else f"core/{m.ref.apiVersion}"
+            )
+            result.notes.append(
+                Note(
+                    m.source.file,
+                    m.source.line,
+                    f"not validated: no schema for {group_version}/{m.ref.kind} (pass its CRD with --crd)",
+                    m.ref,
+                )
+            )
+    if use_kubeconform and builtin_targets:
+        from kai.kubeconform import run_kubeconform
+
+        issues.update(run_kubeconform(binary or "kubeconform", builtin_targets, store))
+    else:
+        for m in builtin_targets:
+            validator = store.validator(m.ref.apiVersion, m.ref.kind)
+            issues[id(m)] = issues_for(validator, m.obj)
+    result.validated += len(builtin_targets)
+    from kai.manifests import source_text
+
+    for m in manifests:
+        for issue in issues.get(id(m), []):
+            text = source_text(m.source.file)
+            line = (
+                field_line(text, m.source.line, issue.path) if text is not None else m.source.line
+            )
+            result.findings.append(
+                Finding(
+                    rule=issue.rule,
+                    severity=Severity.ERROR,
+                    message=issue.message,
+                    object=m.ref,
+                    file=m.source.file,
+                    line=line,
+                    path=dotted(issue.path) or None,
+                )
+            )
+    return result
