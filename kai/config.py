@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kai.errors import InputError
-from kai.manifests import KaiLoader
 from kai.models import Severity
 
 PROJECT_FILE = ".kai.yaml"
@@ -50,9 +47,11 @@ def find_project_file(start: Path | None = None) -> Path | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    from kai.yamlio import YAMLError, load_one
+
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=KaiLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        data = load_one(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError) as e:
         raise InputError(f"{path}: cannot read configuration: {str(e).splitlines()[0]}") from None
     if data is None:
         return {}

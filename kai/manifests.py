@@ -10,32 +10,16 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from kai.errors import InputError
 from kai.models import Manifest, Note, ObjectRef, Source
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 # Larger inputs are refused up front rather than risking memory: tens of MB are fine.
 MAX_INPUT_BYTES = int(os.environ.get("KAI_MAX_INPUT_BYTES", str(256 * 1024 * 1024)))
-# An alias may be used many times; what matters is the size of the expanded tree.
-MAX_EXPANDED_NODES = 2_000_000
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-class KaiLoader(_BaseLoader):  # type: ignore[misc]
-    """A safe loader that, like Kubernetes, keeps timestamps as plain strings."""
-
-
-KaiLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
 def object_ref(obj: dict[str, Any]) -> ObjectRef:
@@ -50,65 +34,6 @@ def object_ref(obj: dict[str, Any]) -> ObjectRef:
         namespace=str(ns) if ns not in (None, "") else None,
         name=str(meta.get("name") or meta.get("generateName") or ""),
     )
-
-
-def _expanded_size(node: yaml.Node, limit: int) -> int:
-    """Size of the node tree with every alias expanded, stopping once past `limit`."""
-    memo: dict[int, int] = {}
-
-    def size(n: yaml.Node, depth: int) -> int:
-        key = id(n)
-        if key in memo:
-            return memo[key]
-        memo[key] = 1  # guards against recursive (self-referencing) structures
-        total = 1
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                total += size(k, depth + 1) + size(v, depth + 1)
-                if total > limit:
-                    break
-        elif isinstance(n, yaml.SequenceNode):
-            for v in n.value:
-                total += size(v, depth + 1)
-                if total > limit:
-                    break
-        memo[key] = total
-        return total
-
-    return size(node, 0)
-
-
-def _might_alias(text: str) -> bool:
-    return "&" in text and "*" in text
-
-
-def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
-    """Yield (1-based line, data) for each non-empty YAML document in `text`."""
-    loader = KaiLoader(text)
-    check_aliases = _might_alias(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            line = node.start_mark.line + 1
-            if check_aliases and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
-                raise InputError(
-                    f"{file}:{line}: refused: YAML aliases expand to more than "
-                    f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb?)"
-                )
-            yield line, loader.construct_document(node)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        problem = e.problem or e.context or "malformed YAML"
-        raise InputError(f"{where}: invalid YAML: {problem}") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{file}: invalid YAML: {str(e).splitlines()[0]}") from None
-    except RecursionError:
-        raise InputError(f"{file}: refused: YAML nested too deeply") from None
-    finally:
-        loader.dispose()
 
 
 _YAML_TYPE = {
@@ -220,6 +145,12 @@ def _fast_documents(text: str) -> list[tuple[int, Any]] | None:
     return docs
 
 
+def _careful_documents(text: str, file: str) -> Iterable[tuple[int, Any]]:
+    from kai.yamlio import iter_documents  # PyYAML only when the fast path declines
+
+    return iter_documents(text, file)
+
+
 def _is_list(data: dict[str, Any]) -> bool:
     kind = data.get("kind")
     return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
@@ -271,11 +202,11 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
         except json.JSONDecodeError as e:
             if file.endswith(".json"):
                 raise InputError(f"{file}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-            docs = iter_documents(text, file)  # flow-style YAML, not JSON
+            docs = _careful_documents(text, file)  # flow-style YAML, not JSON
         except RecursionError:
             raise InputError(f"{file}: refused: JSON nested too deeply") from None
     else:
-        docs = _fast_documents(text) or iter_documents(text, file)
+        docs = _fast_documents(text) or _careful_documents(text, file)
     for line, data in docs:
         if isinstance(data, list) and file.endswith(".json"):
             for item in data:
@@ -359,5 +290,6 @@ def load_paths(
 
 def dump_yaml(objs: Iterable[dict[str, Any]]) -> str:
     """Plain multi-document YAML, key order preserved."""
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump_all(list(objs), Dumper=dumper, sort_keys=False, default_flow_style=False)
+    from kai.yamlio import dump_all
+
+    return dump_all(objs)

@@ -110,10 +110,9 @@ def to_json(data: Any, pretty: bool | None = None) -> str:
 
 
 def to_yaml(data: Any) -> str:
-    import yaml
+    from kai.yamlio import dump
 
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return str(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True))
+    return dump(data)
 
 
 def _help_markdown(rule: Rule) -> str:

@@ -308,7 +308,7 @@ def field_line(text: str, doc_line: int, path: Sequence[str | int]) -> int:
     """The line of the deepest part of `path` that exists in the document starting at doc_line."""
     import yaml
 
-    from kai.manifests import KaiLoader
+    from kai.yamlio import KaiLoader
 
     try:
         for node in yaml.compose_all(text, Loader=KaiLoader):

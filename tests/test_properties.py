@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kai.errors import InputError
-from kai.manifests import _fast_documents, iter_documents, load_text
+from kai.manifests import _fast_documents, load_text
 from kai.policy.catalog import load_rules
 from kai.policy.engine import Engine
+from kai.yamlio import iter_documents
 
 RULES = load_rules()
 ENGINE = Engine(RULES)

@@ -15,11 +15,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kai import __version__
 from kai.errors import PolicyError
-from kai.manifests import KaiLoader
 from kai.models import CelCheck, References, Rule, RuleMatch, Severity
 from kai.resources import data_dir
 
@@ -55,10 +52,11 @@ def rule_files(directory: Path) -> list[Path]:
 def load_rule_file(path: Path) -> Rule:
     """Read and validate one rule file (unknown keys, bad severities... are errors)."""
     from kai import schema
+    from kai.yamlio import YAMLError, load_one
 
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=KaiLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        data = load_one(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError) as e:
         raise PolicyError(f"{path}: cannot load rule: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a rule file must be a mapping with id, title, severity, ...")
