@@ -1,0 +1,156 @@
+"""Export per-object CEL rules as ValidatingAdmissionPolicy + binding, for in-cluster enforcement.
+
+The rule's own expression is used unchanged except that `podSpec` becomes `variables.podSpec`
+(and container rules iterate `variables.containers`), because a policy declares its helpers as
+variables rather than with cel.bind. Objects that opt out with kai.dev/ignore annotations are
+skipped by a matchCondition, as `kai review` reports them suppressed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kai.models import Rule
+from kai.policy.cel import POD_SPEC_EXPR, containers_expr
+
+# kind -> (API group, resource) for the kinds rules name.
+RESOURCES: dict[str, tuple[str, str]] = {
+    "Pod": ("", "pods"),
+    "PodTemplate": ("", "podtemplates"),
+    "ReplicationController": ("", "replicationcontrollers"),
+    "Service": ("", "services"),
+    "ConfigMap": ("", "configmaps"),
+    "Secret": ("", "secrets"),
+    "ServiceAccount": ("", "serviceaccounts"),
+    "Namespace": ("", "namespaces"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
+}
+POD_KINDS = [
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+]
+ACTIONS = {"warn": ["Warn"], "deny": ["Deny"], "audit": ["Audit"]}
+_POD_SPEC = re.compile(r"(?<![.\w])podSpec\b")
+
+
+def exportable(rule: Rule) -> bool:
+    """Per-object CEL rules can be enforced by the API server; cross-object checks cannot."""
+    return rule.cel is not None and rule.enabled
+
+
+def policy_name(rule: Rule) -> str:
+    """A DNS-1123 name: kai-res-001 for KAI-RES-001, kai-team-001 for TEAM-001."""
+    name = re.sub(r"[^a-z0-9-]+", "-", rule.id.lower()).strip("-")
+    return name if name.startswith("kai-") else f"kai-{name}"
+
+
+def _resource_rules(rule: Rule) -> list[dict[str, Any]]:
+    assert rule.cel is not None
+    kinds = list(rule.match.kinds) or (POD_KINDS if rule.cel.scope in ("pod", "container") else [])
+    kinds = [k for k in kinds if k not in rule.match.exclude_kinds]
+    operations = ["CREATE", "UPDATE"]
+    if not kinds:
+        return [
+            {"apiGroups": ["*"], "apiVersions": ["*"], "operations": operations, "resources": ["*"]}
+        ]
+    by_group: dict[str, list[str]] = {}
+    for kind in kinds:
+        if kind in RESOURCES:
+            group, resource = RESOURCES[kind]
+            by_group.setdefault(group, []).append(resource)
+    return [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "operations": operations,
+            "resources": sorted(resources),
+        }
+        for group, resources in sorted(by_group.items())
+    ]
+
+
+def _not_ignored(rule: Rule) -> str:
+    rid = rule.id
+    return (
+        "!has(object.metadata.annotations) || ("
+        f"!('ignore.kai.dev/{rid}' in object.metadata.annotations) && "
+        "!('kai.dev/ignore' in object.metadata.annotations && "
+        f"object.metadata.annotations['kai.dev/ignore'].split(',').exists(x, x.trim() == '{rid}' || x.trim() == '*')))"
+    )
+
+
+def policy(rule: Rule) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy enforcing one per-object CEL rule."""
+    check = rule.cel
+    assert check is not None
+    expression = " ".join(_POD_SPEC.sub("variables.podSpec", check.expression).split())
+    variables = [
+        {"name": name, "expression": " ".join(expr.split())}
+        for name, expr in check.variables.items()
+    ]
+    if check.scope in ("pod", "container"):
+        variables.insert(0, {"name": "podSpec", "expression": POD_SPEC_EXPR})
+    if check.scope == "container":
+        containers = containers_expr(check.containers).replace("podSpec.", "variables.podSpec.")
+        variables.insert(1, {"name": "containers", "expression": containers})
+        expression = f"variables.containers.all(container, {expression})"
+    message = f"{rule.title} ({rule.id}; see kai policies show {rule.id})"
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {
+            "name": policy_name(rule),
+            "labels": {"app.kubernetes.io/managed-by": "kai"},
+            "annotations": {"kai.dev/rule": rule.id, "kai.dev/severity": rule.severity.value},
+        },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": _resource_rules(rule)},
+            "matchConditions": [
+                {"name": "not-ignored-by-annotation", "expression": _not_ignored(rule)}
+            ],
+            **({"variables": variables} if variables else {}),
+            "validations": [{"expression": expression, "message": message, "reason": "Invalid"}],
+        },
+    }
+
+
+def binding(rule: Rule, action: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name(rule), "labels": {"app.kubernetes.io/managed-by": "kai"}},
+        "spec": {"policyName": policy_name(rule), "validationActions": ACTIONS[action]},
+    }
+
+
+def export_vap(rules: list[Rule], action: str = "warn") -> tuple[list[dict[str, Any]], list[Rule]]:
+    """Policy and binding for every exportable rule, and the rules that could not be exported."""
+    objects: list[dict[str, Any]] = []
+    skipped: list[Rule] = []
+    for rule in rules:
+        if exportable(rule):
+            objects += [policy(rule), binding(rule, action)]
+        elif rule.enabled:
+            skipped.append(rule)
+    return objects, skipped
