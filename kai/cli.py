@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kai.models import Report, Rule, Severity
+    from kai.policy.fix import FileFix
 
 app = typer.Typer(
     name="kai",
@@ -171,15 +173,30 @@ def review(
     strict: StrictOpt = True,
     crd: CrdOpt = None,
     validator: ValidatorOpt = Validator.auto,
+    apply_fixes: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Apply the deterministic fixes in place first, then review the result."
+        ),
+    ] = False,
 ) -> None:
     """Critique Kubernetes YAML offline: policy and schema findings, with exit codes for CI."""
     from kai.config import load_config
+    from kai.errors import InputError
     from kai.models import Severity
-    from kai.pipeline import SchemaOptions, rules_for
+    from kai.pipeline import SchemaOptions, fix_paths, rules_for
     from kai.pipeline import review as run_review
 
     config = load_config()
     rules = rules_for(config, enable or [], disable or [], policies or [])
+    if apply_fixes:
+        if "-" in paths:
+            raise InputError("--fix rewrites files: for standard input use `kai fix -`")
+        fixed = fix_paths(paths, rules, config, namespace or config.namespace or "default")
+        for r in fixed:
+            if r.changed:
+                Path(r.file).write_text(r.fixed, encoding="utf-8")
+        _report_fixes(fixed, to_stderr=True)
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     report = run_review(
@@ -242,6 +259,78 @@ def _emit_report(
         sys.stdout.write(render.to_yaml(render.report_data(report, threshold)))
     else:
         sys.stdout.write(render.to_json(render.sarif(report, rules)))
+
+
+@app.command()
+def fix(
+    paths: PathsArg,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write the fixed YAML of a single input here.")
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", "-i", help="Rewrite the input files.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff; write nothing.")
+    ] = False,
+    policies: Annotated[
+        list[str] | None,
+        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
+    ] = None,
+) -> None:
+    """Apply the deterministic fixes (security context, resources, probes, NetworkPolicy, PDB, labels).
+
+    One input prints the fixed YAML on stdout and the diff on stderr; --in-place rewrites the files
+    and prints the diff; --dry-run only prints the diff.
+    """
+    from kai.config import load_config
+    from kai.errors import InputError
+    from kai.pipeline import fix_paths, rules_for
+
+    config = load_config()
+    rules = rules_for(config, policies=policies or [])
+    results = fix_paths(paths, rules, config, namespace or config.namespace or "default")
+    if not in_place and not dry_run and len(results) > 1 and not out:
+        raise InputError("several files: use --in-place, --dry-run, or fix one file at a time")
+    if out and len(results) != 1:
+        raise InputError("--out takes a single input")
+    if in_place and any(r.file == "-" for r in results):
+        raise InputError("--in-place cannot rewrite standard input")
+    _report_fixes(results, to_stderr=not (in_place or dry_run or out))
+    for r in results:
+        if dry_run:
+            continue
+        if in_place:
+            if r.changed:
+                Path(r.file).write_text(r.fixed, encoding="utf-8")
+        elif out:
+            Path(out).write_text(r.fixed, encoding="utf-8")
+        else:
+            sys.stdout.write(r.fixed)
+
+
+def _report_fixes(results: list[FileFix], to_stderr: bool) -> None:
+    from rich.markup import escape
+
+    console = _console(stderr=to_stderr)
+    for r in results:
+        if r.changed:
+            console.print(r.diff(), markup=False, highlight=False, end="")
+    applied = [c for r in results for c in r.changes]
+    for c in applied:
+        console.print(f"[green]fixed[/] {c.rule} {escape(c.object)}: {escape(c.description)}")
+    for r in results:
+        for d in r.declined:
+            console.print(
+                f"[yellow]not fixed[/] {d.rule} {escape(d.object)}: {escape(d.description)}"
+            )
+    changed = sum(r.changed for r in results)
+    console.print(
+        f"{len(applied)} fixes in {changed} of {len(results)} file{'s' if len(results) != 1 else ''}"
+    )
 
 
 @policies_app.command("list")

@@ -220,7 +220,8 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
     return manifests, notes
 
 
-def _read(path: Path) -> str:
+def read_file(path: Path) -> str:
+    """A manifest file as text: size-limited, UTF-8, one-line errors."""
     try:
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
@@ -280,7 +281,7 @@ def load_paths(
                     f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"
                 )
         else:
-            text = _read(Path(f))
+            text = read_file(Path(f))
         _SOURCES[f] = text
         m, n = load_text(text, f)
         manifests += m

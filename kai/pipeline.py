@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from kai.config import Config
 from kai.manifests import load_paths
 from kai.models import Finding, Manifest, Note, Report, Rule
 from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine, suppressions
+
+if TYPE_CHECKING:
+    from kai.policy.fix import FileFix
 
 
 @dataclass(slots=True)
@@ -88,3 +92,23 @@ def review(
         )
         report.notes += schema_notes
     return report
+
+
+def fix_paths(
+    paths: Sequence[str], rules: Sequence[Rule], config: Config, namespace: str = "default"
+) -> list[FileFix]:
+    """The fix stage over files: each file fixed on its own text, comments and order kept."""
+    import sys
+    from pathlib import Path
+
+    from kai.manifests import discover, read_file
+    from kai.policy.fix import fix_text
+
+    defaults = (
+        config.extra.get("defaults") if isinstance(config.extra.get("defaults"), dict) else {}
+    )
+    results = []
+    for f in discover(paths):
+        text = sys.stdin.read() if f == "-" else read_file(Path(f))
+        results.append(fix_text(text, f, rules, defaults, namespace))
+    return results

@@ -1,0 +1,549 @@
+"""Deterministic fixes: one safe, mechanical change per fixable rule, applied to the YAML itself.
+
+Files are edited with ruamel.yaml's round-trip mode, so comments, key order and quoting survive.
+Fixes harden how a workload runs, never what it does: image, command, ports and replicas are
+left alone, and a fix that would contradict an explicit choice in the manifest (a container that
+asks for root, a privileged container) declines and says why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kai.errors import InputError
+from kai.manifests import load_text
+from kai.models import Finding, Manifest, Rule
+from kai.policy.engine import Context, Engine
+
+DEFAULT_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+DEFAULT_USER = 10001
+MAX_PASSES = 4
+
+
+class Decline(Exception):
+    """The fix does not apply here; the message says why (it is shown to the person)."""
+
+
+@dataclass(slots=True)
+class Change:
+    rule: str
+    object: str
+    description: str
+
+
+@dataclass(slots=True)
+class FileFix:
+    file: str
+    original: str
+    fixed: str
+    changes: list[Change] = field(default_factory=list)
+    declined: list[Change] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.original != self.fixed
+
+    def diff(self) -> str:
+        name = self.file if self.file != "-" else "stdin"
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.fixed.splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        )
+
+
+@dataclass(slots=True)
+class Target:
+    """What a fixer works on: the object's YAML node, the finding, and every object for context."""
+
+    doc: Any
+    finding: Finding
+    manifest: Manifest
+    ctx: Context
+    defaults: dict[str, Any]
+    new_docs: list[tuple[Any, str]]
+
+    def at(self, path: str | None) -> Any:
+        node = self.doc
+        for step in _steps(path):
+            node = node[step]
+        return node
+
+
+Fixer = Callable[[Target], str]
+FIXERS: dict[str, Fixer] = {}
+
+
+def fixer(*rule_ids: str) -> Callable[[Fixer], Fixer]:
+    def register(fn: Fixer) -> Fixer:
+        for rid in rule_ids:
+            FIXERS[rid] = fn
+        return fn
+
+    return register
+
+
+def fixable(rule_id: str) -> bool:
+    return rule_id in FIXERS
+
+
+def _steps(path: str | None) -> list[str | int]:
+    if not path:
+        return []
+    out: list[str | int] = []
+    for part in path.split("."):
+        m = re.fullmatch(r"([^\[]*)((?:\[\d+\])*)", part)
+        assert m is not None
+        if m.group(1):
+            out.append(m.group(1))
+        out += [int(i) for i in re.findall(r"\[(\d+)\]", m.group(2))]
+    return out
+
+
+def _map() -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    return CommentedMap()
+
+
+def _child(node: Any, key: str) -> Any:
+    """node[key] as a mapping, created when missing (a null value counts as missing)."""
+    if not isinstance(node.get(key), dict):
+        node[key] = _map()
+    return node[key]
+
+
+def _pod(t: Target) -> tuple[Any, str]:
+    found = t.ctx.pod(t.manifest)
+    if found is None:
+        raise Decline("no pod template")
+    return t.at(found[1]), found[1]
+
+
+# ---------- security context ----------
+
+
+@fixer("KAI-SEC-001")
+def _non_root(t: Target) -> str:
+    container = t.at(t.finding.path)
+    sc = container.get("securityContext") or {}
+    if sc.get("runAsUser") == 0 or sc.get("runAsNonRoot") is False:
+        raise Decline("the container explicitly asks to run as root; change the image's user first")
+    pod, _ = _pod(t)
+    psc = _child(pod, "securityContext")
+    if psc.get("runAsUser") == 0 or psc.get("runAsNonRoot") is False:
+        raise Decline("the pod explicitly asks to run as root; change the image's user first")
+    psc["runAsNonRoot"] = True
+    if "runAsUser" not in psc:
+        psc["runAsUser"] = int(t.defaults.get("runAsUser", DEFAULT_USER))
+    if "runAsGroup" not in psc:
+        psc["runAsGroup"] = int(t.defaults.get("runAsUser", DEFAULT_USER))
+    return f"pod runs as non-root user {psc['runAsUser']}"
+
+
+@fixer("KAI-SEC-003")
+def _no_escalation(t: Target) -> str:
+    container = t.at(t.finding.path)
+    sc = _child(container, "securityContext")
+    if sc.get("privileged") is True:
+        raise Decline("a privileged container always escalates: remove privileged first")
+    sc["allowPrivilegeEscalation"] = False
+    return f"container {container.get('name')}: allowPrivilegeEscalation: false"
+
+
+@fixer("KAI-SEC-004")
+def _drop_all(t: Target) -> str:
+    container = t.at(t.finding.path)
+    caps = _child(_child(container, "securityContext"), "capabilities")
+    drop = caps.get("drop")
+    if not isinstance(drop, list):
+        from ruamel.yaml.comments import CommentedSeq
+
+        drop = caps["drop"] = CommentedSeq()
+    if "ALL" not in drop:
+        drop.append("ALL")
+    return f"container {container.get('name')}: drop ALL capabilities"
+
+
+@fixer("KAI-SEC-006")
+def _read_only_root(t: Target) -> str:
+    container = t.at(t.finding.path)
+    _child(container, "securityContext")["readOnlyRootFilesystem"] = True
+    mounts = container.get("volumeMounts")
+    if isinstance(mounts, list) and any(
+        isinstance(m, dict) and m.get("mountPath") == "/tmp" for m in mounts
+    ):
+        return f"container {container.get('name')}: read-only root filesystem"
+    pod, _ = _pod(t)
+    volumes = pod.get("volumes")
+    if not isinstance(volumes, list):
+        volumes = pod["volumes"] = []
+    names = {v.get("name") for v in volumes if isinstance(v, dict)}
+    name = "tmp" if "tmp" not in names else "kai-tmp"
+    if name not in names:
+        volume = _map()
+        volume["name"] = name
+        volume["emptyDir"] = _map()
+        volumes.append(volume)
+    if not isinstance(mounts, list):
+        mounts = container["volumeMounts"] = []
+    mount = _map()
+    mount["name"] = name
+    mount["mountPath"] = "/tmp"
+    mounts.append(mount)
+    return (
+        f"container {container.get('name')}: read-only root filesystem, writable emptyDir at /tmp"
+    )
+
+
+@fixer("KAI-SEC-007")
+def _seccomp(t: Target) -> str:
+    container = t.at(t.finding.path)
+    own = (container.get("securityContext") or {}).get("seccompProfile")
+    if isinstance(own, dict) and own.get("type") == "Unconfined":
+        raise Decline("the container explicitly asks for Unconfined seccomp")
+    pod, _ = _pod(t)
+    profile = _map()
+    profile["type"] = "RuntimeDefault"
+    _child(pod, "securityContext")["seccompProfile"] = profile
+    return "pod uses the RuntimeDefault seccomp profile"
+
+
+@fixer("KAI-SEC-008")
+def _no_token(t: Target) -> str:
+    pod, _ = _pod(t)
+    pod["automountServiceAccountToken"] = False
+    return "pod does not mount a ServiceAccount token"
+
+
+# ---------- resources and images ----------
+
+_UNITS = {
+    "": 1,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "m": 1e-3,
+}
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity (250m, 1.5, 512Mi, 2G) as a number, or None if unreadable."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2) not in _UNITS:
+        return None
+    try:
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    except ValueError:
+        return None
+
+
+def _at_least(default: str, floor: Any) -> Any:
+    """The default, unless the container already asks for more (a limit must not undercut a request)."""
+    d, f = quantity(default), quantity(floor)
+    return floor if f is not None and d is not None and f > d else default
+
+
+@fixer("KAI-RES-001", "KAI-RES-002")
+def _resources(t: Target) -> str:
+    container = t.at(t.finding.path)
+    defaults = t.defaults.get("resources") or DEFAULT_RESOURCES
+    res = _child(container, "resources")
+    requests = _child(res, "requests")
+    limits = _child(res, "limits")
+    added = []
+    for name in ("cpu", "memory"):
+        if name not in requests and name in defaults.get("requests", {}):
+            requests[name] = defaults["requests"][name]
+            added.append(f"{name} request {requests[name]}")
+    wanted = ["memory"] + (["cpu"] if t.finding.rule == "KAI-RES-002" else [])
+    for name in wanted:
+        if name not in limits and name in defaults.get("limits", {}):
+            limits[name] = _at_least(defaults["limits"][name], requests.get(name))
+            added.append(f"{name} limit {limits[name]}")
+    if not limits:
+        del res["limits"]
+    return f"container {container.get('name')}: " + (", ".join(added) or "resources set")
+
+
+@fixer("KAI-IMG-002")
+def _pull_policy(t: Target) -> str:
+    container = t.at(t.finding.path)
+    image = str(container.get("image", ""))
+    pinned = "@sha256:" in image or (
+        re.search(r":[^/:@]+$", image) is not None and not image.endswith(":latest")
+    )
+    container["imagePullPolicy"] = "IfNotPresent" if pinned else "Always"
+    return f"container {container.get('name')}: imagePullPolicy {container['imagePullPolicy']}"
+
+
+# ---------- probes ----------
+
+
+def _first_port(container: Any) -> Any:
+    for p in container.get("ports") or []:
+        if isinstance(p, dict) and "containerPort" in p:
+            return p.get("name") or p["containerPort"]
+    raise Decline(
+        "the container declares no port to probe: add an HTTP health endpoint and probe it"
+    )
+
+
+def _tcp_probe(port: Any, period: int, failures: int) -> Any:
+    probe = _map()
+    tcp = _map()
+    tcp["port"] = port
+    probe["tcpSocket"] = tcp
+    probe["periodSeconds"] = period
+    probe["failureThreshold"] = failures
+    return probe
+
+
+@fixer("KAI-PRB-001")
+def _readiness(t: Target) -> str:
+    container = t.at(t.finding.path)
+    port = _first_port(container)
+    container["readinessProbe"] = _tcp_probe(port, 10, 3)
+    return f"container {container.get('name')}: TCP readiness probe on {port} (an HTTP health endpoint is better)"
+
+
+@fixer("KAI-PRB-002")
+def _liveness(t: Target) -> str:
+    container = t.at(t.finding.path)
+    port = _first_port(container)
+    # More tolerant than readiness, so a busy pod is taken out of service before it is restarted.
+    container["livenessProbe"] = _tcp_probe(port, 20, 6)
+    return f"container {container.get('name')}: TCP liveness probe on {port} (an HTTP health endpoint is better)"
+
+
+# ---------- labels ----------
+
+
+@fixer("KAI-META-001")
+def _labels(t: Target) -> str:
+    meta = _child(t.doc, "metadata")
+    labels = _child(meta, "labels")
+    name = str(meta.get("name", ""))
+    if not name:
+        raise Decline("the object has no name to label it with")
+    labels.setdefault("app.kubernetes.io/name", name)
+    labels.setdefault("app.kubernetes.io/instance", name)
+    return "recommended labels app.kubernetes.io/name and app.kubernetes.io/instance"
+
+
+# ---------- generated objects ----------
+
+
+def _selector_labels(t: Target) -> dict[str, str]:
+    spec = t.manifest.obj.get("spec") or {}
+    selector = spec.get("selector") if isinstance(spec, dict) else None
+    if (
+        isinstance(selector, dict)
+        and isinstance(selector.get("matchLabels"), dict)
+        and selector["matchLabels"]
+    ):
+        return {str(k): str(v) for k, v in selector["matchLabels"].items()}
+    labels = t.ctx.labels(t.manifest)
+    if not labels:
+        raise Decline("the pods have no labels to select them by")
+    return labels
+
+
+def _new_object(kind: str, api_version: str, t: Target, suffix: str) -> Any:
+    obj = _map()
+    obj["apiVersion"] = api_version
+    obj["kind"] = kind
+    meta = _map()
+    meta["name"] = f"{t.manifest.ref.name}{suffix}"
+    if t.manifest.ref.namespace:
+        meta["namespace"] = t.manifest.ref.namespace
+    obj["metadata"] = meta
+    return obj
+
+
+def _service_ports(t: Target) -> list[Any]:
+    """The container ports the Services selecting this workload send traffic to."""
+    labels = t.ctx.labels(t.manifest)
+    ports: list[Any] = []
+    names: dict[str, Any] = {}
+    found = t.ctx.pod(t.manifest)
+    for c in (found[0].get("containers") or []) if found else []:
+        for p in c.get("ports") or [] if isinstance(c, dict) else []:
+            if isinstance(p, dict) and p.get("name"):
+                names[p["name"]] = p.get("containerPort")
+    for svc in t.ctx.of_kind("Service", namespace=t.ctx.namespace(t.manifest)):
+        spec = svc.obj.get("spec") or {}
+        selector = spec.get("selector")
+        if (
+            not isinstance(selector, dict)
+            or not selector
+            or any(labels.get(str(k)) != str(v) for k, v in selector.items())
+        ):
+            continue
+        for p in spec.get("ports") or []:
+            if isinstance(p, dict):
+                target = p.get("targetPort", p.get("port"))
+                target = names.get(target, target) if isinstance(target, str) else target
+                if target is not None and target not in ports:
+                    ports.append(target)
+    return ports
+
+
+@fixer("KAI-NET-001")
+def _network_policy(t: Target) -> str:
+    np = _new_object("NetworkPolicy", "networking.k8s.io/v1", t, "")
+    spec = _map()
+    match = _map()
+    match["matchLabels"] = _selector_labels(t)
+    spec["podSelector"] = match
+    spec["policyTypes"] = ["Ingress"]
+    ports = _service_ports(t)
+    rule = _map()
+    if ports:
+        port_list = []
+        for p in ports:
+            entry = _map()
+            entry["protocol"] = "TCP"
+            entry["port"] = p
+            port_list.append(entry)
+        rule["ports"] = port_list
+        spec["ingress"] = [rule]
+    else:
+        spec["ingress"] = []  # no Service exposes it: nothing may connect
+    np["spec"] = spec
+    what = f"ports {', '.join(map(str, ports))}" if ports else "no ingress (no Service exposes it)"
+    t.new_docs.append(
+        (
+            np,
+            f"Generated by kai fix (KAI-NET-001): admits only {what}. Egress is left open so outbound "
+            "calls keep working; to restrict it, add Egress with DNS (port 53 to kube-dns) and the "
+            "destinations the workload needs.",
+        )
+    )
+    return f"NetworkPolicy {np['metadata']['name']} admitting {what}"
+
+
+@fixer("KAI-AVL-001")
+def _pdb(t: Target) -> str:
+    pdb = _new_object("PodDisruptionBudget", "policy/v1", t, "")
+    spec = _map()
+    spec["maxUnavailable"] = 1
+    selector = _map()
+    selector["matchLabels"] = _selector_labels(t)
+    spec["selector"] = selector
+    pdb["spec"] = spec
+    t.new_docs.append(
+        (pdb, "Generated by kai fix (KAI-AVL-001): at most one pod evicted at a time.")
+    )
+    return f"PodDisruptionBudget {pdb['metadata']['name']} (maxUnavailable: 1)"
+
+
+# ---------- the fix stage ----------
+
+
+def _yaml(text: str) -> Any:
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap long strings
+    # Keep the file's own list style: "containers:\n  - name" (indented) or "containers:\n- name".
+    indented = re.search(r"^( *)[\w.-]+:\s*\n\1  - ", text, re.M) is not None
+    flush = re.search(r"^( *)[\w.-]+:\s*\n\1- ", text, re.M) is not None
+    if flush and not indented:
+        y.indent(mapping=2, sequence=2, offset=0)
+    else:
+        y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _doc_line(doc: Any) -> int | None:
+    lc = getattr(doc, "lc", None)
+    return lc.line + 1 if lc is not None and lc.line is not None else None
+
+
+def fix_text(
+    text: str,
+    file: str,
+    rules: Sequence[Rule],
+    defaults: dict[str, Any] | None = None,
+    namespace: str = "default",
+) -> FileFix:
+    """Apply every applicable fix to one file's text, repeating until nothing more changes."""
+    from ruamel.yaml.error import YAMLError
+
+    defaults = defaults or {}
+    result = FileFix(file=file, original=text, fixed=text)
+    engine = Engine([r for r in rules if r.id in FIXERS])
+    current = text
+    seen_declines: set[tuple[str, str, str]] = set()
+    for _ in range(MAX_PASSES):
+        manifests, notes = load_text(current, file)
+        report = engine.evaluate(manifests, notes, default_namespace=namespace)
+        ctx = Context(manifests, namespace)
+        y = _yaml(current)
+        try:
+            docs = list(y.load_all(current))
+        except YAMLError as e:
+            raise InputError(f"{file}: cannot edit this YAML: {str(e).splitlines()[0]}") from None
+        by_line = {_doc_line(d): d for d in docs if isinstance(d, dict)}
+        by_ref = {(m.source.line, m.ref.display()): m for m in manifests}
+        new_docs: list[tuple[Any, str]] = []
+        changed = False
+        for f in report.findings:
+            if f.suppressed or f.rule not in FIXERS:
+                continue
+            doc = by_line.get(f.line)
+            manifest = by_ref.get((f.line, f.object.display()))
+            if doc is None or manifest is None or doc.get("kind") != f.object.kind:
+                key = (f.rule, f.object.display(), "inside a List")
+                if key not in seen_declines:
+                    seen_declines.add(key)
+                    result.declined.append(
+                        Change(f.rule, f.object.display(), "objects inside a List are not fixed")
+                    )
+                continue
+            target = Target(doc, f, manifest, ctx, defaults, new_docs)
+            try:
+                description = FIXERS[f.rule](target)
+            except Decline as d:
+                key = (f.rule, f.object.display(), str(d))
+                if key not in seen_declines:
+                    seen_declines.add(key)
+                    result.declined.append(Change(f.rule, f.object.display(), str(d)))
+                continue
+            result.changes.append(Change(f.rule, f.object.display(), description))
+            changed = True
+        if not changed:
+            break
+        for obj, comment in new_docs:
+            obj.yaml_set_start_comment(comment)
+            docs.append(obj)
+        out = io.StringIO()
+        y.dump_all(docs, out)
+        current = _keep_header(text, out.getvalue())
+    result.fixed = current
+    return result
+
+
+def _keep_header(original: str, dumped: str) -> str:
+    """ruamel keeps comments, but not a leading `---` the file started with."""
+    if original.lstrip().startswith("---") and not dumped.lstrip().startswith("---"):
+        return "---\n" + dumped
+    return dumped
