@@ -298,6 +298,84 @@ def main() -> None:
             print(
                 "  checkov not installed: the issue's reference is about 26 s for 1,000 objects (38 objects/s) here"
             )
+        print()
+        in_process(Path(tmp), args.sizes)
+    print()
+    import_costs()
+
+
+def in_process(tmp: Path, sizes: list[int]) -> None:
+    """Stage costs measured inside one process: schema validation and CEL evaluation."""
+    from kai.manifests import load_paths
+    from kai.policy.catalog import load_rules
+    from kai.policy.engine import Engine
+    from kai.validate import validate
+
+    rules = load_rules()
+    cel_rules = [r for r in rules if r.cel is not None and r.enabled]
+    print("stages in one process (corpus already on disk)")
+    for size in sizes:
+        manifests, _ = load_paths([str(tmp / f"corpus-{size}")])
+        start = time.perf_counter()
+        result = validate(manifests, backend="builtin")
+        wall = time.perf_counter() - start
+        print(
+            f"  schema validation, builtin, {size:6d} objects: {wall:6.2f} s  {size / wall:8.0f} objects/s"
+            f"  ({len(result.findings)} errors)"
+        )
+        if shutil.which("kubeconform"):
+            start = time.perf_counter()
+            validate(manifests, backend="kubeconform")
+            wall = time.perf_counter() - start
+            print(
+                f"  schema validation, kubeconform, {size:6d} objects: {wall:6.2f} s  {size / wall:8.0f} objects/s"
+            )
+        engine = Engine(cel_rules)
+        from kai.policy.workload import pod_spec
+
+        evaluations = sum(
+            len(engine._plan(m.ref.kind, pod_spec(m.obj) is not None).cel_rules) for m in manifests
+        )
+        start = time.perf_counter()
+        engine.evaluate(manifests)
+        wall = time.perf_counter() - start
+        print(
+            f"  CEL rules ({len(cel_rules)}), {size:6d} objects: {wall:6.2f} s, {evaluations} rule evaluations,"
+            f" {wall / max(1, evaluations) * 1e6:5.2f} us per rule per object"
+        )
+    if not shutil.which("kubeconform"):
+        print("  kubeconform not on PATH: its backend was not measured")
+
+
+def import_costs() -> None:
+    """What each dependency costs at import (python -X importtime, cumulative, best of 3)."""
+    print("import cost of each dependency (cumulative, best of 3)")
+    for module, when in (
+        ("typer", "every command"),
+        ("yaml_rs", "review (fast YAML path)"),
+        ("cel_expr_python.cel", "review (CEL rules)"),
+        ("jsonschema_rs", "review / validate (schema)"),
+        ("rich.console", "human output"),
+        ("yaml", "careful YAML path; config and rule files on a cache miss"),
+        ("pydantic", "rule and config validation on a cache miss"),
+        ("ruamel.yaml", "kai fix"),
+        ("celpy", "not used: the pure-Python CEL measured against cel-expr-python"),
+    ):
+        best = None
+        for _ in range(3):
+            proc = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                capture_output=True,
+                text=True,
+                env=CHILD_ENV,
+            )
+            lines = [ln for ln in proc.stderr.splitlines() if ln.split("|")[-1].strip() == module]
+            if proc.returncode != 0 or not lines:
+                break
+            us = int(lines[-1].split("|")[1])
+            best = us if best is None else min(best, us)
+        shown = f"{best / 1000:6.1f} ms" if best is not None else "not installed"
+        print(f"  {module:22s} {shown:>9s}   needed by: {when}")
 
 
 if __name__ == "__main__":
