@@ -75,6 +75,8 @@ def _note_data(n: Note) -> dict[str, Any]:
 
 def rule_data(rule: Rule) -> dict[str, Any]:
     """The documented `kai policies list -o json` shape of one rule."""
+    from kai.policy.fix import fixable
+
     check: dict[str, Any]
     if rule.cel is not None:
         check = {"type": "cel", "scope": rule.cel.scope, "expression": rule.cel.expression}
@@ -96,6 +98,7 @@ def rule_data(rule: Rule) -> dict[str, Any]:
         "equivalents": {tool: list(ids) for tool, ids in rule.equivalents.items()},
         "kinds": rule.match.kinds,
         "check": check,
+        "fixable": fixable(rule.id),
         "source": rule.source,
     }
 
@@ -333,18 +336,30 @@ def print_rules(console: Console, rules: Sequence[Rule]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from kai.policy.fix import fixable
+
     table = Table(show_header=True, header_style="bold")
     table.add_column("ID", no_wrap=True)
     table.add_column("Severity", no_wrap=True)
     table.add_column("Category")
     table.add_column("Title")
+    table.add_column("Fix", justify="center")
     table.add_column("Equivalents", style="dim")
     for r in rules:
         eq = "; ".join(f"{tool}: {', '.join(ids)}" for tool, ids in r.equivalents.items() if ids)
         rid = r.id if r.enabled else f"[dim]{r.id} (off)[/]"
-        table.add_row(rid, _sev(r.severity), r.category, escape(r.title), escape(eq))
+        table.add_row(
+            rid,
+            _sev(r.severity),
+            r.category,
+            escape(r.title),
+            "✓" if fixable(r.id) else "",
+            escape(eq),
+        )
     console.print(table)
-    console.print(f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled")
+    console.print(
+        f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled, {sum(fixable(r.id) for r in rules)} with a deterministic fix (kai fix)"
+    )
 
 
 def print_rule(console: Console, rule: Rule) -> None:
