@@ -130,6 +130,12 @@ CrdOpt = Annotated[
         help="CustomResourceDefinition file or directory for custom resources (repeatable).",
     ),
 ]
+PoliciesOpt = Annotated[
+    list[str] | None, typer.Option("--policies", help="Directory of extra rule files (repeatable).")
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
+]
 ValidatorOpt = Annotated[
     Validator,
     typer.Option("--validator", help="Schema validator: kubeconform when on PATH, else builtin."),
@@ -155,13 +161,8 @@ def review(
         list[str] | None,
         typer.Option("--disable", help="Disable a rule id or category (repeatable)."),
     ] = None,
-    policies: Annotated[
-        list[str] | None,
-        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
-    ] = None,
+    policies: PoliciesOpt = None,
+    namespace: NamespaceOpt = None,
     hide_suppressed: Annotated[
         bool,
         typer.Option("--hide-suppressed", help="Do not list findings suppressed by annotations."),
@@ -273,13 +274,8 @@ def fix(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the diff; write nothing.")
     ] = False,
-    policies: Annotated[
-        list[str] | None,
-        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
-    ] = None,
+    policies: PoliciesOpt = None,
+    namespace: NamespaceOpt = None,
 ) -> None:
     """Apply the deterministic fixes (security context, resources, probes, NetworkPolicy, PDB, labels).
 
@@ -338,10 +334,7 @@ def policies_list(
     output: Annotated[
         ListOutput, typer.Option("--output", "-o", help="Output format.")
     ] = ListOutput.table,
-    policies: Annotated[
-        list[str] | None,
-        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
-    ] = None,
+    policies: PoliciesOpt = None,
 ) -> None:
     """Every rule: id, severity, category, title and the equivalent checks in other tools."""
     from kai import render
@@ -362,10 +355,7 @@ def policies_show(
     output: Annotated[
         ListOutput, typer.Option("--output", "-o", help="Output format.")
     ] = ListOutput.table,
-    policies: Annotated[
-        list[str] | None,
-        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
-    ] = None,
+    policies: PoliciesOpt = None,
 ) -> None:
     """One rule in full: why it matters, how to fix it, references."""
     from kai import render
@@ -468,10 +458,7 @@ def policies_export(
     action: Annotated[
         Action, typer.Option("--action", help="validationActions of the bindings.")
     ] = Action.warn,
-    policies: Annotated[
-        list[str] | None,
-        typer.Option("--policies", help="Directory of extra rule files (repeatable)."),
-    ] = None,
+    policies: PoliciesOpt = None,
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
     ] = None,

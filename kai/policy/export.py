@@ -13,6 +13,7 @@ from typing import Any
 
 from kai.models import Rule
 from kai.policy.cel import POD_SPEC_EXPR, containers_expr
+from kai.policy.workload import POD_KINDS
 
 # kind -> (API group, resource) for the kinds rules name.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -39,16 +40,6 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
 }
-POD_KINDS = [
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-]
 ACTIONS = {"warn": ["Warn"], "deny": ["Deny"], "audit": ["Audit"]}
 _POD_SPEC = re.compile(r"(?<![.\w])podSpec\b")
 
@@ -66,7 +57,9 @@ def policy_name(rule: Rule) -> str:
 
 def _resource_rules(rule: Rule) -> list[dict[str, Any]]:
     assert rule.cel is not None
-    kinds = list(rule.match.kinds) or (POD_KINDS if rule.cel.scope in ("pod", "container") else [])
+    kinds = list(rule.match.kinds) or (
+        list(POD_KINDS) if rule.cel.scope in ("pod", "container") else []
+    )
     kinds = [k for k in kinds if k not in rule.match.exclude_kinds]
     operations = ["CREATE", "UPDATE"]
     if not kinds:

@@ -11,18 +11,16 @@ from typing import Any
 CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
 # Kinds whose pods run to completion: probes and PDBs make no sense for them.
 BATCH_KINDS = frozenset({"Job", "CronJob"})
-WORKLOAD_KINDS = frozenset(
-    {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "ReplicationController",
-        "Job",
-        "CronJob",
-        "Pod",
-        "PodTemplate",
-    }
+# Built-in kinds that carry pods, in the order policies list them (PodTemplate only holds one).
+POD_KINDS = (
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
 )
 
 
