@@ -23,7 +23,6 @@ SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-PEER_TOOLS = ("kube-linter", "kube-score", "polaris", "checkov", "pss")
 
 
 # ---------- machine shapes ----------

@@ -29,7 +29,6 @@ from kai.models import Finding, Manifest, Note, Severity
 UNKNOWN_FIELD = "KAI-SCH-001"
 WRONG_TYPE = "KAI-SCH-002"
 MISSING_FIELD = "KAI-SCH-003"
-SCHEMA_RULES = (UNKNOWN_FIELD, WRONG_TYPE, MISSING_FIELD)
 
 _REF = re.compile(r'"\$ref": ?"(?:/api/_definitions\.json)?#/\$defs/([^"]+)"')
 _API_GROUP = re.compile(r"^([^./]*)(?:\.[^/]*)?/")

@@ -21,6 +21,8 @@ from kai.models import CelCheck, References, Rule, RuleMatch, Severity
 from kai.resources import data_dir
 
 RULE_SUFFIXES = (".yaml", ".yml")
+# The tools a rule's `equivalents` may name (pss: the Pod Security Standards controls).
+PEER_TOOLS = ("kube-linter", "kube-score", "polaris", "checkov", "pss")
 FIXTURE_DIR = "tests"
 
 
@@ -64,6 +66,11 @@ def load_rule_file(path: Path) -> Rule:
         rule = schema.validate(Rule, {**data, "source": str(path)})
     except ValueError as e:
         raise PolicyError(f"{path}: invalid rule: {e}") from None
+    unknown = sorted(set(rule.equivalents) - set(PEER_TOOLS))
+    if unknown:
+        raise PolicyError(
+            f"{path}: equivalents name unknown tools {unknown}; use {', '.join(PEER_TOOLS)}"
+        )
     if sum(x is not None for x in (rule.cel, rule.python, rule.schema)) != 1:
         raise PolicyError(f"{path}: rule {rule.id} needs exactly one check: `cel:` or `python:`")
     return rule

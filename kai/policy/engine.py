@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kai.models import Finding, Manifest, Note, Report, Rule, Severity
+from kai.models import Finding, Manifest, Note, Report, Rule
 from kai.policy import workload
 
 IGNORE_ANNOTATION = "kai.dev/ignore"
@@ -225,10 +225,6 @@ class Engine:
         self.compiled = [compile_rule(r) for r in rules if r.enabled and r.schema is None]
         self._plans: dict[tuple[str, bool], _Plan] = {}
 
-    @property
-    def rules(self) -> list[Rule]:
-        return [c.rule for c in self.compiled]
-
     def _plan(self, kind: str, has_pod: bool) -> _Plan:
         key = (kind, has_pod)
         plan = self._plans.get(key)
@@ -325,8 +321,3 @@ class Engine:
                     )
                 )
         return out
-
-
-def worst(findings: Iterable[Finding]) -> Severity | None:
-    ranked = [f.severity for f in findings if not f.suppressed]
-    return max(ranked, key=lambda s: s.rank) if ranked else None

@@ -41,12 +41,5 @@ def label_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
     return all(_expression_matches(e, labels) for e in exprs)
 
 
-def map_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
-    """A Service's plain map selector; an empty or missing one selects no pods."""
-    if not isinstance(selector, dict) or not selector:
-        return False
-    return all(labels.get(str(k)) == str(v) for k, v in selector.items())
-
-
 def describe_labels(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<no labels>"

@@ -100,13 +100,3 @@ def replicas(obj: dict[str, Any]) -> int | None:
     spec = _dict(obj.get("spec")) or {}
     value = spec.get("replicas", 1)
     return value if isinstance(value, int) and not isinstance(value, bool) else 1
-
-
-def is_long_running(obj: dict[str, Any]) -> bool:
-    """True for workloads whose pods are meant to keep running (not Jobs or CronJobs)."""
-    if obj.get("kind") in BATCH_KINDS:
-        return False
-    if obj.get("kind") == "Pod":
-        spec = _dict(obj.get("spec")) or {}
-        return bool(spec.get("restartPolicy", "Always") == "Always")
-    return True
