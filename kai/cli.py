@@ -263,6 +263,106 @@ def _emit_report(
 
 
 @app.command()
+def generate(
+    request: Annotated[
+        str, typer.Argument(help="What to deploy, in plain English.", show_default=False)
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Write plain YAML to FILE, or - for stdout only."),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the model's rationale for each object.")
+    ] = False,
+    answers: Annotated[
+        list[str] | None, typer.Option("--set", help="Answer a question: key=value (repeatable).")
+    ] = None,
+    max_rounds: Annotated[
+        int, typer.Option("--max-rounds", min=1, max=10, help="Model turns at most.")
+    ] = 3,
+    fail_on: FailOnOpt = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop before spending more than this (USD).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
+    ] = 60.0,
+    fallback: Annotated[
+        list[str] | None, typer.Option("--fallback", help="Fallback model (repeatable).")
+    ] = None,
+    policies: PoliciesOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Turn a request into manifests that pass kai's evaluator: plan, critique, repair, explain."""
+    from kai import render
+    from kai.config import load_config
+    from kai.errors import ExitCode
+    from kai.generate import generate as run_generate
+    from kai.generate import parse_answers
+    from kai.llm import settings_from
+    from kai.models import Severity
+    from kai.pipeline import rules_for
+    from kai.policy.catalog import cache_dir
+
+    config = load_config()
+    settings = settings_from(
+        model,
+        api_base=api_base,
+        cache=not no_cache,
+        max_cost=max_cost,
+        timeout=timeout,
+        fallbacks=fallback or [],
+    )
+    rules = rules_for(config, policies=policies or [])
+    threshold = Severity(fail_on.value) if fail_on else Severity.WARNING
+    given = parse_answers(answers or [])
+    cache = cache_dir()
+    console = _console(stderr=out == "-")
+    while True:
+        with console.status("asking the model...", spinner="dots"):
+            result = run_generate(
+                request,
+                settings,
+                rules,
+                config,
+                given,
+                max_rounds,
+                threshold,
+                cache / "llm" if cache else None,
+                namespace or config.namespace or "default",
+            )
+        if not result.plan.questions or result.plan.objects:
+            break
+        if not sys.stdin.isatty() or out == "-":
+            console.print("[bold]The model needs answers before it can plan:[/]")
+            for q in result.plan.questions:
+                console.print(f"  - {q}", markup=False)
+            console.print(
+                "Answer with --set key=value (for example --set image=ghcr.io/acme/agent:1.4) or refine the request."
+            )
+            raise SystemExit(ExitCode.USAGE)
+        for q in result.plan.questions:
+            given[q] = typer.prompt(q)
+    text = result.yaml
+    if out and out != "-":
+        Path(out).write_text(text, encoding="utf-8")
+    if out == "-":
+        sys.stdout.write(text)
+    render.print_generated(console, result, explain, show_yaml=out is None)
+    raise SystemExit(0 if not result.failing else 1)
+
+
+@app.command()
 def fix(
     paths: PathsArg,
     out: Annotated[
@@ -497,8 +597,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = {"review", "validate", "fix", "generate", "policies"}
+    if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
+        args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:
-        app(args=argv, prog_name="kai")
+        app(args=args, prog_name="kai")
     except KaiError as e:
         if _state["debug"]:
             raise

@@ -401,3 +401,48 @@ def print_rule(console: Console, rule: Rule) -> None:
         console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
     else:
         console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")
+
+
+def print_generated(console: Console, result: Any, explain: bool, show_yaml: bool = True) -> None:
+    """The outcome of `kai generate`: YAML, rounds, what still fails, tokens and cost."""
+    from rich.markup import escape
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    if show_yaml and result.yaml:
+        console.print(Syntax(result.yaml, "yaml", theme="ansi_dark", background_color="default"))
+    if explain:
+        if result.plan.rationale:
+            console.print(f"[bold]Why this shape[/]  {escape(result.plan.rationale)}")
+        for obj, why in result.plan.explanations.items():
+            console.print(f"  [bold]{escape(obj)}[/]  {escape(why)}")
+        for a in result.plan.assumptions:
+            console.print(f"  [dim]assumed:[/] {escape(a)}")
+    table = Table(title="Three Roles loop", show_header=True, header_style="bold")
+    for col in (
+        "round",
+        "model calls so far",
+        "findings in the model's draft",
+        "fixed by kai",
+        "still failing",
+    ):
+        table.add_column(col, justify="right")
+    for r in result.rounds:
+        table.add_row(
+            str(r.number),
+            str(r.model_calls),
+            str(r.findings_in_draft),
+            str(r.fixed_by_kai),
+            str(r.remaining),
+        )
+    console.print(table)
+    for f in result.failing:
+        console.print(
+            f"[bold red]still failing[/] {f.rule} {escape(f.object.display())}: {escape(f.message)}"
+        )
+    cost = "unknown cost" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
+    console.print(
+        f"{'[bold green]PASS[/]' if not result.failing else '[bold red]FAIL[/]'} stopped: {escape(result.stopped_because)}; "
+        f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}, "
+        f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, {cost}"
+    )

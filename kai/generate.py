@@ -1,0 +1,222 @@
+"""`kai generate`: plan with a model, critique, repair, and hand back manifests that pass.
+
+The Three Roles loop: the model plans (and explains: teacher), takes the person's constraints
+and answers (student), and iterates with kai's evaluator (co-worker): plan -> evaluate ->
+deterministic fixes -> a repair turn with the remaining findings -> evaluate again, at most
+`max_rounds` model turns, stopping early when clean or when a round makes no progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kai.config import Config
+from kai.errors import ModelError
+from kai.llm import LLM, Settings
+from kai.manifests import dump_yaml, load_text
+from kai.models import Finding, Report, Rule, Severity
+from kai.plan import PLAN_SCHEMA, Plan, PlanError, parse_plan
+from kai.prompts import render
+from kai.redact import redact_object
+
+
+@dataclass(slots=True)
+class Round:
+    number: int
+    model_calls: int
+    findings_in_draft: int
+    fixed_by_kai: int
+    remaining: int
+
+
+@dataclass(slots=True)
+class Generated:
+    plan: Plan
+    yaml: str = ""
+    draft_report: Report | None = None
+    report: Report | None = None
+    rounds: list[Round] = field(default_factory=list)
+    failing: list[Finding] = field(default_factory=list)
+    stopped_because: str = ""
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+def _skill() -> tuple[str, str, str]:
+    from kai.resources import data_dir
+    from kai.yamlio import load_one
+
+    agent = data_dir("agent")
+    persona = (agent / "persona.md").read_text(encoding="utf-8").strip()
+    principles = load_one((agent / "principles.yaml").read_text(encoding="utf-8")).get(
+        "principles", []
+    )
+    questions = load_one((agent / "questions.yaml").read_text(encoding="utf-8")).get(
+        "questions", []
+    )
+    p = "\n".join(f"- {x['text']}" for x in principles)
+    q = "\n".join(
+        f"- {x['ask']}"
+        + (
+            " (required)"
+            if x.get("required")
+            else f" Default: {x['default']}."
+            if x.get("default")
+            else ""
+        )
+        for x in questions
+    )
+    return persona, p, q
+
+
+def first_messages(
+    request: str, rules: Sequence[Rule], config: Config, answers: dict[str, str]
+) -> list[dict[str, str]]:
+    persona, principles, questions = _skill()
+    bar = "\n".join(
+        f"- {r.id} ({r.severity.value}): {r.title}" for r in rules if r.enabled and r.schema is None
+    )
+    constraints = dict(config.extra)
+    if config.namespace:
+        constraints["namespace"] = config.namespace
+    from kai.yamlio import dump
+
+    return render(
+        "plan",
+        persona=persona,
+        principles=principles,
+        rules=bar,
+        constraints=dump(constraints).strip() if constraints else "(none)",
+        questions=questions,
+        request=request.strip(),
+        answers="\n".join(f"{k}: {v}" for k, v in answers.items()),
+    )
+
+
+def _ask(llm: LLM, messages: list[dict[str, str]]) -> tuple[Plan, str]:
+    """One model turn, with one corrective retry when the answer cannot be read."""
+    completion = llm.complete(messages, PLAN_SCHEMA)
+    try:
+        return parse_plan(completion.text), completion.text
+    except PlanError as first:
+        messages = [
+            *messages,
+            {"role": "assistant", "content": completion.text},
+            *render("retry", error=str(first)),
+        ]
+        completion = llm.complete(messages, PLAN_SCHEMA)
+        try:
+            return parse_plan(completion.text), completion.text
+        except PlanError as second:
+            raise ModelError(f"the model's answer could not be read twice: {second}") from None
+
+
+def _finding_lines(findings: Sequence[Finding], rules: dict[str, Rule]) -> str:
+    lines = []
+    for f in findings:
+        rule = rules.get(f.rule)
+        fix = f" Fix: {rule.remediation.strip().splitlines()[0]}" if rule else ""
+        where = f" at {f.path}" if f.path else ""
+        lines.append(
+            f"- {f.rule} ({f.severity.value}) {f.object.display()}{where}: {f.message}.{fix}"
+        )
+    return "\n".join(lines)
+
+
+def generate(
+    request: str,
+    settings: Settings,
+    rules: Sequence[Rule],
+    config: Config,
+    answers: dict[str, str] | None = None,
+    max_rounds: int = 3,
+    fail_on: Severity = Severity.WARNING,
+    cache_dir: Path | None = None,
+    namespace: str = "default",
+    llm: LLM | None = None,
+) -> Generated:
+    from kai.pipeline import SchemaOptions, evaluate
+    from kai.pipeline import validate as schema_validate
+    from kai.policy.fix import fix_text
+
+    llm = llm or LLM(settings, cache_dir)
+    by_id = {r.id: r for r in rules}
+    messages = first_messages(request, rules, config, answers or {})
+    plan, answer = _ask(llm, messages)
+    result = Generated(plan=plan)
+    previous: int | None = None
+    defaults = (
+        config.extra.get("defaults") if isinstance(config.extra.get("defaults"), dict) else {}
+    )
+    for number in range(1, max_rounds + 1):
+        if not plan.objects:
+            result.stopped_because = (
+                "the model asked questions instead of planning"
+                if plan.questions
+                else "the model returned no objects"
+            )
+            break
+        calls_so_far = llm.calls
+        draft_yaml = dump_yaml(plan.objects)
+        draft_manifests, draft_notes = load_text(draft_yaml, "generated.yaml")
+        draft = evaluate(draft_manifests, rules, draft_notes, namespace)
+        fixed = fix_text(draft_yaml, "generated.yaml", rules, defaults, namespace)
+        manifests, notes = load_text(fixed.fixed, "generated.yaml")
+        report = evaluate(manifests, rules, notes, namespace)
+        schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
+        report.findings += schema_findings
+        report.notes += schema_notes
+        failing = [f for f in report.active() if f.severity.rank >= fail_on.rank]
+        result.rounds.append(
+            Round(number, calls_so_far, len(draft.active()), len(fixed.changes), len(failing))
+        )
+        result.yaml, result.report, result.failing = fixed.fixed, report, failing
+        if result.draft_report is None:
+            result.draft_report = draft
+        if not failing:
+            result.stopped_because = "clean"
+            break
+        if previous is not None and len(failing) >= previous:
+            result.stopped_because = f"round {number} made no progress"
+            break
+        if number == max_rounds:
+            result.stopped_because = f"--max-rounds {max_rounds} reached"
+            break
+        previous = len(failing)
+        current = dump_yaml(redact_object(m.obj) for m in manifests)
+        messages = [
+            *messages,
+            {"role": "assistant", "content": answer},
+            *render("repair", findings=_finding_lines(failing, by_id), manifests=current.strip()),
+        ]
+        plan, answer = _ask(llm, messages)
+        result.plan = Plan(
+            objects=plan.objects,
+            rationale=plan.rationale or result.plan.rationale,
+            explanations=plan.explanations or result.plan.explanations,
+            assumptions=plan.assumptions or result.plan.assumptions,
+            questions=plan.questions,
+        )
+    result.model_calls = llm.calls
+    result.prompt_tokens = llm.prompt_tokens
+    result.completion_tokens = llm.completion_tokens
+    result.cost_usd = llm.cost_usd
+    return result
+
+
+def parse_answers(pairs: Sequence[str]) -> dict[str, Any]:
+    """--set key=value answers to the model's questions."""
+    from kai.errors import InputError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {pair!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out

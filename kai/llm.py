@@ -1,0 +1,449 @@
+"""The model client: provider selection, retries, timeouts, fallbacks, cost, cache and redaction.
+
+Importing litellm takes 5-6 s here, longer than many model answers. So kai speaks the two wire
+formats most models are reached through itself, with the standard library:
+- OpenAI chat-completions: openai/*, ollama/* (its /v1 endpoint), and any OpenAI-compatible
+  server given with --api-base (vLLM, LM Studio, OpenRouter, Groq, Together, ...);
+- Anthropic Messages: anthropic/*.
+Every other provider litellm knows (gemini/, vertex_ai/, bedrock/, azure/, mistral/, cohere/, ...)
+goes through litellm, imported only then: coverage is kept, and the common paths stay fast.
+Prices come from litellm's own price table, read as a data file without importing litellm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from kai.errors import ModelError
+from kai.redact import redact_text
+
+DIRECT = {
+    "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "ollama": ("openai", "http://localhost:11434/v1", None),
+    "openrouter": ("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
+}
+ANTHROPIC_VERSION = "2023-06-01"
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 529}
+HOW_TO_SET = (
+    "no model configured: pass --model (or set KAI_MODEL), for example "
+    "--model openai/gpt-4.1-mini with OPENAI_API_KEY, --model anthropic/claude-sonnet-4-5 with "
+    "ANTHROPIC_API_KEY, or --model ollama/qwen2.5-coder for a local model"
+)
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    cached: bool = False
+    calls: int = 1  # HTTP calls made, retries included
+
+
+@dataclass(slots=True)
+class Settings:
+    model: str
+    api_base: str | None = None
+    timeout: float = 60.0
+    retries: int = 3
+    fallbacks: list[str] = field(default_factory=list)
+    cache: bool = True
+    max_cost: float | None = None
+    temperature: float = 0.0
+
+
+def settings_from(model: str | None, **kw: Any) -> Settings:
+    """Settings from flags, falling back to KAI_MODEL / KAI_API_BASE; no model is a model error."""
+    name = model or os.environ.get("KAI_MODEL")
+    if not name:
+        raise ModelError(HOW_TO_SET)
+    kw.setdefault("api_base", os.environ.get("KAI_API_BASE"))
+    fallbacks = os.environ.get("KAI_FALLBACK_MODELS")
+    if fallbacks and not kw.get("fallbacks"):
+        kw["fallbacks"] = [f.strip() for f in fallbacks.split(",") if f.strip()]
+    return Settings(model=name, **{k: v for k, v in kw.items() if v is not None})
+
+
+def provider_of(model: str) -> tuple[str, str]:
+    """(provider, model name): "openai/gpt-4.1-mini" -> ("openai", "gpt-4.1-mini"); a bare name is OpenAI's."""
+    if "/" in model:
+        provider, name = model.split("/", 1)
+        return provider, name
+    return "openai", model
+
+
+# ---------- prices (litellm's table, read as data) ----------
+
+
+@cache
+def _prices() -> dict[str, Any]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "model_prices_and_context_window_backup.json"
+    )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD for one call, from litellm's price table; None when the model is not priced (local models)."""
+    provider, name = provider_of(model)
+    if provider == "ollama":
+        return 0.0
+    prices = _prices()
+    entry = prices.get(model) or prices.get(name) or prices.get(f"{provider}/{name}")
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return (
+            float(entry.get("input_cost_per_token", 0)) * prompt_tokens
+            + float(entry.get("output_cost_per_token", 0)) * completion_tokens
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------- wire formats ----------
+
+
+def _post(
+    url: str, headers: dict[str, str], body: dict[str, Any], timeout: float
+) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            payload = json.loads(raw or b"null")
+        except ValueError:
+            payload = raw.decode(errors="replace")
+        return e.code, dict(e.headers or {}), payload
+
+
+def _error_text(payload: Any) -> str:
+    if isinstance(payload, dict):
+        err = payload.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("type") or err)
+        if isinstance(err, str):
+            return err
+    return str(payload)[:300]
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _check(status: int, headers: dict[str, str], payload: Any, provider: str) -> None:
+    if status < 300:
+        return
+    detail = _error_text(payload)
+    if status in RETRY_STATUSES:
+        after = headers.get("retry-after") or headers.get("Retry-After")
+        try:
+            wait = float(after) if after else None
+        except ValueError:
+            wait = None
+        raise _Retryable(f"{provider} answered {status}: {detail}", wait)
+    if status in (401, 403):
+        raise ModelError(f"{provider} rejected the credentials ({status}): {detail}")
+    if status == 404:
+        raise ModelError(f"{provider} does not know this model or endpoint (404): {detail}")
+    raise ModelError(f"{provider} refused the request ({status}): {detail}")
+
+
+def _openai_call(
+    s: Settings,
+    name: str,
+    base: str,
+    key_env: str | None,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any] | None,
+) -> Completion:
+    headers = {}
+    key = os.environ.get(key_env) if key_env else os.environ.get("KAI_API_KEY")
+    if key_env and not key and not s.api_base:
+        raise ModelError(f"{key_env} is not set: the {provider_of(s.model)[0]} API needs a key")
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    body: dict[str, Any] = {"model": name, "messages": messages, "temperature": s.temperature}
+    if schema is not None:
+        if provider_of(s.model)[0] == "openai" and not s.api_base:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "kai_plan", "schema": schema},
+            }
+        else:
+            body["response_format"] = {"type": "json_object"}
+    status, resp_headers, payload = _post(
+        f"{base.rstrip('/')}/chat/completions", headers, body, s.timeout
+    )
+    _check(status, resp_headers, payload, "the model API")
+    try:
+        text = payload["choices"][0]["message"]["content"] or ""
+        usage = payload.get("usage") or {}
+        pt, ct = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ModelError(f"unexpected answer from the model API: {str(payload)[:200]}") from None
+    return Completion(text, str(payload.get("model") or name), Usage(pt, ct, cost(s.model, pt, ct)))
+
+
+def _anthropic_call(
+    s: Settings,
+    name: str,
+    base: str,
+    key_env: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any] | None,
+) -> Completion:
+    key = os.environ.get(key_env)
+    if not key:
+        raise ModelError(f"{key_env} is not set: the Anthropic API needs a key")
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns = [m for m in messages if m["role"] != "system"]
+    body: dict[str, Any] = {
+        "model": name,
+        "max_tokens": 8192,
+        "temperature": s.temperature,
+        "messages": turns,
+    }
+    if system:
+        body["system"] = system
+    headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+    status, resp_headers, payload = _post(f"{base.rstrip('/')}/messages", headers, body, s.timeout)
+    _check(status, resp_headers, payload, "the Anthropic API")
+    try:
+        text = "".join(
+            part.get("text", "") for part in payload["content"] if part.get("type") == "text"
+        )
+        usage = payload.get("usage") or {}
+        pt, ct = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ModelError(
+            f"unexpected answer from the Anthropic API: {str(payload)[:200]}"
+        ) from None
+    return Completion(text, str(payload.get("model") or name), Usage(pt, ct, cost(s.model, pt, ct)))
+
+
+def _litellm_call(
+    s: Settings, messages: list[dict[str, str]], schema: dict[str, Any] | None
+) -> Completion:
+    os.environ.setdefault(
+        "LITELLM_LOCAL_MODEL_COST_MAP", "True"
+    )  # never fetch prices from the network
+    try:
+        import litellm
+    except ImportError:
+        raise ModelError(f"model {s.model} needs litellm (pip install litellm)") from None
+    kwargs: dict[str, Any] = {
+        "model": s.model,
+        "messages": messages,
+        "timeout": s.timeout,
+        "temperature": s.temperature,
+    }
+    if s.api_base:
+        kwargs["api_base"] = s.api_base
+    if schema is not None:
+        kwargs["response_format"] = {"type": "json_object"}
+    try:
+        resp = litellm.completion(num_retries=0, **kwargs)
+    except Exception as e:
+        status = getattr(e, "status_code", None)
+        if status in RETRY_STATUSES or "timeout" in type(e).__name__.lower():
+            raise _Retryable(f"{s.model}: {str(e).splitlines()[0]}") from None
+        raise ModelError(
+            f"{s.model}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+    text = resp.choices[0].message.content or ""
+    pt, ct = int(resp.usage.prompt_tokens or 0), int(resp.usage.completion_tokens or 0)
+    return Completion(text, str(resp.model or s.model), Usage(pt, ct, cost(s.model, pt, ct)))
+
+
+def _one_model(
+    s: Settings,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any] | None,
+    sleep: Callable[[float], None],
+) -> Completion:
+    provider, name = provider_of(s.model)
+    calls = 0
+    last = ""
+    for attempt in range(s.retries + 1):
+        calls += 1
+        try:
+            if provider in DIRECT and (DIRECT[provider][0] == "openai" or not s.api_base):
+                wire, base, key_env = DIRECT[provider]
+                base = s.api_base or base
+                if wire == "anthropic":
+                    assert key_env is not None
+                    result = _anthropic_call(s, name, base, key_env, messages, schema)
+                else:
+                    result = _openai_call(s, name, base, key_env, messages, schema)
+            elif s.api_base and provider not in DIRECT:
+                # Any model behind an OpenAI-compatible --api-base is spoken to directly.
+                result = _openai_call(s, s.model, s.api_base, None, messages, schema)
+            else:
+                result = _litellm_call(s, messages, schema)
+            result.calls = calls
+            return result
+        except _Retryable as e:
+            last = str(e)
+            if attempt == s.retries:
+                break
+            wait = (
+                e.retry_after
+                if e.retry_after is not None
+                else min(30.0, 2**attempt + random.random())
+            )
+            sleep(min(wait, 60.0))
+        except (TimeoutError, urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            last = f"no answer from {s.model}: {'timed out after ' + str(s.timeout) + ' s' if isinstance(reason, TimeoutError) or 'timed out' in str(reason) else reason}"
+            if attempt == s.retries:
+                break
+            sleep(min(30.0, 2**attempt + random.random()))
+    raise ModelError(f"{last} (after {calls} attempt{'s' if calls != 1 else ''})")
+
+
+# ---------- the client ----------
+
+
+class LLM:
+    """One model (plus fallbacks) with a response cache and per-run accounting."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cache_dir: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self.sleep = sleep
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd: float | None = 0.0
+
+    def _key(
+        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
+    ) -> str:
+        material = json.dumps(
+            {
+                "model": model,
+                "messages": messages,
+                "schema": schema,
+                "temperature": self.settings.temperature,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def complete(
+        self, messages: Sequence[dict[str, str]], schema: dict[str, Any] | None = None
+    ) -> Completion:
+        """Ask the model; every message is redacted first, whatever built it."""
+        safe = [{"role": m["role"], "content": redact_text(m["content"])} for m in messages]
+        if (
+            self.settings.max_cost is not None
+            and self.cost_usd is not None
+            and self.cost_usd >= self.settings.max_cost
+        ):
+            raise ModelError(
+                f"--max-cost {self.settings.max_cost} USD reached ({self.cost_usd:.4f} USD spent): stopping"
+            )
+        errors = []
+        for model in [self.settings.model, *self.settings.fallbacks]:
+            cached = self._cached(model, safe, schema)
+            if cached is not None:
+                return cached
+            s = Settings(**{**asdict(self.settings), "model": model, "fallbacks": []})
+            try:
+                result = _one_model(s, safe, schema, self.sleep)
+            except ModelError as e:
+                errors.append(str(e))
+                continue
+            self._account(result)
+            self._store(model, safe, schema, result)
+            return result
+        raise ModelError("; then ".join(errors))
+
+    def _account(self, result: Completion) -> None:
+        self.calls += result.calls
+        self.prompt_tokens += result.usage.prompt_tokens
+        self.completion_tokens += result.usage.completion_tokens
+        if self.cost_usd is not None:
+            self.cost_usd = (
+                None if result.usage.cost_usd is None else self.cost_usd + result.usage.cost_usd
+            )
+
+    def _cached(
+        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
+    ) -> Completion | None:
+        if not self.settings.cache or self.cache_dir is None:
+            return None
+        path = self.cache_dir / f"{self._key(model, messages, schema)}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return Completion(
+                data["text"], data["model"], Usage(**data["usage"]), cached=True, calls=0
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _store(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any] | None,
+        result: Completion,
+    ) -> None:
+        if not self.settings.cache or self.cache_dir is None:
+            return
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            path = self.cache_dir / f"{self._key(model, messages, schema)}.json"
+            path.write_text(
+                json.dumps(
+                    {"text": result.text, "model": result.model, "usage": asdict(result.usage)}
+                ),
+                encoding="utf-8",
+            )
+        except OSError:
+            pass
