@@ -65,7 +65,7 @@ class FailOn(StrEnum):
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def _fail(message: str, code: int) -> NoReturn:

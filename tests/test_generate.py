@@ -1,0 +1,248 @@
+"""kai generate against recorded model exchanges (vcrpy, record mode none): no network, no key."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import vcr
+from conftest import EXAMPLES
+
+from kai.config import Config
+from kai.errors import ModelError
+from kai.generate import generate
+from kai.llm import LLM, Settings, cost
+from kai.plan import PlanError, parse_plan
+from kai.policy.catalog import load_rules
+
+CASSETTES = Path(__file__).parent / "cassettes"
+REQUEST = (
+    "deploy ghcr.io/acme/agent:1.4.0 with 2 replicas on port 8000, health at /healthz and /readyz, "
+    "reachable at agent.example.com"
+)
+RULES = load_rules()
+recorder = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode="none",
+    match_on=["method", "scheme", "host", "port", "path"],
+    filter_headers=["authorization", "x-api-key"],
+)
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000000")
+
+
+def _run(
+    model: str = "openai/gpt-4.1-mini",
+    cache_dir: Path | None = None,
+    waits: list[float] | None = None,
+    **kw,
+):
+    sleep = waits.append if waits is not None else (lambda _s: None)
+    llm = LLM(Settings(model=model, cache=cache_dir is not None), cache_dir, sleep=sleep)
+    return generate(REQUEST, llm.settings, RULES, Config(), llm=llm, **kw), llm
+
+
+def test_clean_first_draft_takes_one_call() -> None:
+    with recorder.use_cassette("openai_clean_draft.yaml") as cassette:
+        result, llm = _run()
+    assert cassette.play_count == 1 and llm.calls == 1
+    assert result.failing == [] and result.stopped_because == "clean"
+    assert result.prompt_tokens == 3412 and result.completion_tokens == 2187
+    assert "kind: NetworkPolicy" in result.yaml and "ghcr.io/acme/agent:1.4.0" in result.yaml
+    assert result.cost_usd is None or result.cost_usd > 0
+
+
+def test_flawed_draft_is_fixed_then_repaired() -> None:
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml") as cassette:
+        result, llm = _run()
+    assert cassette.play_count == 2 and llm.calls == 2
+    first, second = result.rounds
+    assert first.findings_in_draft > 10 and first.fixed_by_kai >= 10 and first.remaining > 0
+    assert second.remaining == 0 and result.failing == []
+    assert "authorization" not in {k.lower() for k in cassette.requests[1].headers}  # filtered
+
+
+def test_repair_prompt_carries_remaining_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies: list[dict] = []
+    real = urllib.request.urlopen
+
+    def spy(request, timeout=None):
+        bodies.append(json.loads(request.data))
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
+        _run()
+    repair = bodies[1]["messages"][-1]["content"]
+    assert "KAI-IMG-001" in repair and "KAI-CFG-001" in repair and "KAI-NET-006" in repair
+    assert "kind: NetworkPolicy" in repair  # the objects as kai fixed them
+    assert "sk-proj-REDACTED-EXAMPLE-KEY" not in json.dumps(
+        bodies
+    )  # the draft's literal key never goes back
+
+
+def test_prose_wrapped_answer_in_anthropic_format() -> None:
+    with recorder.use_cassette("anthropic_prose_wrapped.yaml") as cassette:
+        result, llm = _run(model="anthropic/claude-sonnet-4-5")
+    assert cassette.play_count == 1 and result.failing == []
+    assert result.prompt_tokens == 3551 and result.completion_tokens == 2240
+    assert "Deployment/agent" in result.plan.explanations
+
+
+def test_unreadable_answer_gets_one_corrective_retry() -> None:
+    with recorder.use_cassette("openai_invalid_then_retry.yaml") as cassette:
+        result, llm = _run()
+    assert cassette.play_count == 2 and result.failing == []
+
+
+def test_questions_instead_of_a_plan() -> None:
+    with recorder.use_cassette("openai_questions.yaml"):
+        result, _ = _run()
+    assert result.plan.objects == [] and len(result.plan.questions) == 2
+    assert result.stopped_because == "the model asked questions instead of planning"
+
+
+def test_rate_limit_then_success_waits_as_told() -> None:
+    waits: list[float] = []
+    with recorder.use_cassette("openai_429_then_ok.yaml") as cassette:
+        result, llm = _run(waits=waits)
+    assert cassette.play_count == 2 and waits == [1.0]  # the Retry-After header
+    assert llm.calls == 2 and result.failing == []
+
+
+def test_timeout_is_a_clear_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(*_a, **_k):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(urllib.request, "urlopen", slow)
+    llm = LLM(
+        Settings(model="openai/gpt-4.1-mini", timeout=5, retries=1, cache=False),
+        None,
+        sleep=lambda _s: None,
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"no answer from openai/gpt-4.1-mini: timed out after 5 s \(after 2 attempts\)",
+    ):
+        llm.complete([{"role": "user", "content": "hi"}])
+
+
+def test_cache_hit_costs_zero_calls(tmp_path: Path) -> None:
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        first, _ = _run(cache_dir=tmp_path)
+    with recorder.use_cassette("openai_clean_draft.yaml") as cassette:
+        second, llm = _run(cache_dir=tmp_path)
+    assert cassette.play_count == 0 and llm.calls == 0 and second.model_calls == 0
+    assert second.yaml == first.yaml
+
+
+def test_fallback_model_after_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with recorder.use_cassette("openai_clean_draft.yaml") as cassette:
+        llm = LLM(
+            Settings(
+                model="anthropic/claude-sonnet-4-5", fallbacks=["openai/gpt-4.1-mini"], cache=False
+            )
+        )
+        result = generate(REQUEST, llm.settings, RULES, Config(), llm=llm)
+    assert cassette.play_count == 1 and result.failing == []
+
+
+def test_no_planted_secret_reaches_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    planted = [
+        "sk-proj-PLANTEDsecretVALUE1234567890",
+        "ghp_PLANTEDtoken1234567890abcdefghij",
+        "AKIAPLANTED00000TEST",
+        "hunter2-planted-password",
+    ]
+    bodies: list[bytes] = []
+    real = urllib.request.urlopen
+
+    def spy(request, timeout=None):
+        bodies.append(request.data)
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    request = (
+        f"{REQUEST}. Use OPENAI_API_KEY={planted[0]}, pull with token {planted[1]}, "
+        f"AWS key {planted[2]}, and the database password: {planted[3]}"
+    )
+    config = Config(extra={"registry": f"https://robot:{planted[3]}@registry.example.com"})
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
+        llm = LLM(Settings(model="openai/gpt-4.1-mini", cache=False))
+        generate(request, llm.settings, RULES, config, llm=llm)
+    sent = b"".join(bodies).decode()
+    assert len(bodies) == 2
+    for secret in planted:
+        assert secret not in sent, secret
+    assert "<redacted>" in sent
+
+
+def test_plan_parser_tolerates_fences_and_prose() -> None:
+    hardened = (EXAMPLES / "agent-hardened" / "30-deployment.yaml").read_text()
+    assert (
+        parse_plan(f"Here you go:\n```yaml\n{hardened}```\nEnjoy.").objects[0]["kind"]
+        == "Deployment"
+    )
+    assert (
+        parse_plan(
+            'noise {"objects": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}], '
+            '"rationale": "r", "questions": []} trailing'
+        ).objects[0]["kind"]
+        == "Service"
+    )
+    assert parse_plan(hardened).objects[0]["kind"] == "Deployment"
+    for bad in (
+        "",
+        "I cannot help with that.",
+        '{"objects": [{"kind": "Pod"}]}',
+        "```yaml\n- 1\n```",
+    ):
+        with pytest.raises(PlanError):
+            parse_plan(bad)
+
+
+def test_cost_comes_from_litellms_price_table_without_importing_it() -> None:
+    import sys
+
+    value = cost("openai/gpt-4.1-mini", 1_000_000, 0)
+    assert "litellm" not in sys.modules
+    assert value is None or value > 0  # None only when litellm (and its table) is not installed
+    assert cost("ollama/qwen2.5-coder", 1000, 1000) == 0.0
+
+
+def test_cli_without_a_model_is_exit_3(kai, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAI_MODEL", raising=False)
+    r = kai("deploy nginx with two replicas")
+    assert r.code == 3 and "no model configured" in r.err and r.err.count("\n") == 1
+
+
+def test_cli_questions_exit_2_when_not_interactive(
+    kai, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with recorder.use_cassette("openai_questions.yaml"):
+        r = kai("generate", "deploy my agent", "--model", "openai/gpt-4.1-mini", "--no-cache")
+    assert r.code == 2 and "Which port does the agent listen on?" in r.out and "--set" in r.out
+
+
+def test_cli_writes_plain_yaml(kai, tmp_path: Path) -> None:
+    out = tmp_path / "agent.yaml"
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        r = kai(
+            "generate",
+            REQUEST,
+            "--model",
+            "openai/gpt-4.1-mini",
+            "--no-cache",
+            "-o",
+            str(out),
+            "--explain",
+        )
+    assert r.code == 0 and "PASS" in r.out and "Why this shape" in r.out
+    assert kai("review", str(out)).code == 0
