@@ -90,7 +90,7 @@ def test_repair_prompt_carries_remaining_findings(monkeypatch: pytest.MonkeyPatc
 def test_prose_wrapped_answer_in_anthropic_format() -> None:
     with recorder.use_cassette("anthropic_prose_wrapped.yaml") as cassette:
         result, llm = _run(model="anthropic/claude-sonnet-4-5")
-    assert cassette.play_count == 1 and result.failing == []
+    assert cassette.play_count == 1 and llm.calls == 1 and result.failing == []
     assert result.prompt_tokens == 3551 and result.completion_tokens == 2240
     assert "Deployment/agent" in result.plan.explanations
 
@@ -98,7 +98,7 @@ def test_prose_wrapped_answer_in_anthropic_format() -> None:
 def test_unreadable_answer_gets_one_corrective_retry() -> None:
     with recorder.use_cassette("openai_invalid_then_retry.yaml") as cassette:
         result, llm = _run()
-    assert cassette.play_count == 2 and result.failing == []
+    assert cassette.play_count == 2 and llm.calls == 2 and result.failing == []
 
 
 def test_questions_instead_of_a_plan() -> None:
