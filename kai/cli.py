@@ -353,12 +353,49 @@ def generate(
             raise SystemExit(ExitCode.USAGE)
         for q in result.plan.questions:
             given[q] = typer.prompt(q)
-    text = result.yaml
     if out and out != "-":
-        Path(out).write_text(text, encoding="utf-8")
+        Path(out).write_text(result.yaml, encoding="utf-8")
     if out == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(result.yaml)
     render.print_generated(console, result, explain, show_yaml=out is None)
+    interactive = out is None and sys.stdin.isatty()
+    while interactive:
+        choice = (
+            typer.prompt("[a]pply, [r]eprompt with feedback, [s]ave, [q]uit", default="q")
+            .strip()
+            .lower()[:1]
+        )
+        if choice == "r":
+            feedback = typer.prompt("What should change?")
+            with console.status("asking the model...", spinner="dots"):
+                result = run_generate(
+                    request,
+                    settings,
+                    rules,
+                    config,
+                    given,
+                    max_rounds,
+                    threshold,
+                    cache / "llm" if cache else None,
+                    namespace or config.namespace or "default",
+                    history=result.messages,
+                    feedback=feedback,
+                    previous_yaml=result.yaml,
+                )
+            render.print_generated(console, result, explain)
+        elif choice == "s":
+            target = typer.prompt("Save to", default="kai-generated.yaml")
+            Path(target).write_text(result.yaml, encoding="utf-8")
+            console.print(f"saved {target}")
+        elif choice == "a":
+            target = "kai-generated.yaml"
+            Path(target).write_text(result.yaml, encoding="utf-8")
+            console.print(
+                f"kai's cluster stages (server-side dry-run, diff, apply) are not built yet: saved {target}; "
+                f"review it, then `kubectl apply --server-side -f {target}`"
+            )
+        else:
+            break
     raise SystemExit(0 if not result.failing else 1)
 
 

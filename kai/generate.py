@@ -45,6 +45,7 @@ class Generated:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
+    messages: list[dict[str, str]] = field(default_factory=list)  # the conversation, for a reprompt
 
 
 def _skill() -> tuple[str, str, str]:
@@ -139,14 +140,26 @@ def generate(
     cache_dir: Path | None = None,
     namespace: str = "default",
     llm: LLM | None = None,
+    history: Sequence[dict[str, str]] | None = None,
+    feedback: str | None = None,
+    previous_yaml: str = "",
 ) -> Generated:
+    """Run the loop; with `history` and `feedback` it edits the previous plan (a reprompt)."""
     from kai.pipeline import SchemaOptions, evaluate
     from kai.pipeline import validate as schema_validate
     from kai.policy.fix import fix_text
 
     llm = llm or LLM(settings, cache_dir)
     by_id = {r.id: r for r in rules}
-    messages = first_messages(request, rules, config, answers or {})
+    if history is not None and feedback:
+        previous_objects = [m.obj for m in load_text(previous_yaml, "previous.yaml")[0]]
+        current = dump_yaml(redact_object(o) for o in previous_objects)
+        messages = [
+            *history,
+            *render("reprompt", feedback=feedback.strip(), manifests=current.strip()),
+        ]
+    else:
+        messages = first_messages(request, rules, config, answers or {})
     plan, answer = _ask(llm, messages)
     result = Generated(plan=plan)
     previous: int | None = None
@@ -202,6 +215,7 @@ def generate(
             assumptions=plan.assumptions or result.plan.assumptions,
             questions=plan.questions,
         )
+    result.messages = [*messages, {"role": "assistant", "content": answer}]
     result.model_calls = llm.calls
     result.prompt_tokens = llm.prompt_tokens
     result.completion_tokens = llm.completion_tokens

@@ -246,3 +246,53 @@ def test_cli_writes_plain_yaml(kai, tmp_path: Path) -> None:
         )
     assert r.code == 0 and "PASS" in r.out and "Why this shape" in r.out
     assert kai("review", str(out)).code == 0
+
+
+def test_reprompt_edits_the_plan_and_keeps_the_conversation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bodies: list[dict] = []
+    real = urllib.request.urlopen
+
+    def spy(request, timeout=None):
+        bodies.append(json.loads(request.data))
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    with recorder.use_cassette("openai_reprompt.yaml") as cassette:
+        first, llm = _run()
+        assert "type: LoadBalancer" in first.yaml and "HorizontalPodAutoscaler" not in first.yaml
+        feedback = "use a ClusterIP instead and add an HPA from 2 to 10 at 70% CPU"
+        second = generate(
+            REQUEST,
+            llm.settings,
+            RULES,
+            Config(),
+            llm=llm,
+            history=first.messages,
+            feedback=feedback,
+            previous_yaml=first.yaml,
+        )
+    assert cassette.play_count == 2
+    assert "kind: HorizontalPodAutoscaler" in second.yaml and "type: ClusterIP" in second.yaml
+    sent = bodies[1]["messages"]
+    assert sent[: len(bodies[0]["messages"])] == bodies[0]["messages"]  # the conversation is kept
+    assert sent[-2]["role"] == "assistant" and feedback in sent[-1]["content"]
+    assert "type: LoadBalancer" in sent[-1]["content"]  # the plan being edited
+
+
+def test_cli_interactive_reprompt_then_save(
+    kai, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import sys
+
+    stdin = io.StringIO(
+        "r\nuse a ClusterIP instead and add an HPA from 2 to 10 at 70% CPU\ns\nout.yaml\nq\n"
+    )
+    stdin.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stdin", stdin)
+    with recorder.use_cassette("openai_reprompt.yaml") as cassette:
+        r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "--no-cache")
+    assert cassette.play_count == 2 and r.code == 0
+    assert "kind: HorizontalPodAutoscaler" in (tmp_path / "out.yaml").read_text()

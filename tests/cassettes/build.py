@@ -253,6 +253,23 @@ def main() -> None:
             (openai_request(msgs), openai_ok(plan(HARDENED), 7, 3412, 2187)),
         ],
     )
+    first = [dict(o) for o in HARDENED if o["kind"] != "HorizontalPodAutoscaler"]
+    for o in first:
+        if o["kind"] == "Service":
+            o["spec"] = {**o["spec"], "type": "LoadBalancer"}
+        if o["kind"] == "Deployment":
+            o["spec"] = {"replicas": 2, **o["spec"]}
+    reprompt = [
+        *follow[:-1],
+        {"role": "user", "content": "(reprompt: use a ClusterIP instead and add an HPA)"},
+    ]
+    write(
+        "openai_reprompt",
+        [
+            (openai_request(msgs), openai_ok(plan(first), 8, 3412, 2010)),
+            (openai_request(reprompt), openai_ok(plan(HARDENED), 9, 5702, 2187)),
+        ],
+    )
     wrapped = (
         "Here is a production-ready layout for the agent, hardened against the evaluator's rules.\n\n```json\n"
         + plan(HARDENED)
