@@ -399,6 +399,56 @@ def generate(
     raise SystemExit(0 if not result.failing else 1)
 
 
+@app.command("eval")
+def eval_tasks(
+    tasks: Annotated[
+        str, typer.Option("--tasks", help="Directory of task files.")
+    ] = "examples/tasks",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model to measure (or KAI_MODEL).")
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these task ids (repeatable).")
+    ] = None,
+    max_rounds: Annotated[
+        int, typer.Option("--max-rounds", min=1, max=10, help="Model turns per task at most.")
+    ] = 3,
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+) -> None:
+    """Measure a model on the evaluation tasks: pass rate, model calls, tokens and cost per task."""
+    from dataclasses import asdict
+
+    from kai import render
+    from kai.config import Config
+    from kai.evaluation import load_tasks, run_eval
+    from kai.generate import generate as run_generate
+    from kai.llm import LLM, settings_from
+    from kai.pipeline import rules_for
+
+    settings = settings_from(model, api_base=api_base, cache=False)
+    rules = rules_for(Config())
+    selected = [t for t in load_tasks(Path(tasks)) if not only or t.id in only]
+
+    def run(task):  # type: ignore[no-untyped-def]
+        llm = LLM(settings)
+        return run_generate(task.request, settings, rules, Config(), max_rounds=max_rounds, llm=llm)
+
+    results = run_eval(selected, run)
+    if output is ListOutput.table:
+        render.print_eval(_console(), results)
+    else:
+        data = {"model": settings.model, "results": [asdict(r) for r in results]}
+        sys.stdout.write(
+            render.to_json(data) if output is ListOutput.json else render.to_yaml(data)
+        )
+    raise SystemExit(0 if all(r.passed for r in results) else 1)
+
+
 @app.command()
 def fix(
     paths: PathsArg,
@@ -635,7 +685,7 @@ def main(argv: list[str] | None = None) -> None:
     from kai.errors import ExitCode, KaiError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"review", "validate", "fix", "generate", "policies"}
+    commands = {"review", "validate", "fix", "generate", "eval", "policies"}
     if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:

@@ -446,3 +446,47 @@ def print_generated(console: Console, result: Any, explain: bool, show_yaml: boo
         f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}, "
         f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, {cost}"
     )
+
+
+def print_eval(console: Console, results: Sequence[Any]) -> None:
+    """One row per task, then pass rate, calls, tokens and cost."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for col, justify in (
+        ("task", "left"),
+        ("result", "left"),
+        ("calls", "right"),
+        ("prompt tok", "right"),
+        ("completion tok", "right"),
+        ("cost USD", "right"),
+        ("s", "right"),
+        ("what failed", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        table.add_row(
+            r.id,
+            "[green]pass[/]" if r.passed else "[bold red]FAIL[/]",
+            str(r.model_calls),
+            str(r.prompt_tokens),
+            str(r.completion_tokens),
+            "?" if r.cost_usd is None else f"{r.cost_usd:.4f}",
+            f"{r.seconds:.1f}",
+            escape("; ".join(r.failures)),
+        )
+    console.print(table)
+    n = len(results) or 1
+    passed = sum(r.passed for r in results)
+    costs = [r.cost_usd for r in results]
+    total = (
+        "unknown"
+        if any(c is None for c in costs)
+        else f"{sum(c for c in costs if c is not None):.4f} USD"
+    )
+    console.print(
+        f"{passed}/{len(results)} passed ({100 * passed / n:.0f}%); model calls per task "
+        f"{sum(r.model_calls for r in results) / n:.2f}; prompt tokens per task "
+        f"{sum(r.prompt_tokens for r in results) / n:.0f}; total cost {total}"
+    )

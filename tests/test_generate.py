@@ -296,3 +296,65 @@ def test_cli_interactive_reprompt_then_save(
         r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "--no-cache")
     assert cassette.play_count == 2 and r.code == 0
     assert "kind: HorizontalPodAutoscaler" in (tmp_path / "out.yaml").read_text()
+
+
+def test_eval_suite_against_recorded_answers(kai, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kai import evaluation
+    from kai.evaluation import load_tasks
+
+    tasks = load_tasks(EXAMPLES / "tasks")
+    assert len(tasks) >= 25
+    original = evaluation.run_eval
+
+    def with_cassettes(selected, run, context=None):
+        return original(selected, run, context=lambda t: recorder.use_cassette(f"eval/{t.id}.yaml"))
+
+    monkeypatch.setattr("kai.evaluation.run_eval", with_cassettes)
+    with stack:
+        r = kai(
+            "eval",
+            "--tasks",
+            str(EXAMPLES / "tasks"),
+            "--model",
+            "openai/gpt-4.1-mini",
+            "-o",
+            "json",
+        )
+    data = r.json()
+    results = {x["id"]: x for x in data["results"]}
+    assert r.code == 0, [x for x in data["results"] if not x["passed"]]
+    assert all(x["passed"] for x in results.values())
+    calls = {k: v["model_calls"] for k, v in results.items()}
+    # One call when the first draft passes after kai's deterministic fixes, two when it needs a repair turn.
+    assert (
+        calls["02-nginx-internal"] == 1 and calls["04-worker"] == 1
+    )  # sloppy drafts fixed by kai alone
+    assert calls["20-agent-latest-draft"] == 2 and calls["25-chat-backend"] == 2
+    assert max(calls.values()) <= 2
+
+
+def test_eval_checks_catch_a_wrong_answer() -> None:
+    from kai.evaluation import Task, check
+    from kai.generate import Generated
+    from kai.plan import Plan
+
+    task = Task(
+        "t",
+        "deploy x",
+        {
+            "kinds": ["Deployment", "Service"],
+            "image": "x:1.0",
+            "ports": [80],
+            "exposure": "ClusterIP",
+        },
+    )
+    answer = Generated(
+        plan=Plan(),
+        yaml="apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers: [{name: x, image: 'x:latest'}]\n",
+    )
+    failures = check(task, answer)
+    assert (
+        "no Service" in failures
+        and any("image x:1.0" in f for f in failures)
+        and "port 80 not declared" in failures
+    )

@@ -278,5 +278,360 @@ def main() -> None:
     write("anthropic_prose_wrapped", [(anthropic_request(msgs), anthropic_ok(wrapped, 3551, 2240))])
 
 
+# ---------- eval tasks: one cassette per task ----------
+
+TCP_PORTS = {5432, 6379, 50051, 6333, 6334, 9100}
+
+
+def _name(task_id: str) -> str:
+    return task_id.split("-", 1)[1][:40]
+
+
+def _container(name: str, e: dict[str, Any], flaw: str | None) -> dict[str, Any]:
+    image = e.get("image") or e["image_prefix"] + ("latest" if flaw == "latest" else "1.4.0")
+    c: dict[str, Any] = {"name": name[:40], "image": image, "imagePullPolicy": "IfNotPresent"}
+    ports = e.get("ports", [])
+    if ports:
+        c["ports"] = [{"name": f"p{p}"[:15], "containerPort": p, "protocol": "TCP"} for p in ports]
+    env = []
+    if e.get("secret_ref"):
+        env.append(
+            {
+                "name": "API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": e["secret_ref"], "key": "api-key"}},
+            }
+        )
+    if flaw == "literal-key":
+        env.append({"name": "OPENAI_API_KEY", "value": "sk-proj-literal-key-from-the-request-0001"})
+    elif name == "chat-backend":
+        env.append(
+            {
+                "name": "OPENAI_API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": "chat-secrets", "key": "openai-api-key"}},
+            }
+        )
+    if env:
+        c["env"] = env
+    c["resources"] = {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    }
+    probes = e.get("probes") or {}
+    if ports and ports[0] not in TCP_PORTS:
+        port = c["ports"][0]["name"]
+        c["livenessProbe"] = {
+            "httpGet": {"path": probes.get("liveness", "/healthz"), "port": port},
+            "periodSeconds": 20,
+        }
+        c["readinessProbe"] = {
+            "httpGet": {"path": probes.get("readiness", "/readyz"), "port": port},
+            "periodSeconds": 5,
+        }
+    elif ports:
+        c["livenessProbe"] = {
+            "tcpSocket": {"port": ports[0]},
+            "periodSeconds": 20,
+            "failureThreshold": 6,
+        }
+        c["readinessProbe"] = {"tcpSocket": {"port": ports[0]}, "periodSeconds": 5}
+    else:
+        c["livenessProbe"] = {
+            "exec": {"command": ["/bin/sh", "-c", "test -f /tmp/alive"]},
+            "periodSeconds": 30,
+        }
+        c["readinessProbe"] = {
+            "exec": {"command": ["/bin/sh", "-c", "test -f /tmp/ready"]},
+            "periodSeconds": 10,
+        }
+    c["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    c["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    return c
+
+
+def _pod(
+    name: str, e: dict[str, Any], labels: dict[str, str], flaw: str | None, batch: bool = False
+) -> dict[str, Any]:
+    c = _container(name, e, flaw)
+    if batch:
+        c.pop("livenessProbe"), c.pop("readinessProbe"), c.pop("ports", None)
+    spec = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [c],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if batch:
+        spec["restartPolicy"] = "OnFailure"
+    return {"metadata": {"labels": labels}, "spec": spec}
+
+
+def task_plan(task: dict[str, Any], flaw: str | None = None) -> list[dict[str, Any]]:
+    e = task["expect"]
+    name = _name(task["id"])
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+    meta = {"name": name, "labels": dict(labels)}
+    if e.get("namespace"):
+        meta["namespace"] = e["namespace"]
+    kinds = e["kinds"]
+    objs: list[dict[str, Any]] = []
+    replicas = e.get("replicas", 1)
+    hpa = e.get("min_replicas")
+    if "CronJob" in kinds:
+        objs.append(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": meta,
+                "spec": {
+                    "schedule": e["schedule"],
+                    "concurrencyPolicy": "Forbid",
+                    "startingDeadlineSeconds": 300,
+                    "jobTemplate": {
+                        "spec": {
+                            "ttlSecondsAfterFinished": 86400,
+                            "template": _pod(name, e, labels, flaw, batch=True),
+                        }
+                    },
+                },
+            }
+        )
+    elif "Job" in kinds:
+        objs.append(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": meta,
+                "spec": {
+                    "backoffLimit": 3,
+                    "ttlSecondsAfterFinished": 86400,
+                    "template": _pod(name, e, labels, flaw, batch=True),
+                },
+            }
+        )
+    elif "StatefulSet" in kinds:
+        objs.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta,
+                "spec": {
+                    "serviceName": name,
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": _pod(name, e, labels, flaw),
+                    "volumeClaimTemplates": [
+                        {
+                            "metadata": {"name": "data"},
+                            "spec": {
+                                "accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": "20Gi"}},
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+        objs[-1]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].append(
+            {"name": "data", "mountPath": "/data"}
+        )
+    else:
+        spec: dict[str, Any] = {
+            "selector": {"matchLabels": labels},
+            "template": _pod(name, e, labels, flaw),
+        }
+        if not hpa:
+            spec = {"replicas": replicas, **spec}
+        if (hpa or replicas) >= 2:
+            spec["template"]["spec"]["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": labels},
+                }
+            ]
+        objs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec})
+    ports = e.get("ports", [])
+    if ports and e.get("exposure") != "none":
+        svc_spec: dict[str, Any] = {
+            "selector": labels,
+            "ports": [
+                {"name": f"p{p}"[:15], "port": p, "targetPort": f"p{p}"[:15], "protocol": "TCP"}
+                for p in ports
+            ],
+        }
+        if e.get("exposure") == "headless":
+            svc_spec = {"clusterIP": "None", **svc_spec}
+        objs.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": svc_spec})
+    if str(e.get("exposure", "")).startswith("ingress:"):
+        host = e["exposure"].split(":", 1)[1]
+        objs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": meta,
+                "spec": {
+                    "ingressClassName": "nginx",
+                    "tls": [{"hosts": [host], "secretName": f"{name}-tls"}],
+                    "rules": [
+                        {
+                            "host": host,
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {"name": name, "port": {"number": ports[0]}}
+                                        },
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    if hpa:
+        objs.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": meta,
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": hpa,
+                    "maxReplicas": hpa * 4,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "averageUtilization": 70},
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    if "ConfigMap" in kinds:
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {**meta, "name": f"{name}-config"},
+                "data": {"LOG_LEVEL": "info"},
+            }
+        )
+        objs[0]["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+            {"configMapRef": {"name": f"{name}-config"}}
+        ]
+    ingress_rule: dict[str, Any] = (
+        {"ports": [{"protocol": "TCP", "port": p} for p in ports]} if ports else {}
+    )
+    objs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": meta,
+            "spec": {
+                "podSelector": {"matchLabels": labels},
+                "policyTypes": ["Ingress"],
+                "ingress": [ingress_rule] if ports else [],
+            },
+        }
+    )
+    if (hpa or replicas) >= 2 and "CronJob" not in kinds and "Job" not in kinds:
+        objs.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta,
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+            }
+        )
+    if flaw == "sloppy":  # what kai's deterministic fixes repair without asking the model again
+        for o in objs:
+            tpl = pod_of(o)
+            if tpl:
+                tpl["spec"].pop("securityContext", None)
+                tpl["spec"]["containers"][0].pop("securityContext", None)
+                tpl["spec"]["containers"][0].pop("resources", None)
+        objs = [o for o in objs if o["kind"] not in ("NetworkPolicy", "PodDisruptionBudget")]
+    return objs
+
+
+def pod_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    spec = obj.get("spec", {})
+    if obj["kind"] == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]
+    return spec.get("template")
+
+
+FLAWS = {
+    "20-agent-latest-draft": "latest",
+    "25-chat-backend": "literal-key",
+    "02-nginx-internal": "sloppy",
+    "04-worker": "sloppy",
+    "09-redis-cache": "sloppy",
+}
+
+
+def eval_cassettes() -> None:
+    (HERE / "eval").mkdir(exist_ok=True)
+    for n, f in enumerate(sorted((ROOT / "examples" / "tasks").glob("*.yaml"))):
+        task = yaml.safe_load(f.read_text())
+        msgs = first_messages(task["request"], load_rules(), Config(), {})
+        flaw = FLAWS.get(task["id"])
+        good = plan(
+            task_plan(task),
+            rationale=f"Objects for: {task['request']}",
+            explanations={},
+            assumptions=[],
+        )
+        size = len(good) // 4
+        if flaw in ("latest", "literal-key"):
+            bad = plan(
+                task_plan(task, flaw), rationale="First draft.", explanations={}, assumptions=[]
+            )
+            follow = [
+                *msgs,
+                {"role": "assistant", "content": "(previous answer)"},
+                {"role": "user", "content": "(repair turn)"},
+            ]
+            pairs = [
+                (openai_request(msgs), openai_ok(bad, 100 + 2 * n, 3400, size)),
+                (openai_request(follow), openai_ok(good, 101 + 2 * n, 3400 + size + 600, size)),
+            ]
+        else:
+            answer = (
+                plan(
+                    task_plan(task, flaw),
+                    rationale=f"Objects for: {task['request']}",
+                    explanations={},
+                    assumptions=[],
+                )
+                if flaw
+                else good
+            )
+            pairs = [(openai_request(msgs), openai_ok(answer, 100 + 2 * n, 3400, len(answer) // 4))]
+        data = {"interactions": [{"request": q, "response": a} for q, a in pairs], "version": 1}
+        (HERE / "eval" / f"{task['id']}.yaml").write_text(
+            yaml.safe_dump(data, sort_keys=False, width=100)
+        )
+
+
 if __name__ == "__main__":
     main()
+    eval_cassettes()

@@ -1,0 +1,218 @@
+"""`kai eval`: English requests with machine-checkable expectations, in the spirit of k8s-bench.
+
+Each task in examples/tasks/ is a request plus what a correct answer must contain (kinds, image,
+ports, replicas, probe paths, exposure, ...). kai generates for each, checks the expectations,
+and reports pass rate, model calls, tokens and cost per task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kai.errors import InputError, KaiError
+from kai.generate import Generated
+from kai.manifests import load_text
+from kai.policy.workload import iter_containers, pod_spec
+
+
+@dataclass(slots=True)
+class Task:
+    id: str
+    request: str
+    expect: dict[str, Any]
+
+
+@dataclass(slots=True)
+class TaskResult:
+    id: str
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+    seconds: float = 0.0
+
+
+def load_tasks(directory: Path) -> list[Task]:
+    from kai.yamlio import load_one
+
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no task directory (pass --tasks DIR)")
+    tasks = []
+    for f in sorted(directory.glob("*.yaml")):
+        data = load_one(f.read_text(encoding="utf-8"))
+        if (
+            not isinstance(data, dict)
+            or not data.get("request")
+            or not isinstance(data.get("expect"), dict)
+        ):
+            raise InputError(f"{f}: a task needs `request` and an `expect` mapping")
+        tasks.append(Task(str(data.get("id") or f.stem), str(data["request"]), data["expect"]))
+    if not tasks:
+        raise InputError(f"{directory}: no *.yaml tasks")
+    return tasks
+
+
+def _containers(objs: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for obj in objs:
+        found = pod_spec(obj)
+        if found:
+            for _, _, c in iter_containers(found[0], ("containers",)):
+                yield c
+
+
+def check(task: Task, result: Generated) -> list[str]:
+    """What the answer got wrong against the task's expectations (empty: it passes)."""
+    e = task.expect
+    objs = [m.obj for m in load_text(result.yaml, "answer.yaml")[0]] if result.yaml else []
+    kinds = [o.get("kind") for o in objs]
+    containers = list(_containers(objs))
+    failures = []
+    for kind in e.get("kinds", []):
+        if kind not in kinds:
+            failures.append(f"no {kind}")
+    images = [str(c.get("image", "")) for c in containers]
+    if "image" in e and e["image"] not in images:
+        failures.append(f"image {e['image']} not used (got {images})")
+    if "image_prefix" in e and not any(
+        i.startswith(e["image_prefix"]) and not i.endswith(":latest") for i in images
+    ):
+        failures.append(f"no pinned image starting with {e['image_prefix']}")
+    ports = {
+        p.get("containerPort")
+        for c in containers
+        for p in c.get("ports") or []
+        if isinstance(p, dict)
+    }
+    for port in e.get("ports", []):
+        if port not in ports:
+            failures.append(f"port {port} not declared")
+    hpas = [o for o in objs if o.get("kind") == "HorizontalPodAutoscaler"]
+    if "replicas" in e:
+        declared = [
+            o.get("spec", {}).get("replicas")
+            for o in objs
+            if o.get("kind") in ("Deployment", "StatefulSet")
+        ]
+        hpa_min = [h.get("spec", {}).get("minReplicas") for h in hpas]
+        if e["replicas"] not in declared + hpa_min and not (
+            e["replicas"] == 1 and None in declared
+        ):
+            failures.append(f"replicas {e['replicas']} not found (got {declared or hpa_min})")
+    if "min_replicas" in e and e["min_replicas"] not in [
+        h.get("spec", {}).get("minReplicas") for h in hpas
+    ]:
+        failures.append(f"no HPA with minReplicas {e['min_replicas']}")
+    for probe, path in (e.get("probes") or {}).items():
+        paths = [
+            ((c.get(f"{probe}Probe") or {}).get("httpGet") or {}).get("path") for c in containers
+        ]
+        if path not in paths:
+            failures.append(f"{probe} probe does not check {path}")
+    failures += _exposure(e.get("exposure"), objs)
+    if "namespace" in e and any(
+        (o.get("metadata") or {}).get("namespace") != e["namespace"] for o in objs
+    ):
+        failures.append(f"not every object is in namespace {e['namespace']}")
+    if "schedule" in e and e["schedule"] not in [o.get("spec", {}).get("schedule") for o in objs]:
+        failures.append(f"no CronJob on schedule {e['schedule']}")
+    if "secret_ref" in e:
+        refs = {
+            ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+            for c in containers
+            for env in c.get("env") or []
+            if isinstance(env, dict)
+        } | {
+            ((f.get("secretRef") or {}).get("name"))
+            for c in containers
+            for f in c.get("envFrom") or []
+            if isinstance(f, dict)
+        }
+        if e["secret_ref"] not in refs:
+            failures.append(f"Secret {e['secret_ref']} is not referenced")
+    if e.get("evaluator_clean", True) and result.failing:
+        failures.append("evaluator: " + ", ".join(sorted({f.rule for f in result.failing})))
+    if (
+        e.get("schema_valid", True)
+        and result.report
+        and any(f.rule.startswith("KAI-SCH") for f in result.report.active())
+    ):
+        failures.append("schema errors")
+    if not objs:
+        failures.append(
+            "no objects"
+            + (f" (the model asked: {result.plan.questions})" if result.plan.questions else "")
+        )
+    return failures
+
+
+def _exposure(expected: str | None, objs: Sequence[dict[str, Any]]) -> list[str]:
+    if not expected:
+        return []
+    services = [o for o in objs if o.get("kind") == "Service"]
+    ingresses = [o for o in objs if o.get("kind") == "Ingress"]
+    types = {(s.get("spec") or {}).get("type", "ClusterIP") for s in services}
+    if expected == "none":
+        return ["a Service exposes a workload that serves no traffic"] if services else []
+    if expected == "ClusterIP":
+        bad = types - {"ClusterIP"}
+        return (
+            (["expected ClusterIP only, got " + ", ".join(sorted(bad))] if bad else [])
+            + (["no Service"] if not services else [])
+            + (["an Ingress exposes an internal service"] if ingresses else [])
+        )
+    if expected == "headless":
+        return (
+            []
+            if any((s.get("spec") or {}).get("clusterIP") == "None" for s in services)
+            else ["no headless Service"]
+        )
+    if expected.startswith("ingress:"):
+        host = expected.split(":", 1)[1]
+        for ing in ingresses:
+            spec = ing.get("spec") or {}
+            hosts = {r.get("host") for r in spec.get("rules") or []}
+            tls_hosts = {h for t in spec.get("tls") or [] for h in t.get("hosts") or []}
+            if host in hosts and host in tls_hosts:
+                return []
+        return [f"no TLS Ingress for {host}"]
+    return [f"unknown exposure expectation {expected!r}"]
+
+
+def run_eval(
+    tasks: Sequence[Task],
+    run: Callable[[Task], Generated],
+    context: Callable[[Task], AbstractContextManager[Any]] | None = None,
+) -> list[TaskResult]:
+    """Run every task; a task whose model call fails is a failed task, not a crashed run."""
+    results = []
+    for task in tasks:
+        start = time.perf_counter()
+        with context(task) if context else nullcontext():
+            try:
+                generated = run(task)
+            except KaiError as err:
+                results.append(
+                    TaskResult(task.id, False, [err.message], seconds=time.perf_counter() - start)
+                )
+                continue
+        failures = check(task, generated)
+        results.append(
+            TaskResult(
+                task.id,
+                not failures,
+                failures,
+                generated.model_calls,
+                generated.prompt_tokens,
+                generated.completion_tokens,
+                generated.cost_usd,
+                time.perf_counter() - start,
+            )
+        )
+    return results
