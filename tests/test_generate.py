@@ -310,16 +310,9 @@ def test_eval_suite_against_recorded_answers(kai, monkeypatch: pytest.MonkeyPatc
         return original(selected, run, context=lambda t: recorder.use_cassette(f"eval/{t.id}.yaml"))
 
     monkeypatch.setattr("kai.evaluation.run_eval", with_cassettes)
-    with stack:
-        r = kai(
-            "eval",
-            "--tasks",
-            str(EXAMPLES / "tasks"),
-            "--model",
-            "openai/gpt-4.1-mini",
-            "-o",
-            "json",
-        )
+    r = kai(
+        "eval", "--tasks", str(EXAMPLES / "tasks"), "--model", "openai/gpt-4.1-mini", "-o", "json"
+    )
     data = r.json()
     results = {x["id"]: x for x in data["results"]}
     assert r.code == 0, [x for x in data["results"] if not x["passed"]]
