@@ -202,6 +202,53 @@ def anthropic_ok(text: str, input_tokens: int, output_tokens: int) -> dict[str, 
     }
 
 
+def gemini_ok(text: str, prompt_tokens: int, output_tokens: int) -> dict[str, Any]:
+    body = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": text}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": prompt_tokens + output_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+        },
+        "modelVersion": "gemini-2.0-flash",
+        "responseId": "q3xKaZ2bNfOq1dkP1rC8uAk",
+    }
+    return {
+        "body": {"string": json.dumps(body)},
+        "headers": {
+            "Content-Type": ["application/json; charset=UTF-8"],
+            "Server-Timing": ["gfet4t7; dur=5120"],
+        },
+        "status": {"code": 200, "message": "OK"},
+    }
+
+
+def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": m["content"]}]}
+            for m in messages
+            if m["role"] == "user"
+        ],
+        "system_instruction": {"parts": [{"text": system}]},
+        "generationConfig": {"temperature": 0.0, "response_mime_type": "application/json"},
+    }
+    return {
+        "body": json.dumps(body),
+        "headers": {"Content-Type": ["application/json"]},
+        "method": "POST",
+        "uri": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent",
+    }
+
+
 def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     data = {"interactions": [{"request": q, "response": a} for q, a in interactions], "version": 1}
     (HERE / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False, width=100))
@@ -270,6 +317,7 @@ def main() -> None:
             (openai_request(reprompt), openai_ok(plan(HARDENED), 9, 5702, 2187)),
         ],
     )
+    write("gemini_via_litellm", [(gemini_request(msgs), gemini_ok(plan(HARDENED), 3480, 2201))])
     wrapped = (
         "Here is a production-ready layout for the agent, hardened against the evaluator's rules.\n\n```json\n"
         + plan(HARDENED)
