@@ -376,3 +376,11 @@ def test_other_providers_go_through_litellm(monkeypatch: pytest.MonkeyPatch) -> 
     assert "litellm" in sys.modules
     assert cassette.play_count == 1 and llm.calls == 1 and result.failing == []
     assert result.prompt_tokens == 3480 and result.completion_tokens == 2201
+
+
+def test_max_cost_guard_stops_before_overspending() -> None:
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml") as cassette:
+        llm = LLM(Settings(model="openai/gpt-4.1-mini", cache=False, max_cost=0.000001))
+        with pytest.raises(ModelError, match="--max-cost"):
+            generate(REQUEST, llm.settings, RULES, Config(), llm=llm)
+    assert cassette.play_count == 1  # the repair turn was never sent
