@@ -436,6 +436,17 @@ def print_generated(console: Console, result: Any, explain: bool, show_yaml: boo
             str(r.remaining),
         )
     console.print(table)
+    if result.draft_report is not None:
+        counts: dict[str, int] = {}
+        for f in result.draft_report.active():
+            counts[f.rule] = counts.get(f.rule, 0) + 1
+        if counts:
+            listed = ", ".join(
+                f"{rule}x{n}" if n > 1 else rule for rule, n in sorted(counts.items())
+            )
+            console.print(f"[dim]findings in the model's first draft:[/] {escape(listed)}")
+    after = sorted({f.rule for f in result.report.active()}) if result.report is not None else []
+    console.print(f"[dim]findings after repair:[/] {escape(', '.join(after)) if after else 'none'}")
     for f in result.failing:
         console.print(
             f"[bold red]still failing[/] {f.rule} {escape(f.object.display())}: {escape(f.message)}"
