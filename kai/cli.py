@@ -10,13 +10,14 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kai.generate import Generated
     from kai.models import Report, Rule, Severity
     from kai.policy.fix import FileFix
 
@@ -328,9 +329,10 @@ def generate(
     given = parse_answers(answers or [])
     cache = cache_dir()
     console = _console(stderr=out == "-")
-    while True:
+
+    def ask(**more: Any) -> Generated:
         with console.status("asking the model...", spinner="dots"):
-            result = run_generate(
+            return run_generate(
                 request,
                 settings,
                 rules,
@@ -340,7 +342,11 @@ def generate(
                 threshold,
                 cache / "llm" if cache else None,
                 namespace or config.namespace or "default",
+                **more,
             )
+
+    while True:
+        result = ask()
         if not result.plan.questions or result.plan.objects:
             break
         if not sys.stdin.isatty() or out == "-":
@@ -367,21 +373,7 @@ def generate(
         )
         if choice == "r":
             feedback = typer.prompt("What should change?")
-            with console.status("asking the model...", spinner="dots"):
-                result = run_generate(
-                    request,
-                    settings,
-                    rules,
-                    config,
-                    given,
-                    max_rounds,
-                    threshold,
-                    cache / "llm" if cache else None,
-                    namespace or config.namespace or "default",
-                    history=result.messages,
-                    feedback=feedback,
-                    previous_yaml=result.yaml,
-                )
+            result = ask(history=result.messages, feedback=feedback, previous_yaml=result.yaml)
             render.print_generated(console, result, explain)
         elif choice == "s":
             target = typer.prompt("Save to", default="kai-generated.yaml")

@@ -37,6 +37,20 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000000")
 
 
+@pytest.fixture
+def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every request body kai sends, as the model API receives it."""
+    bodies: list[dict] = []
+    real = urllib.request.urlopen
+
+    def spy(request, timeout=None):
+        bodies.append(json.loads(request.data))
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    return bodies
+
+
 def _run(
     model: str = "openai/gpt-4.1-mini",
     cache_dir: Path | None = None,
@@ -68,15 +82,8 @@ def test_flawed_draft_is_fixed_then_repaired() -> None:
     assert "authorization" not in {k.lower() for k in cassette.requests[1].headers}  # filtered
 
 
-def test_repair_prompt_carries_remaining_findings(monkeypatch: pytest.MonkeyPatch) -> None:
-    bodies: list[dict] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        bodies.append(json.loads(request.data))
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
+def test_repair_prompt_carries_remaining_findings(sent_bodies: list[dict]) -> None:
+    bodies = sent_bodies
     with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
         _run()
     repair = bodies[1]["messages"][-1]["content"]
