@@ -161,21 +161,14 @@ def test_fallback_model_after_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None
     assert cassette.play_count == 1 and result.failing == []
 
 
-def test_no_planted_secret_reaches_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_planted_secret_reaches_any_request(sent_bodies: list[dict]) -> None:
     planted = [
         "sk-proj-PLANTEDsecretVALUE1234567890",
         "ghp_PLANTEDtoken1234567890abcdefghij",
         "AKIAPLANTED00000TEST",
         "hunter2-planted-password",
     ]
-    bodies: list[bytes] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        bodies.append(request.data)
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    bodies = sent_bodies
     request = (
         f"{REQUEST}. Use OPENAI_API_KEY={planted[0]}, pull with token {planted[1]}, "
         f"AWS key {planted[2]}, and the database password: {planted[3]}"
@@ -184,7 +177,7 @@ def test_no_planted_secret_reaches_any_request(monkeypatch: pytest.MonkeyPatch) 
     with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
         llm = LLM(Settings(model="openai/gpt-4.1-mini", cache=False))
         generate(request, llm.settings, RULES, config, llm=llm)
-    sent = b"".join(bodies).decode()
+    sent = json.dumps(bodies)
     assert len(bodies) == 2
     for secret in planted:
         assert secret not in sent, secret
@@ -261,17 +254,8 @@ def test_cli_writes_plain_yaml(kai, tmp_path: Path) -> None:
     assert kai("review", str(out)).code == 0
 
 
-def test_reprompt_edits_the_plan_and_keeps_the_conversation(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    bodies: list[dict] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        bodies.append(json.loads(request.data))
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
+def test_reprompt_edits_the_plan_and_keeps_the_conversation(sent_bodies: list[dict]) -> None:
+    bodies = sent_bodies
     with recorder.use_cassette("openai_reprompt.yaml") as cassette:
         first, llm = _run()
         assert "type: LoadBalancer" in first.yaml and "HorizontalPodAutoscaler" not in first.yaml
