@@ -441,6 +441,93 @@ def eval_tasks(
     raise SystemExit(0 if all(r.passed for r in results) else 1)
 
 
+@app.command("apply")
+def apply_cmd(
+    paths: PathsArg,
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use.")
+    ] = None,
+    namespace: NamespaceOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Apply without asking (for automation).")
+    ] = False,
+    force_conflicts: Annotated[
+        bool, typer.Option("--force-conflicts", help="Take fields another field manager owns.")
+    ] = False,
+    ignore_findings: Annotated[
+        bool,
+        typer.Option("--ignore-findings", help="Go on to the cluster although the review fails."),
+    ] = False,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Review, validate, dry-run on the server, show the diff, confirm, then server-side apply in order."""
+    from rich.markup import escape
+
+    from kai import render
+    from kai.apply import apply as run_apply
+    from kai.apply import dry_run
+    from kai.cluster import Cluster
+    from kai.config import load_config
+    from kai.errors import ExitCode
+    from kai.manifests import load_paths
+    from kai.models import Severity
+    from kai.pipeline import SchemaOptions, evaluate, rules_for
+    from kai.pipeline import validate as schema_validate
+
+    console = _console()
+    config = load_config()
+    rules = rules_for(config)
+    threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
+    manifests, notes = load_paths(paths)
+    report = evaluate(manifests, rules, notes, namespace or config.namespace or "default")
+    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
+    report.findings += schema_findings
+    report.notes += schema_notes
+    if report.findings:
+        render.print_report(console, report, {r.id: r for r in rules}, threshold)
+    if not report.summary(threshold).passed and not ignore_findings:
+        console.print(
+            "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
+        )
+        raise SystemExit(ExitCode.FINDINGS)
+    cluster = Cluster(kubeconfig, context, namespace or config.namespace)
+    console.print(
+        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · namespace {escape(cluster.namespace)}[/]"
+    )
+    with console.status("server-side dry run...", spinner="dots"):
+        plan = dry_run(cluster, manifests, force_conflicts)
+    render.print_dry_run(console, plan)
+    if not plan.ok:
+        raise SystemExit(ExitCode.CLUSTER)
+    counts = plan.counts()
+    if counts["create"] + counts["update"] == 0:
+        console.print("nothing to apply: the cluster already matches")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
+            raise SystemExit(ExitCode.USAGE)
+        if not typer.confirm(
+            f"apply {counts['create']} creations and {counts['update']} updates?", default=False
+        ):
+            console.print("nothing applied")
+            raise SystemExit(ExitCode.CANCELLED)
+    done = run_apply(cluster, plan, force_conflicts)
+    for name in done.applied:
+        console.print(f"[green]applied[/] {escape(name)}")
+    if done.failed:
+        console.print(f"[bold red]failed[/] {escape(done.failed)}: {escape(done.error or '')}")
+        for name in done.not_attempted:
+            console.print(f"[yellow]not applied[/] {escape(name)}")
+        raise SystemExit(ExitCode.CLUSTER)
+    console.print(
+        f"[bold green]applied {len(done.applied)} object{'s' if len(done.applied) != 1 else ''}[/]"
+    )
+
+
 @app.command()
 def fix(
     paths: PathsArg,
@@ -677,7 +764,7 @@ def main(argv: list[str] | None = None) -> None:
     from kai.errors import ExitCode, KaiError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"review", "validate", "fix", "generate", "eval", "policies"}
+    commands = {"review", "validate", "fix", "generate", "eval", "apply", "policies"}
     if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:

@@ -501,3 +501,33 @@ def print_eval(console: Console, results: Sequence[Any]) -> None:
         f"{sum(r.model_calls for r in results) / n:.2f}; prompt tokens per task "
         f"{sum(r.prompt_tokens for r in results) / n:.0f}; total cost {total}"
     )
+
+
+def print_dry_run(console: Console, plan: Any) -> None:
+    """The server's verdict: permissions, per-object action, diff, warnings, errors, and the totals."""
+    from rich.markup import escape
+    from rich.syntax import Syntax
+
+    for missing in plan.missing_permissions:
+        console.print(f"[bold red]not allowed[/] {escape(missing)}")
+    if plan.missing_permissions:
+        console.print(
+            "the current identity lacks these permissions (kubectl auth can-i): nothing was dry-run"
+        )
+    for c in plan.changes:
+        name = escape(c.manifest.ref.display())
+        style = {"create": "green", "update": "yellow", "unchanged": "dim", "error": "bold red"}[
+            c.action
+        ]
+        console.print(
+            f"[{style}]{c.action}[/] {name}" + (f": {escape(c.error)}" if c.error else "")
+        )
+        for w in c.warnings:
+            console.print(f"  [yellow]warning[/] {escape(w)}")
+        if c.diff:
+            console.print(Syntax(c.diff, "diff", theme="ansi_dark", background_color="default"))
+    n = plan.counts()
+    console.print(
+        f"create {n['create']}, update {n['update']}, unchanged {n['unchanged']}"
+        + (f", errors {n['error']}" if n["error"] else "")
+    )
