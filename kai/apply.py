@@ -141,6 +141,8 @@ def preflight(cluster: Cluster, manifests: Sequence[Manifest]) -> list[str]:
 def dry_run(cluster: Cluster, manifests: Sequence[Manifest], force: bool = False) -> DryRun:
     """Server-side apply with dryRun=All for every object, and the diff against what is live."""
     result = DryRun(changes=[], missing_permissions=preflight(cluster, manifests))
+    if result.missing_permissions:
+        return result  # all of them listed together, before anything is sent
     for m in ordered(manifests):
         try:
             live = cluster.get(m.obj)

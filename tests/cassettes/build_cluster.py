@@ -1,0 +1,170 @@
+"""Records tests/cassettes/cluster/*.yaml: kai apply against fake_apiserver.py, through vcrpy.
+
+python tests/cassettes/build_cluster.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import vcr
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from fake_apiserver import Scenario, serve, status  # noqa: E402
+
+from kai.cli import main  # noqa: E402
+
+KUBECONFIG = str(ROOT / "tests" / "data" / "kubeconfig.yaml")
+HARDENED = str(ROOT / "examples" / "agent-hardened")
+OUT = HERE / "cluster"
+FIXTURES = ROOT / "tests" / "data" / "cluster"
+
+
+def hardened() -> list[dict]:
+    return [
+        d
+        for f in sorted(Path(HARDENED).glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if d
+    ]
+
+
+def record(name: str, scenario: Scenario, *args: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.yaml"
+    path.unlink(missing_ok=True)
+    server = serve(scenario)
+    recorder = vcr.VCR(
+        record_mode="all", filter_headers=["authorization"], decode_compressed_response=True
+    )
+    try:
+        with recorder.use_cassette(str(path)):
+            try:
+                main(["apply", *args, "--kubeconfig", KUBECONFIG])
+            except SystemExit as e:
+                print(name, "exit", e.code, file=sys.stderr)
+    finally:
+        server.shutdown()
+
+
+def main_build() -> None:
+    os.environ["COLUMNS"] = "200"
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    record("create_all", Scenario(), HARDENED, "--yes")
+    live = hardened()
+    for obj in live:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/acme/agent:1.3.0"
+    record("update_refused_without_tty", Scenario(live=live), HARDENED)
+    record(
+        "partial_failure",
+        Scenario(
+            fail={
+                ("Service", "agent", False): (
+                    500,
+                    status(
+                        500,
+                        "InternalError",
+                        'Internal error occurred: failed calling webhook "validate.mesh.example.com": context deadline exceeded',
+                    ),
+                )
+            }
+        ),
+        HARDENED,
+        "--yes",
+    )
+    record("rbac_denied", Scenario(deny={("patch", "deployments")}), HARDENED, "--yes")
+    record(
+        "podsecurity_warning",
+        Scenario(
+            warn={
+                "Deployment": [
+                    'would violate PodSecurity "restricted:latest": seccompProfile (pod or container "agent" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")'
+                ]
+            }
+        ),
+        HARDENED,
+        "--yes",
+    )
+    record(
+        "conflict",
+        Scenario(conflict={"agent": ("kubectl-client-side-apply", ".spec.replicas")}),
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+    )
+    record(
+        "conflict_forced",
+        Scenario(conflict={"agent": ("kubectl-client-side-apply", ".spec.replicas")}),
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+        "--force-conflicts",
+    )
+    invalid = status(
+        422,
+        "Invalid",
+        'Deployment.apps "mismatch" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"other"}: `selector` does not match template `labels`',
+        {
+            "name": "mismatch",
+            "group": "apps",
+            "kind": "Deployment",
+            "causes": [
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": 'Invalid value: map[string]string{"app":"other"}: `selector` does not match template `labels`',
+                    "field": "spec.template.metadata.labels",
+                }
+            ],
+        },
+    )
+    record(
+        "invalid_422",
+        Scenario(fail={("Deployment", "mismatch", True): (422, invalid)}),
+        str(FIXTURES / "mismatch.yaml"),
+        "--yes",
+        "--ignore-findings",
+    )
+    unknown = status(
+        400,
+        "BadRequest",
+        "failed to create typed patch object (agent/w; monitoring.example.com/v1, Kind=Widget): .spec.colour: field not declared in schema",
+    )
+    record(
+        "unknown_field_400",
+        Scenario(fail={("Widget", "w", True): (400, unknown)}),
+        str(FIXTURES / "widget.yaml"),
+        "--yes",
+    )
+    forbidden = status(
+        403,
+        "Forbidden",
+        'pods "debug" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)',
+        {"name": "debug", "kind": "pods"},
+    )
+    record(
+        "podsecurity_forbidden",
+        Scenario(fail={("Pod", "debug", True): (403, forbidden)}),
+        str(FIXTURES / "pod.yaml"),
+        "--yes",
+        "--ignore-findings",
+    )
+    record(
+        "namespace_missing",
+        Scenario(missing_namespaces={"ghost"}),
+        str(FIXTURES / "ghost.yaml"),
+        "--yes",
+        "--ignore-findings",
+    )
+    record("crd_not_installed", Scenario(), str(FIXTURES / "gadget.yaml"), "--yes")
+
+
+if __name__ == "__main__":
+    main_build()
