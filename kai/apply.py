@@ -184,3 +184,205 @@ def apply(cluster: Cluster, plan: DryRun, force: bool = False) -> Applied:
             return out
         out.applied.append(change.manifest.ref.display())
     return out
+
+
+# ---------- watch ----------
+
+ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+
+
+@dataclass(slots=True)
+class Rollout:
+    name: str
+    done: bool
+    ready: int = 0
+    desired: int = 0
+    message: str = ""
+    pod_problems: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+
+
+def progress(obj: dict[str, Any]) -> tuple[bool, bool, int, int, str]:
+    """(finished, failed, ready, desired, message) of a workload from its status, as kubectl rollout status reads it."""
+    kind = obj.get("kind")
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    observed = st.get("observedGeneration", 0) >= meta.get("generation", 0)
+    if kind == "Deployment":
+        desired = int(spec.get("replicas", 1))
+        for cond in st.get("conditions") or []:
+            if (
+                cond.get("type") == "Progressing"
+                and cond.get("reason") == "ProgressDeadlineExceeded"
+            ):
+                return (
+                    True,
+                    True,
+                    int(st.get("availableReplicas", 0)),
+                    desired,
+                    str(cond.get("message", "progress deadline exceeded")),
+                )
+        ready = int(st.get("availableReplicas", 0))
+        finished = (
+            observed
+            and int(st.get("updatedReplicas", 0)) == desired
+            and ready == desired
+            and not st.get("unavailableReplicas")
+        )
+        return finished, False, ready, desired, ""
+    if kind == "StatefulSet":
+        desired = int(spec.get("replicas", 1))
+        ready = int(st.get("readyReplicas", 0))
+        finished = observed and int(st.get("updatedReplicas", 0)) == desired and ready == desired
+        return finished, False, ready, desired, ""
+    if kind == "DaemonSet":
+        desired = int(st.get("desiredNumberScheduled", 0))
+        ready = int(st.get("numberAvailable", 0))
+        return (
+            observed and int(st.get("updatedNumberScheduled", 0)) == desired and ready == desired,
+            False,
+            ready,
+            desired,
+            "",
+        )
+    desired = int(spec.get("completions", 1))
+    for cond in st.get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return (
+                True,
+                True,
+                int(st.get("succeeded", 0)),
+                desired,
+                str(cond.get("message") or cond.get("reason")),
+            )
+    return int(st.get("succeeded", 0)) >= desired, False, int(st.get("succeeded", 0)), desired, ""
+
+
+def _selector(obj: dict[str, Any]) -> str:
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if obj.get("kind") == "Job" and not labels:
+        labels = {"job-name": (obj.get("metadata") or {}).get("name", "")}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def diagnose(cluster: Cluster, obj: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Why pods are not ready (waiting reasons, scheduling messages) and the latest events about them."""
+    ns = (obj.get("metadata") or {}).get("namespace") or cluster.namespace
+    pods = cluster.call("GET", f"/api/v1/namespaces/{ns}/pods", {"labelSelector": _selector(obj)})
+    problems, names = [], []
+    for pod in (pods.data or {}).get("items", []) if isinstance(pods.data, dict) else []:
+        name = pod["metadata"]["name"]
+        names.append(name)
+        st = pod.get("status") or {}
+        for cs in st.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting")
+            if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+                last = (cs.get("lastState") or {}).get("terminated") or {}
+                extra = f" (last exit {last.get('exitCode')}: {last.get('reason')})" if last else ""
+                problems.append(
+                    f"pod {name}: container {cs.get('name')} {waiting['reason']}: {waiting.get('message', '')}{extra}".rstrip(
+                        ": "
+                    )
+                )
+        if st.get("phase") == "Pending":
+            for cond in st.get("conditions") or []:
+                if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                    problems.append(
+                        f"pod {name}: Pending: {cond.get('message', cond.get('reason', ''))}"
+                    )
+    events = cluster.call("GET", f"/api/v1/namespaces/{ns}/events")
+    latest = []
+    for ev in (events.data or {}).get("items", []) if isinstance(events.data, dict) else []:
+        involved = (ev.get("involvedObject") or {}).get("name")
+        if involved in names and ev.get("type") == "Warning":
+            latest.append(f"{ev.get('reason')}: {ev.get('message')}")
+    return problems, latest[-5:]
+
+
+def rollback(cluster: Cluster, obj: dict[str, Any]) -> bool:
+    """Restore a Deployment's previous revision, as `kubectl rollout undo` does."""
+    if obj.get("kind") != "Deployment":
+        return False
+    ns = (obj.get("metadata") or {}).get("namespace") or cluster.namespace
+    rss = cluster.call(
+        "GET", f"/apis/apps/v1/namespaces/{ns}/replicasets", {"labelSelector": _selector(obj)}
+    )
+    owned = [
+        rs
+        for rs in (rss.data or {}).get("items", [])
+        if isinstance(rss.data, dict)
+        and any(
+            o.get("kind") == "Deployment" and o.get("name") == obj["metadata"]["name"]
+            for o in rs["metadata"].get("ownerReferences", [])
+        )
+    ]
+    revisions = sorted(
+        owned,
+        key=lambda rs: int(
+            rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0")
+        ),
+    )
+    if len(revisions) < 2:
+        return False
+    template = revisions[-2]["spec"]["template"]
+    labels = {
+        k: v
+        for k, v in (template.get("metadata", {}).get("labels") or {}).items()
+        if k != "pod-template-hash"
+    }
+    previous = {
+        **obj,
+        "spec": {
+            **obj["spec"],
+            "template": {
+                **template,
+                "metadata": {**template.get("metadata", {}), "labels": labels},
+            },
+        },
+    }
+    return cluster.apply(previous, dry_run=False, force=True).error is None
+
+
+def watch(
+    cluster: Cluster,
+    manifests: Sequence[Manifest],
+    timeout: float,
+    on_progress: Any = None,
+    interval: float = 2.0,
+    roll_back: bool = False,
+    sleep: Any = None,
+    clock: Any = None,
+) -> list[Rollout]:
+    """Follow each workload's rollout until ready, failed or `timeout` seconds have passed."""
+    import time
+
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    results = []
+    for m in manifests:
+        if m.ref.kind not in ROLLOUT_KINDS:
+            continue
+        deadline = clock() + timeout
+        polls = (
+            int(timeout / interval) + 2 if interval > 0 else 1
+        )  # bounded even if the clock stalls
+        while True:
+            polls -= 1
+            live = cluster.get(m.obj) or {}
+            finished, failed, ready, desired, message = progress(live)
+            if on_progress:
+                on_progress(m.ref.display(), ready, desired)
+            if finished and not failed:
+                results.append(Rollout(m.ref.display(), True, ready, desired))
+                break
+            if failed or clock() >= deadline or polls <= 0:
+                problems, events = diagnose(cluster, live or m.obj)
+                why = message or f"not ready after {timeout:g} s ({ready}/{desired} ready)"
+                undone = roll_back and rollback(cluster, live)
+                results.append(
+                    Rollout(m.ref.display(), False, ready, desired, why, problems, events, undone)
+                )
+                break
+            sleep(interval)
+    return results

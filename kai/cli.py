@@ -462,8 +462,19 @@ def apply_cmd(
         typer.Option("--ignore-findings", help="Go on to the cluster although the review fails."),
     ] = False,
     fail_on: FailOnOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for each rollout.")
+    ] = 300.0,
+    no_watch: Annotated[bool, typer.Option("--no-watch", help="Do not wait for rollouts.")] = False,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--rollback-on-failure",
+            help="Restore a Deployment's previous revision if its rollout fails.",
+        ),
+    ] = False,
 ) -> None:
-    """Review, validate, dry-run on the server, show the diff, confirm, then server-side apply in order."""
+    """Review, validate, dry-run on the server, show the diff, confirm, server-side apply in order, watch."""
     from rich.markup import escape
 
     from kai import render
@@ -526,6 +537,12 @@ def apply_cmd(
     console.print(
         f"[bold green]applied {len(done.applied)} object{'s' if len(done.applied) != 1 else ''}[/]"
     )
+    if no_watch:
+        return
+    applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
+    rollouts = render.watch_rollouts(console, cluster, applied, timeout, rollback_on_failure)
+    if any(not r.done for r in rollouts):
+        raise SystemExit(ExitCode.CLUSTER)
 
 
 @app.command()

@@ -531,3 +531,41 @@ def print_dry_run(console: Console, plan: Any) -> None:
         f"create {n['create']}, update {n['update']}, unchanged {n['unchanged']}"
         + (f", errors {n['error']}" if n["error"] else "")
     )
+
+
+def watch_rollouts(
+    console: Console, cluster: Any, manifests: Sequence[Any], timeout: float, roll_back: bool
+) -> list[Any]:
+    """Rollout progress bars, then the reasons for any rollout that did not finish."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from kai.apply import watch
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(name: str, ready: int, desired: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"rollout {name}", total=max(desired, 1))
+            bar.update(tasks[name], completed=ready, total=max(desired, 1))
+
+        results = watch(cluster, manifests, timeout, on_progress=update, roll_back=roll_back)
+    for r in results:
+        if r.done:
+            console.print(f"[green]rolled out[/] {escape(r.name)} ({r.ready}/{r.desired} ready)")
+            continue
+        console.print(f"[bold red]rollout failed[/] {escape(r.name)}: {escape(r.message)}")
+        for p in r.pod_problems:
+            console.print(f"  {escape(p)}")
+        for e in r.events:
+            console.print(f"  [dim]event[/] {escape(e)}")
+        if r.rolled_back:
+            console.print(f"  [yellow]rolled back[/] {escape(r.name)} to its previous revision")
+    return results

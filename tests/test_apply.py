@@ -73,6 +73,7 @@ def test_clean_create_dry_runs_then_applies_in_dependency_order(kai) -> None:
     assert first.headers["Content-Type"] == "application/apply-patch+yaml"
     reviews = [q for q in tape.requests if q.path.endswith("selfsubjectaccessreviews")]
     assert len(reviews) == 18  # get and patch, for each of the 9 kinds
+    assert "rolled out Deployment/agent/agent (1/1 ready)" in r.out
 
 
 def test_diff_shows_the_change_not_the_server_noise_and_refuses_without_a_tty(kai) -> None:
@@ -209,3 +210,46 @@ def test_noise_and_order_helpers() -> None:
 def test_live_cluster_dry_run(kai) -> None:
     r = kai("apply", HARDENED, "--kubeconfig", os.environ["KAI_TEST_KUBECONFIG"])
     assert r.code in (0, 2) and "create" in r.out
+
+
+def test_failed_rollout_shows_reasons_and_rolls_back(kai) -> None:
+    import json
+
+    r, tape = apply(
+        kai,
+        "rollout_failure_rolled_back",
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+        "--rollback-on-failure",
+    )
+    assert r.code == 4
+    assert (
+        'rollout failed Deployment/agent/agent: ReplicaSet "agent-7d9c6b5f4" has timed out progressing.'
+        in r.out
+    )
+    assert (
+        "container agent ImagePullBackOff" in r.out
+        and 'Failed to pull image "ghcr.io/acme/agent:1.4.0"' in r.out
+    )
+    assert "rolled back Deployment/agent/agent to its previous revision" in r.out
+    undo = [q for q in tape.requests if q.method == "PATCH"][-1]
+    assert ("force", "true") in undo.query
+    assert (
+        json.loads(undo.body)["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/acme/agent:1.3.0"
+    )
+
+
+def test_rollout_timeout_explains_pending_pods(kai) -> None:
+    r, _ = apply(
+        kai,
+        "rollout_timeout",
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+        "--timeout",
+        "0",
+    )
+    assert r.code == 4 and "not ready after 0 s (0/2 ready)" in r.out
+    assert "Pending: 0/3 nodes are available: 3 Insufficient memory" in r.out

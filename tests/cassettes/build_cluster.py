@@ -54,10 +54,132 @@ def record(name: str, scenario: Scenario, *args: str) -> None:
         server.shutdown()
 
 
+def ready(n: int, **extra: object) -> dict:
+    return {
+        "observedGeneration": 1,
+        "replicas": n,
+        "updatedReplicas": n,
+        "readyReplicas": n,
+        "availableReplicas": n,
+        **extra,
+    }
+
+
+STARTING = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 0, "unavailableReplicas": 1}
+DEADLINE = {
+    "observedGeneration": 1,
+    "replicas": 2,
+    "updatedReplicas": 2,
+    "unavailableReplicas": 2,
+    "conditions": [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "agent-7d9c6b5f4" has timed out progressing.',
+        }
+    ],
+}
+PULL_FAILING_POD = {
+    "metadata": {"name": "agent-7d9c6b5f4-x2k8p", "namespace": "agent", "labels": {"app": "agent"}},
+    "status": {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "agent",
+                "ready": False,
+                "restartCount": 0,
+                "image": "ghcr.io/acme/agent:1.4.0",
+                "state": {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": 'Back-off pulling image "ghcr.io/acme/agent:1.4.0"',
+                    }
+                },
+            }
+        ],
+    },
+}
+UNSCHEDULABLE_POD = {
+    "metadata": {"name": "agent-7d9c6b5f4-q9v2m", "namespace": "agent", "labels": {"app": "agent"}},
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+            }
+        ],
+    },
+}
+PULL_EVENT = {
+    "metadata": {"name": "agent-7d9c6b5f4-x2k8p.17f9a", "namespace": "agent"},
+    "type": "Warning",
+    "reason": "Failed",
+    "involvedObject": {"kind": "Pod", "name": "agent-7d9c6b5f4-x2k8p", "namespace": "agent"},
+    "message": 'Failed to pull image "ghcr.io/acme/agent:1.4.0": rpc error: code = NotFound desc = failed to resolve reference "ghcr.io/acme/agent:1.4.0": not found',
+}
+
+
+def replicaset(revision: int, image: str) -> dict:
+    return {
+        "metadata": {
+            "name": f"agent-rev{revision}",
+            "namespace": "agent",
+            "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "agent", "controller": True}
+            ],
+        },
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "metadata": {"labels": {"app": "agent", "pod-template-hash": f"h{revision}"}},
+                "spec": {"containers": [{"name": "agent", "image": image}]},
+            },
+        },
+    }
+
+
 def main_build() -> None:
+    import time
+
+    time.sleep = lambda _s: None  # rollouts are recorded step by step, not in real time
     os.environ["COLUMNS"] = "200"
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    record("create_all", Scenario(), HARDENED, "--yes")
+    record("create_all", Scenario(rollout={"agent": [STARTING, ready(1)]}), HARDENED, "--yes")
+    record(
+        "rollout_failure_rolled_back",
+        Scenario(
+            rollout={"agent": [DEADLINE]},
+            lists={
+                "pods": [PULL_FAILING_POD],
+                "events": [PULL_EVENT],
+                "replicasets": [
+                    replicaset(1, "ghcr.io/acme/agent:1.3.0"),
+                    replicaset(2, "ghcr.io/acme/agent:1.4.0"),
+                ],
+            },
+        ),
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+        "--rollback-on-failure",
+    )
+    record(
+        "rollout_timeout",
+        Scenario(
+            rollout={"agent": [{**STARTING, "replicas": 2}]},
+            lists={"pods": [UNSCHEDULABLE_POD], "events": []},
+        ),
+        str(FIXTURES / "deployment.yaml"),
+        "--yes",
+        "--ignore-findings",
+        "--timeout",
+        "0",
+    )
     live = hardened()
     for obj in live:
         if obj["kind"] == "Deployment":
@@ -84,11 +206,12 @@ def main_build() -> None:
     record(
         "podsecurity_warning",
         Scenario(
+            rollout={"agent": [ready(1)]},
             warn={
                 "Deployment": [
                     'would violate PodSecurity "restricted:latest": seccompProfile (pod or container "agent" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")'
                 ]
-            }
+            },
         ),
         HARDENED,
         "--yes",
@@ -102,7 +225,10 @@ def main_build() -> None:
     )
     record(
         "conflict_forced",
-        Scenario(conflict={"agent": ("kubectl-client-side-apply", ".spec.replicas")}),
+        Scenario(
+            conflict={"agent": ("kubectl-client-side-apply", ".spec.replicas")},
+            rollout={"agent": [ready(2)]},
+        ),
         str(FIXTURES / "deployment.yaml"),
         "--yes",
         "--ignore-findings",

@@ -83,6 +83,8 @@ def defaulted(obj: dict[str, Any]) -> dict[str, Any]:
     ]
     if out.get("kind") == "Deployment":
         spec = out.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("replicas", 1)
         spec.setdefault("progressDeadlineSeconds", 600)
         spec.setdefault("revisionHistoryLimit", 10)
         pod = spec.get("template", {}).setdefault("spec", {})
@@ -117,6 +119,8 @@ class Scenario:
         warn: dict[str, list[str]] | None = None,
         missing_namespaces: set[str] | None = None,
         conflict: dict[str, tuple[str, str]] | None = None,
+        rollout: dict[str, list[dict[str, Any]]] | None = None,
+        lists: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.store = {(o["kind"], o["metadata"]["name"]): defaulted(o) for o in live or []}
         self.deny = deny or set()  # (verb, plural)
@@ -124,6 +128,11 @@ class Scenario:
         self.warn = warn or {}  # kind -> warnings
         self.missing_namespaces = missing_namespaces or set()
         self.conflict = conflict or {}  # name -> (manager, field)
+        self.rollout = (
+            rollout or {}
+        )  # workload name -> successive .status values after it is applied
+        self.lists = lists or {}  # "pods" | "events" | "replicasets" -> items
+        self.applied: set[str] = set()
 
 
 def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
@@ -196,9 +205,27 @@ def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
                     },
                 )
                 return
+            if parts[-1] in ("pods", "events", "replicasets"):
+                kind = {"pods": "PodList", "events": "EventList", "replicasets": "ReplicaSetList"}[
+                    parts[-1]
+                ]
+                version = "apps/v1" if parts[-1] == "replicasets" else "v1"
+                self.send(
+                    200,
+                    {
+                        "kind": kind,
+                        "apiVersion": version,
+                        "metadata": {"resourceVersion": "48300"},
+                        "items": scenario.lists.get(parts[-1], []),
+                    },
+                )
+                return
             plural, name = parts[-2], parts[-1]
             kind = PLURAL[plural][1]
             found = scenario.store.get((kind, name))
+            if found is not None and name in scenario.applied and name in scenario.rollout:
+                steps = scenario.rollout[name]
+                found = {**found, "status": steps.pop(0) if len(steps) > 1 else steps[0]}
             if found is None:
                 group = PLURAL[plural][0].split("/")[0] if "/" in PLURAL[plural][0] else ""
                 qualified = f"{plural}.{group}" if group else plural
@@ -288,6 +315,7 @@ def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
             )
             if not dry:
                 scenario.store[(kind, name)] = result
+                scenario.applied.add(name)
             self.send(201 if existing is None else 200, result, scenario.warn.get(kind))
 
     return Handler
