@@ -493,7 +493,9 @@ def apply_cmd(
     rules = rules_for(config)
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     manifests, notes = load_paths(paths)
-    report = evaluate(manifests, rules, notes, namespace or config.namespace or "default")
+    cluster = Cluster(kubeconfig, context, namespace or config.namespace)
+    existing = _existing(cluster, manifests)
+    report = evaluate(manifests, rules, notes, cluster.namespace, existing)
     schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
     report.findings += schema_findings
     report.notes += schema_notes
@@ -504,7 +506,6 @@ def apply_cmd(
             "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
         )
         raise SystemExit(ExitCode.FINDINGS)
-    cluster = Cluster(kubeconfig, context, namespace or config.namespace)
     console.print(
         f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · namespace {escape(cluster.namespace)}[/]"
     )
@@ -589,6 +590,25 @@ def fix(
             Path(out).write_text(r.fixed, encoding="utf-8")
         else:
             sys.stdout.write(r.fixed)
+
+
+def _existing(cluster: Any, manifests: list[Any]) -> list[Any]:
+    """Live objects in the target namespaces, for cross-object rules (those being applied excluded)."""
+    from kai.cluster import live_objects
+    from kai.manifests import object_ref
+    from kai.models import Manifest, Source
+
+    namespaces = {
+        m.ref.namespace or cluster.namespace for m in manifests if m.ref.kind != "Namespace"
+    }
+    ours = {(m.ref.kind, m.ref.namespace or cluster.namespace, m.ref.name) for m in manifests}
+    out = []
+    for ns in sorted(namespaces):
+        for obj in live_objects(cluster, ns):
+            ref = object_ref(obj)
+            if (ref.kind, ref.namespace or ns, ref.name) not in ours:
+                out.append(Manifest(ref, Source(f"cluster:{cluster.context}", 1), obj))
+    return out
 
 
 def _report_fixes(results: list[FileFix], to_stderr: bool) -> None:

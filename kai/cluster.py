@@ -243,3 +243,45 @@ class Cluster:
         if r.status >= 300 or not isinstance(r.data, dict):
             return True  # the review API itself is unavailable: let the dry run speak
         return bool((r.data.get("status") or {}).get("allowed"))
+
+
+# Kinds kai reads from a namespace: what cross-object rules look at, never Secrets.
+LIVE_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "ConfigMap"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+)
+
+
+def live_objects(
+    cluster: Cluster, namespace: str, kinds: tuple[tuple[str, str], ...] = LIVE_KINDS
+) -> list[dict[str, Any]]:
+    """Every object of `kinds` in `namespace`, as the server stores it (read-only; Secrets never read)."""
+    out: list[dict[str, Any]] = []
+    for api_version, kind in kinds:
+        try:
+            found = cluster.resources(api_version).get(kind)
+        except ClusterError:
+            continue  # a group this cluster does not serve
+        if found is None:
+            continue
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        r = cluster.call("GET", f"{base}/namespaces/{namespace}/{found[0]}")
+        if r.status == 403:
+            continue  # not allowed to list it: review what we can see
+        if r.status >= 300 or not isinstance(r.data, dict):
+            raise ClusterError(f"listing {found[0]} in {namespace} failed ({r.status})")
+        for item in r.data.get("items", []):
+            out.append({"apiVersion": api_version, "kind": kind, **item})
+    return out

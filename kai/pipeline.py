@@ -43,9 +43,10 @@ def evaluate(
     rules: Sequence[Rule],
     notes: Sequence[Note] = (),
     namespace: str = "default",
+    existing: Sequence[Manifest] = (),
 ) -> Report:
-    """The evaluate stage: manifests in, Report out."""
-    return Engine(rules).evaluate(manifests, notes, default_namespace=namespace)
+    """The evaluate stage: manifests in, Report out (`existing`: live objects for cross-object checks)."""
+    return Engine(rules).evaluate(manifests, notes, default_namespace=namespace, existing=existing)
 
 
 def validate(

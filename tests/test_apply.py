@@ -159,9 +159,25 @@ def test_a_kind_whose_crd_is_missing(kai) -> None:
     )
 
 
-def test_failing_review_blocks_before_the_cluster(kai) -> None:
-    r = kai("apply", str(EXAMPLES / "agent-draft"), "--kubeconfig", KUBECONFIG, "--yes")
+def test_failing_review_blocks_before_anything_is_sent(kai) -> None:
+    r, tape = apply(kai, "draft_blocked", str(EXAMPLES / "agent-draft"), "--yes")
     assert r.code == 1 and "nothing applied" in r.out
+    assert all(
+        q.method == "GET" for q in tape.requests
+    )  # only reads: discovery and the namespace's objects
+
+
+def test_review_counts_what_already_runs_in_the_namespace(kai) -> None:
+    """The Deployment alone lacks a NetworkPolicy, but the cluster already has one selecting it."""
+    r, tape = apply(
+        kai,
+        "existing_networkpolicy",
+        str(EXAMPLES / "agent-hardened" / "30-deployment.yaml"),
+        "--yes",
+    )
+    assert r.code == 0, r.out
+    assert "KAI-NET-001" not in r.out and "rolled out Deployment/agent/agent" in r.out
+    assert any(q.path.endswith("/namespaces/agent/networkpolicies") for q in tape.requests)
 
 
 def test_unreachable_cluster_is_one_line_exit_4(kai, monkeypatch: pytest.MonkeyPatch) -> None:

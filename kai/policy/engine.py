@@ -253,8 +253,11 @@ class Engine:
         manifests: Sequence[Manifest],
         notes: Sequence[Note] = (),
         default_namespace: str = "default",
+        existing: Sequence[Manifest] = (),
     ) -> Report:
-        ctx = Context(manifests, default_namespace)
+        """Evaluate `manifests`; `existing` objects (already in the cluster) inform cross-object
+        checks, such as a NetworkPolicy that already protects a workload, but are not judged."""
+        ctx = Context([*manifests, *existing], default_namespace)
         findings: list[Finding] = []
         out_notes = list(notes)
         for m in manifests:

@@ -184,6 +184,14 @@ def main_build() -> None:
     for obj in live:
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/acme/agent:1.3.0"
+    netpol = [d for d in hardened() if d["kind"] == "NetworkPolicy"]
+    record(
+        "existing_networkpolicy",
+        Scenario(live=netpol, rollout={"agent": [ready(1)]}),
+        str(Path(HARDENED) / "30-deployment.yaml"),
+        "--yes",
+    )
+    record("draft_blocked", Scenario(), str(ROOT / "examples" / "agent-draft"), "--yes")
     record("update_refused_without_tty", Scenario(live=live), HARDENED)
     record(
         "partial_failure",

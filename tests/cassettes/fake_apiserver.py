@@ -39,6 +39,10 @@ GROUPS: dict[str, list[tuple[str, str, bool]]] = {
     "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
     "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
     "batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],
+    "rbac.authorization.k8s.io/v1": [
+        ("roles", "Role", True),
+        ("rolebindings", "RoleBinding", True),
+    ],
     "monitoring.example.com/v1": [("widgets", "Widget", True)],
 }
 PLURAL = {plural: (gv, kind, ns) for gv, items in GROUPS.items() for plural, kind, ns in items}
@@ -217,6 +221,24 @@ def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
                         "apiVersion": version,
                         "metadata": {"resourceVersion": "48300"},
                         "items": scenario.lists.get(parts[-1], []),
+                    },
+                )
+                return
+            if parts[-1] in PLURAL and len(parts) >= 3 and parts[-3] == "namespaces":
+                gv, kind, _ = PLURAL[parts[-1]]
+                ns = parts[-2]
+                items = [
+                    o
+                    for (k, _n), o in scenario.store.items()
+                    if k == kind and o["metadata"].get("namespace", ns) == ns
+                ]
+                self.send(
+                    200,
+                    {
+                        "kind": f"{kind}List",
+                        "apiVersion": gv,
+                        "metadata": {"resourceVersion": "48301"},
+                        "items": items,
                     },
                 )
                 return
