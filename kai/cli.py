@@ -145,7 +145,10 @@ ValidatorOpt = Annotated[
 
 @app.command()
 def review(
-    paths: PathsArg,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
+    ] = None,
     output: OutputOpt = Output.table,
     explain: Annotated[
         bool,
@@ -175,6 +178,18 @@ def review(
     strict: StrictOpt = True,
     crd: CrdOpt = None,
     validator: ValidatorOpt = Validator.auto,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster", help="Review the live objects of a namespace, read-only (with -n)."
+        ),
+    ] = False,
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use.")
+    ] = None,
     apply_fixes: Annotated[
         bool,
         typer.Option(
@@ -191,6 +206,15 @@ def review(
 
     config = load_config()
     rules = rules_for(config, enable or [], disable or [], policies or [])
+    threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
+    if cluster:
+        if paths:
+            raise InputError("--cluster reviews what runs in a namespace: give no files with it")
+        report = _review_cluster(rules, kubeconfig, context, namespace or config.namespace)
+        _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
+        raise SystemExit(0 if report.summary(threshold).passed else 1)
+    if not paths:
+        raise InputError("give files, directories or - for stdin (or --cluster -n NAMESPACE)")
     if apply_fixes:
         if "-" in paths:
             raise InputError("--fix rewrites files: for standard input use `kai fix -`")
@@ -199,7 +223,6 @@ def review(
             if r.changed:
                 Path(r.file).write_text(r.fixed, encoding="utf-8")
         _report_fixes(fixed, to_stderr=True)
-    threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     report = run_review(
         paths, rules, namespace=namespace or config.namespace or "default", schema=schema
@@ -590,6 +613,22 @@ def fix(
             Path(out).write_text(r.fixed, encoding="utf-8")
         else:
             sys.stdout.write(r.fixed)
+
+
+def _review_cluster(
+    rules: list[Any], kubeconfig: str | None, context: str | None, namespace: str | None
+) -> Any:
+    """The live objects of one namespace, evaluated as they are (read-only; Secrets never read)."""
+    from kai.cluster import Cluster, live_objects
+    from kai.manifests import object_ref
+    from kai.models import Manifest, Source
+    from kai.pipeline import evaluate
+
+    cluster = Cluster(kubeconfig, context, namespace)
+    objects = live_objects(cluster, cluster.namespace)
+    origin = f"cluster:{cluster.context}/{cluster.namespace}"
+    manifests = [Manifest(object_ref(o), Source(origin, 1), o) for o in objects]
+    return evaluate(manifests, rules, namespace=cluster.namespace)
 
 
 def _existing(cluster: Any, manifests: list[Any]) -> list[Any]:

@@ -269,3 +269,24 @@ def test_rollout_timeout_explains_pending_pods(kai) -> None:
     )
     assert r.code == 4 and "not ready after 0 s (0/2 ready)" in r.out
     assert "Pending: 0/3 nodes are available: 3 Insufficient memory" in r.out
+
+
+def test_review_cluster_reads_a_namespace(kai) -> None:
+    with replay.use_cassette("review_live_hardened.yaml") as tape:
+        r = kai("review", "--cluster", "-n", "agent", "-o", "json", "--kubeconfig", KUBECONFIG)
+    data = r.json()
+    assert r.code == 0 and data["summary"]["objects"] == 8  # the Namespace object is not namespaced
+    assert all(q.method == "GET" for q in tape.requests)  # read-only
+    assert not any(q.path.endswith("/secrets") for q in tape.requests)  # Secrets are never read
+    with replay.use_cassette("review_live_draft.yaml"):
+        r = kai("review", "--cluster", "-n", "agent", "-o", "json", "--kubeconfig", KUBECONFIG)
+    findings = r.json()["findings"]
+    assert r.code == 1 and {"KAI-SEC-001", "KAI-NET-001", "KAI-IMG-001"} <= {
+        f["rule"] for f in findings
+    }
+    assert findings[0]["file"] == "cluster:recorded/agent"
+
+
+def test_review_needs_paths_or_cluster(kai) -> None:
+    assert kai("review").code == 2
+    assert kai("review", "x.yaml", "--cluster").code == 2

@@ -36,7 +36,7 @@ def hardened() -> list[dict]:
     ]
 
 
-def record(name: str, scenario: Scenario, *args: str) -> None:
+def record(name: str, scenario: Scenario, *args: str, command: str = "apply") -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.yaml"
     path.unlink(missing_ok=True)
@@ -47,7 +47,7 @@ def record(name: str, scenario: Scenario, *args: str) -> None:
     try:
         with recorder.use_cassette(str(path)):
             try:
-                main(["apply", *args, "--kubeconfig", KUBECONFIG])
+                main([command, *args, "--kubeconfig", KUBECONFIG])
             except SystemExit as e:
                 print(name, "exit", e.code, file=sys.stderr)
     finally:
@@ -192,6 +192,32 @@ def main_build() -> None:
         "--yes",
     )
     record("draft_blocked", Scenario(), str(ROOT / "examples" / "agent-draft"), "--yes")
+    record(
+        "review_live_hardened",
+        Scenario(live=hardened()),
+        "--cluster",
+        "-n",
+        "agent",
+        "-o",
+        "json",
+        command="review",
+    )
+    draft = [
+        {**d, "metadata": {**d["metadata"], "namespace": "agent"}}
+        for f in sorted((ROOT / "examples" / "agent-draft").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if d
+    ]
+    record(
+        "review_live_draft",
+        Scenario(live=draft),
+        "--cluster",
+        "-n",
+        "agent",
+        "-o",
+        "json",
+        command="review",
+    )
     record("update_refused_without_tty", Scenario(live=live), HARDENED)
     record(
         "partial_failure",
