@@ -326,6 +326,21 @@ def generate(
     ] = None,
     policies: PoliciesOpt = None,
     namespace: NamespaceOpt = None,
+    apply_after: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Then dry-run on the cluster, show the diff, confirm and apply."
+        ),
+    ] = False,
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Apply without asking (with --apply).")
+    ] = False,
 ) -> None:
     """Turn a request into manifests that pass kai's evaluator: plan, critique, repair, explain."""
     from kai import render
@@ -387,6 +402,40 @@ def generate(
     if out == "-":
         sys.stdout.write(result.yaml)
     render.print_generated(console, result, explain, show_yaml=out is None)
+
+    def to_cluster(confirmed: bool) -> int:
+        from kai.errors import ClusterError
+        from kai.manifests import load_text
+
+        manifests, notes = load_text(result.yaml, "generated.yaml")
+        try:
+            return _cluster_stages(
+                manifests,
+                notes,
+                rules,
+                threshold,
+                kubeconfig,
+                context,
+                namespace or config.namespace,
+                confirmed,
+                False,
+                False,
+                300.0,
+                False,
+                False,
+            )
+        except ClusterError as e:
+            console.print(
+                f"[yellow]offline:[/] validated against the schema only, not dry-run on a server ({e.message})"
+            )
+            return ExitCode.CLUSTER
+
+    if apply_after and not result.failing:
+        raise SystemExit(to_cluster(yes))
+    if not apply_after:
+        console.print(
+            "[dim]offline: validated against the schema only, not dry-run on a server (add --apply, or run kai apply)[/]"
+        )
     interactive = out is None and sys.stdin.isatty()
     while interactive:
         choice = (
@@ -403,12 +452,11 @@ def generate(
             Path(target).write_text(result.yaml, encoding="utf-8")
             console.print(f"saved {target}")
         elif choice == "a":
-            target = "kai-generated.yaml"
-            Path(target).write_text(result.yaml, encoding="utf-8")
-            console.print(
-                f"kai's cluster stages (server-side dry-run, diff, apply) are not built yet: saved {target}; "
-                f"review it, then `kubectl apply --server-side -f {target}`"
-            )
+            code = to_cluster(False)
+            if code:
+                raise SystemExit(code)
+            break
+
         else:
             break
     raise SystemExit(0 if not result.failing else 1)
@@ -498,75 +546,33 @@ def apply_cmd(
     ] = False,
 ) -> None:
     """Review, validate, dry-run on the server, show the diff, confirm, server-side apply in order, watch."""
-    from rich.markup import escape
 
-    from kai import render
-    from kai.apply import apply as run_apply
-    from kai.apply import dry_run
-    from kai.cluster import Cluster
     from kai.config import load_config
-    from kai.errors import ExitCode
     from kai.manifests import load_paths
     from kai.models import Severity
-    from kai.pipeline import SchemaOptions, evaluate, rules_for
-    from kai.pipeline import validate as schema_validate
+    from kai.pipeline import rules_for
 
-    console = _console()
     config = load_config()
     rules = rules_for(config)
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     manifests, notes = load_paths(paths)
-    cluster = Cluster(kubeconfig, context, namespace or config.namespace)
-    existing = _existing(cluster, manifests)
-    report = evaluate(manifests, rules, notes, cluster.namespace, existing)
-    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
-    report.findings += schema_findings
-    report.notes += schema_notes
-    if report.findings:
-        render.print_report(console, report, {r.id: r for r in rules}, threshold)
-    if not report.summary(threshold).passed and not ignore_findings:
-        console.print(
-            "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
-        )
-        raise SystemExit(ExitCode.FINDINGS)
-    console.print(
-        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · namespace {escape(cluster.namespace)}[/]"
+    code = _cluster_stages(
+        manifests,
+        notes,
+        rules,
+        threshold,
+        kubeconfig,
+        context,
+        namespace or config.namespace,
+        yes,
+        force_conflicts,
+        ignore_findings,
+        timeout,
+        no_watch,
+        rollback_on_failure,
     )
-    with console.status("server-side dry run...", spinner="dots"):
-        plan = dry_run(cluster, manifests, force_conflicts)
-    render.print_dry_run(console, plan)
-    if not plan.ok:
-        raise SystemExit(ExitCode.CLUSTER)
-    counts = plan.counts()
-    if counts["create"] + counts["update"] == 0:
-        console.print("nothing to apply: the cluster already matches")
-        return
-    if not yes:
-        if not sys.stdin.isatty():
-            console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
-            raise SystemExit(ExitCode.USAGE)
-        if not typer.confirm(
-            f"apply {counts['create']} creations and {counts['update']} updates?", default=False
-        ):
-            console.print("nothing applied")
-            raise SystemExit(ExitCode.CANCELLED)
-    done = run_apply(cluster, plan, force_conflicts)
-    for name in done.applied:
-        console.print(f"[green]applied[/] {escape(name)}")
-    if done.failed:
-        console.print(f"[bold red]failed[/] {escape(done.failed)}: {escape(done.error or '')}")
-        for name in done.not_attempted:
-            console.print(f"[yellow]not applied[/] {escape(name)}")
-        raise SystemExit(ExitCode.CLUSTER)
-    console.print(
-        f"[bold green]applied {len(done.applied)} object{'s' if len(done.applied) != 1 else ''}[/]"
-    )
-    if no_watch:
-        return
-    applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
-    rollouts = render.watch_rollouts(console, cluster, applied, timeout, rollback_on_failure)
-    if any(not r.done for r in rollouts):
-        raise SystemExit(ExitCode.CLUSTER)
+    if code:
+        raise SystemExit(code)
 
 
 @app.command()
@@ -613,6 +619,87 @@ def fix(
             Path(out).write_text(r.fixed, encoding="utf-8")
         else:
             sys.stdout.write(r.fixed)
+
+
+def _cluster_stages(
+    manifests: list[Any],
+    notes: list[Any],
+    rules: list[Any],
+    threshold: Severity,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    yes: bool,
+    force_conflicts: bool,
+    ignore_findings: bool,
+    timeout: float,
+    no_watch: bool,
+    rollback: bool,
+) -> int:
+    """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code."""
+    from rich.markup import escape
+
+    from kai import render
+    from kai.apply import apply as run_apply
+    from kai.apply import dry_run
+    from kai.cluster import Cluster
+    from kai.errors import ExitCode
+    from kai.pipeline import SchemaOptions, evaluate
+    from kai.pipeline import validate as schema_validate
+
+    console = _console()
+    cluster = Cluster(kubeconfig, context, namespace)
+    existing = _existing(cluster, manifests)
+    report = evaluate(manifests, rules, notes, cluster.namespace, existing)
+    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
+    report.findings += schema_findings
+    report.notes += schema_notes
+    if report.findings:
+        render.print_report(console, report, {r.id: r for r in rules}, threshold)
+    if not report.summary(threshold).passed and not ignore_findings:
+        console.print(
+            "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
+        )
+        return ExitCode.FINDINGS
+    console.print(
+        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · namespace {escape(cluster.namespace)}[/]"
+    )
+    with console.status("server-side dry run...", spinner="dots"):
+        plan = dry_run(cluster, manifests, force_conflicts)
+    render.print_dry_run(console, plan)
+    if not plan.ok:
+        return ExitCode.CLUSTER
+    counts = plan.counts()
+    if counts["create"] + counts["update"] == 0:
+        console.print("nothing to apply: the cluster already matches")
+        return 0
+    if not yes:
+        if not sys.stdin.isatty():
+            console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
+            return ExitCode.USAGE
+        if not typer.confirm(
+            f"apply {counts['create']} creations and {counts['update']} updates?", default=False
+        ):
+            console.print("nothing applied")
+            return ExitCode.CANCELLED
+    done = run_apply(cluster, plan, force_conflicts)
+    for name in done.applied:
+        console.print(f"[green]applied[/] {escape(name)}")
+    if done.failed:
+        console.print(f"[bold red]failed[/] {escape(done.failed)}: {escape(done.error or '')}")
+        for name in done.not_attempted:
+            console.print(f"[yellow]not applied[/] {escape(name)}")
+        return ExitCode.CLUSTER
+    console.print(
+        f"[bold green]applied {len(done.applied)} object{'s' if len(done.applied) != 1 else ''}[/]"
+    )
+    if no_watch:
+        return 0
+    applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
+    rollouts = render.watch_rollouts(console, cluster, applied, timeout, rollback)
+    if any(not r.done for r in rollouts):
+        return ExitCode.CLUSTER
+    return 0
 
 
 def _review_cluster(

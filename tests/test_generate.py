@@ -375,3 +375,41 @@ def test_max_cost_guard_stops_before_overspending() -> None:
         with pytest.raises(ModelError, match="--max-cost"):
             generate(REQUEST, llm.settings, RULES, Config(), llm=llm)
     assert cassette.play_count == 1  # the repair turn was never sent
+
+
+def test_generate_says_it_is_offline_and_apply_without_a_cluster_exits_4(
+    kai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        r = kai(
+            "generate",
+            REQUEST,
+            "--model",
+            "openai/gpt-4.1-mini",
+            "--no-cache",
+            "-o",
+            str(tmp_path / "a.yaml"),
+        )
+    assert (
+        r.code == 0
+        and "offline: validated against the schema only, not dry-run on a server" in r.out
+    )
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        r = kai(
+            "generate",
+            REQUEST,
+            "--model",
+            "openai/gpt-4.1-mini",
+            "--no-cache",
+            "-o",
+            str(tmp_path / "b.yaml"),
+            "--apply",
+            "--kubeconfig",
+            str(tmp_path / "no-kubeconfig"),
+        )
+    assert (
+        r.code == 4
+        and "offline: validated against the schema only, not dry-run on a server (no cluster configured"
+        in r.out
+    )
