@@ -669,6 +669,14 @@ def _cluster_stages(
     render.print_dry_run(console, plan)
     if not plan.ok:
         return ExitCode.CLUSTER
+    server = _admission_findings(plan, rules)
+    if server.findings:
+        render.print_report(console, server, {r.id: r for r in rules}, threshold)
+        if not server.summary(threshold).passed and not ignore_findings:
+            console.print(
+                "nothing applied: the server's warnings reach --fail-on; fix them or pass --ignore-findings"
+            )
+            return ExitCode.FINDINGS
     counts = plan.counts()
     if counts["create"] + counts["update"] == 0:
         console.print("nothing to apply: the cluster already matches")
@@ -700,6 +708,26 @@ def _cluster_stages(
     if any(not r.done for r in rollouts):
         return ExitCode.CLUSTER
     return 0
+
+
+def _admission_findings(plan: Any, rules: list[Any]) -> Any:
+    """The dry run's admission and deprecation warnings as findings of KAI-SRV-001."""
+    from kai.models import Finding, Report
+
+    rule = next((r for r in rules if r.server == "admission-warning" and r.enabled), None)
+    findings = []
+    if rule is not None:
+        for c in plan.changes:
+            m = c.manifest
+            findings += [
+                Finding(rule.id, rule.severity, w, m.ref, m.source.file, m.source.line)
+                for w in c.warnings
+            ]
+    return Report(
+        findings=findings,
+        objects=[c.manifest.ref for c in plan.changes],
+        rules=[rule.id] if rule else [],
+    )
 
 
 def _review_cluster(

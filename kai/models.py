@@ -130,9 +130,10 @@ class Rule:
     match: RuleMatch = field(default_factory=RuleMatch)
     cel: CelCheck | None = None
     python: str | None = None
-    schema: str | None = (
-        None  # produced by the validate stage: unknown-field | wrong-type | missing-field
-    )
+    # Produced by the validate stage (unknown-field | wrong-type | missing-field) and by the
+    # server-side dry run (admission-warning) rather than evaluated by the engine.
+    schema: str | None = None
+    server: str | None = None
     enabled: bool = True
     source: str | None = None
 

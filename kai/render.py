@@ -81,6 +81,8 @@ def rule_data(rule: Rule) -> dict[str, Any]:
         check = {"type": "cel", "scope": rule.cel.scope, "expression": rule.cel.expression}
     elif rule.schema is not None:
         check = {"type": "schema", "name": rule.schema}
+    elif rule.server is not None:
+        check = {"type": "server", "name": rule.server}
     else:
         check = {"type": "python", "name": rule.python}
     return {
@@ -399,6 +401,8 @@ def print_rule(console: Console, rule: Rule) -> None:
         )
     elif rule.schema is not None:
         console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
+    elif rule.server is not None:
+        console.print(f"\n[bold]Check[/] (server-side dry run) {rule.server}")
     else:
         console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")
 
@@ -522,8 +526,6 @@ def print_dry_run(console: Console, plan: Any) -> None:
         console.print(
             f"[{style}]{c.action}[/] {name}" + (f": {escape(c.error)}" if c.error else "")
         )
-        for w in c.warnings:
-            console.print(f"  [yellow]warning[/] {escape(w)}")
         if c.diff:
             console.print(Syntax(c.diff, "diff", theme="ansi_dark", background_color="default"))
     n = plan.counts()

@@ -71,7 +71,7 @@ def load_rule_file(path: Path) -> Rule:
         raise PolicyError(
             f"{path}: equivalents name unknown tools {unknown}; use {', '.join(PEER_TOOLS)}"
         )
-    if sum(x is not None for x in (rule.cel, rule.python, rule.schema)) != 1:
+    if sum(x is not None for x in (rule.cel, rule.python, rule.schema, rule.server)) != 1:
         raise PolicyError(f"{path}: rule {rule.id} needs exactly one check: `cel:` or `python:`")
     return rule
 

@@ -222,7 +222,9 @@ class Engine:
         from kai.policy.compile import compile_rule
 
         # Schema rules are reported by the validate stage, not evaluated here.
-        self.compiled = [compile_rule(r) for r in rules if r.enabled and r.schema is None]
+        self.compiled = [
+            compile_rule(r) for r in rules if r.enabled and r.schema is None and r.server is None
+        ]
         self._plans: dict[tuple[str, bool], _Plan] = {}
 
     def _plan(self, kind: str, has_pod: bool) -> _Plan:

@@ -82,6 +82,8 @@ def run_directory(directory: Path) -> tuple[list[FixtureResult], list[str]]:
     for f in rule_files(directory):
         rule = load_rule_file(f)
         cases = fixtures_for(rule, directory)
+        if rule.server is not None:
+            continue  # judged by the API server during kai apply: tested with recorded exchanges
         kinds = {o for o, _ in cases}
         for needed in ("pass", "fail"):
             if needed not in kinds:
