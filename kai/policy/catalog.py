@@ -41,14 +41,12 @@ def cache_dir() -> Path | None:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    """Every rule file under `directory`, skipping fixture folders named tests/."""
-    return sorted(
-        p
-        for p in directory.rglob("*")
-        if p.suffix in RULE_SUFFIXES
-        and p.is_file()
-        and FIXTURE_DIR not in p.relative_to(directory).parts[:-1]
-    )
+    """Every rule file under `directory`, not descending into fixture folders named tests/."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d != FIXTURE_DIR and not d.startswith("."))
+        found += [Path(root) / f for f in files if f.endswith(RULE_SUFFIXES)]
+    return sorted(found)
 
 
 def load_rule_file(path: Path) -> Rule:

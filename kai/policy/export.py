@@ -98,7 +98,7 @@ def policy(rule: Rule) -> dict[str, Any]:
     assert check is not None
     expression = " ".join(_POD_SPEC.sub("variables.podSpec", check.expression).split())
     variables = [
-        {"name": name, "expression": " ".join(expr.split())}
+        {"name": name, "expression": " ".join(_POD_SPEC.sub("variables.podSpec", expr).split())}
         for name, expr in check.variables.items()
     ]
     if check.scope in ("pod", "container"):
