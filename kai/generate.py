@@ -75,6 +75,11 @@ def _skill() -> tuple[str, str, str]:
     return persona, p, q
 
 
+def persona() -> str:
+    """The skill's persona (agent/persona.md), for prompts other than planning."""
+    return _skill()[0]
+
+
 def first_messages(
     request: str, rules: Sequence[Rule], config: Config, answers: dict[str, str]
 ) -> list[dict[str, str]]:
