@@ -20,7 +20,7 @@ import random
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -53,12 +53,79 @@ class Usage:
 
 
 @dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Tools:
+    """Function tools offered to the model (JSON-schema parameters); choice "auto" or "none"."""
+
+    specs: list[dict[str, Any]]
+    choice: str = "auto"
+
+
+@dataclass(slots=True)
 class Completion:
     text: str
     model: str
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
     calls: int = 1  # HTTP calls made, retries included
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+Message = Mapping[str, Any]
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    """A tool call's arguments: OpenAI sends a JSON string, Anthropic an object."""
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {"_unreadable": str(raw)[:200]}
+    return value if isinstance(value, dict) else {"_unreadable": str(raw)[:200]}
+
+
+def _anthropic_turns(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """kai's transcript (OpenAI's shape) in the Anthropic Messages shape: tool calls become
+    tool_use blocks, and consecutive tool results one user turn of tool_result blocks."""
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "system":
+            continue
+        if m["role"] == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": m["tool_call_id"],
+                "content": m["content"],
+            }
+            if turns and turns[-1]["role"] == "user" and isinstance(turns[-1]["content"], list):
+                turns[-1]["content"].append(block)
+            else:
+                turns.append({"role": "user", "content": [block]})
+            continue
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            blocks: list[dict[str, Any]] = []
+            if m.get("content"):
+                blocks.append({"type": "text", "text": m["content"]})
+            for c in m["tool_calls"]:
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": c["id"],
+                        "name": c["function"]["name"],
+                        "input": _arguments(c["function"]["arguments"]),
+                    }
+                )
+            turns.append({"role": "assistant", "content": blocks})
+            continue
+        turns.append({"role": m["role"], "content": m["content"]})
+    return turns
 
 
 @dataclass(slots=True)
@@ -193,8 +260,9 @@ def _openai_call(
     name: str,
     base: str,
     key_env: str | None,
-    messages: list[dict[str, str]],
+    messages: list[Message],
     schema: dict[str, Any] | None,
+    tools: Tools | None = None,
 ) -> Completion:
     headers = {}
     key = os.environ.get(key_env) if key_env else os.environ.get("KAI_API_KEY")
@@ -211,17 +279,32 @@ def _openai_call(
             }
         else:
             body["response_format"] = {"type": "json_object"}
+    if tools is not None:
+        body["tools"] = [{"type": "function", "function": t} for t in tools.specs]
+        body["tool_choice"] = tools.choice
     status, resp_headers, payload = _post(
         f"{base.rstrip('/')}/chat/completions", headers, body, s.timeout
     )
     _check(status, resp_headers, payload, "the model API")
     try:
-        text = payload["choices"][0]["message"]["content"] or ""
+        message = payload["choices"][0]["message"]
+        text = message.get("content") or ""
+        calls = [
+            ToolCall(
+                str(c["id"]), str(c["function"]["name"]), _arguments(c["function"].get("arguments"))
+            )
+            for c in message.get("tool_calls") or []
+        ]
         usage = payload.get("usage") or {}
         pt, ct = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         raise ModelError(f"unexpected answer from the model API: {str(payload)[:200]}") from None
-    return Completion(text, str(payload.get("model") or name), Usage(pt, ct, cost(s.model, pt, ct)))
+    return Completion(
+        text,
+        str(payload.get("model") or name),
+        Usage(pt, ct, cost(s.model, pt, ct)),
+        tool_calls=calls,
+    )
 
 
 def _anthropic_call(
@@ -229,14 +312,15 @@ def _anthropic_call(
     name: str,
     base: str,
     key_env: str,
-    messages: list[dict[str, str]],
+    messages: list[Message],
     schema: dict[str, Any] | None,
+    tools: Tools | None = None,
 ) -> Completion:
     key = os.environ.get(key_env)
     if not key:
         raise ModelError(f"{key_env} is not set: the Anthropic API needs a key")
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    turns = [m for m in messages if m["role"] != "system"]
+    turns = _anthropic_turns(messages)
     body: dict[str, Any] = {
         "model": name,
         "max_tokens": 8192,
@@ -245,6 +329,12 @@ def _anthropic_call(
     }
     if system:
         body["system"] = system
+    if tools is not None:
+        body["tools"] = [
+            {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
+            for t in tools.specs
+        ]
+        body["tool_choice"] = {"type": tools.choice}
     headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
     status, resp_headers, payload = _post(f"{base.rstrip('/')}/messages", headers, body, s.timeout)
     _check(status, resp_headers, payload, "the Anthropic API")
@@ -252,17 +342,30 @@ def _anthropic_call(
         text = "".join(
             part.get("text", "") for part in payload["content"] if part.get("type") == "text"
         )
+        calls = [
+            ToolCall(str(part["id"]), str(part["name"]), _arguments(part.get("input")))
+            for part in payload["content"]
+            if part.get("type") == "tool_use"
+        ]
         usage = payload.get("usage") or {}
         pt, ct = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ModelError(
             f"unexpected answer from the Anthropic API: {str(payload)[:200]}"
         ) from None
-    return Completion(text, str(payload.get("model") or name), Usage(pt, ct, cost(s.model, pt, ct)))
+    return Completion(
+        text,
+        str(payload.get("model") or name),
+        Usage(pt, ct, cost(s.model, pt, ct)),
+        tool_calls=calls,
+    )
 
 
 def _litellm_call(
-    s: Settings, messages: list[dict[str, str]], schema: dict[str, Any] | None
+    s: Settings,
+    messages: list[Message],
+    schema: dict[str, Any] | None,
+    tools: Tools | None = None,
 ) -> Completion:
     os.environ.setdefault(
         "LITELLM_LOCAL_MODEL_COST_MAP", "True"
@@ -281,6 +384,9 @@ def _litellm_call(
         kwargs["api_base"] = s.api_base
     if schema is not None:
         kwargs["response_format"] = {"type": "json_object"}
+    if tools is not None:
+        kwargs["tools"] = [{"type": "function", "function": t} for t in tools.specs]
+        kwargs["tool_choice"] = tools.choice
     try:
         resp = litellm.completion(num_retries=0, **kwargs)
     except Exception as e:
@@ -290,16 +396,24 @@ def _litellm_call(
         raise ModelError(
             f"{s.model}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from None
-    text = resp.choices[0].message.content or ""
+    message = resp.choices[0].message
+    text = message.content or ""
+    calls = [
+        ToolCall(str(c.id), str(c.function.name), _arguments(c.function.arguments))
+        for c in getattr(message, "tool_calls", None) or []
+    ]
     pt, ct = int(resp.usage.prompt_tokens or 0), int(resp.usage.completion_tokens or 0)
-    return Completion(text, str(resp.model or s.model), Usage(pt, ct, cost(s.model, pt, ct)))
+    return Completion(
+        text, str(resp.model or s.model), Usage(pt, ct, cost(s.model, pt, ct)), tool_calls=calls
+    )
 
 
 def _one_model(
     s: Settings,
-    messages: list[dict[str, str]],
+    messages: list[Message],
     schema: dict[str, Any] | None,
     sleep: Callable[[float], None],
+    tools: Tools | None = None,
 ) -> Completion:
     provider, name = provider_of(s.model)
     calls = 0
@@ -312,14 +426,14 @@ def _one_model(
                 base = s.api_base or base
                 if wire == "anthropic":
                     assert key_env is not None
-                    result = _anthropic_call(s, name, base, key_env, messages, schema)
+                    result = _anthropic_call(s, name, base, key_env, messages, schema, tools)
                 else:
-                    result = _openai_call(s, name, base, key_env, messages, schema)
+                    result = _openai_call(s, name, base, key_env, messages, schema, tools)
             elif s.api_base and provider not in DIRECT:
                 # Any model behind an OpenAI-compatible --api-base is spoken to directly.
-                result = _openai_call(s, s.model, s.api_base, None, messages, schema)
+                result = _openai_call(s, s.model, s.api_base, None, messages, schema, tools)
             else:
-                result = _litellm_call(s, messages, schema)
+                result = _litellm_call(s, messages, schema, tools)
             result.calls = calls
             return result
         except _Retryable as e:
@@ -361,9 +475,7 @@ class LLM:
         self.completion_tokens = 0
         self.cost_usd: float | None = 0.0
 
-    def _key(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
-    ) -> str:
+    def _key(self, model: str, messages: list[Message], schema: dict[str, Any] | None) -> str:
         material = json.dumps(
             {
                 "model": model,
@@ -376,10 +488,16 @@ class LLM:
         return hashlib.sha256(material.encode()).hexdigest()
 
     def complete(
-        self, messages: Sequence[dict[str, str]], schema: dict[str, Any] | None = None
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any] | None = None,
+        tools: Tools | None = None,
     ) -> Completion:
         """Ask the model; every message is redacted first, whatever built it."""
-        safe = [{"role": m["role"], "content": redact_text(m["content"])} for m in messages]
+        safe: list[Message] = [
+            {**m, "content": redact_text(m["content"])} if isinstance(m.get("content"), str) else m
+            for m in messages
+        ]
         if (
             self.settings.max_cost is not None
             and self.cost_usd is not None
@@ -390,17 +508,18 @@ class LLM:
             )
         errors = []
         for model in [self.settings.model, *self.settings.fallbacks]:
-            cached = self._cached(model, safe, schema)
+            cached = None if tools else self._cached(model, safe, schema)
             if cached is not None:
                 return cached
             s = Settings(**{**asdict(self.settings), "model": model, "fallbacks": []})
             try:
-                result = _one_model(s, safe, schema, self.sleep)
+                result = _one_model(s, safe, schema, self.sleep, tools)
             except ModelError as e:
                 errors.append(str(e))
                 continue
             self._account(result)
-            self._store(model, safe, schema, result)
+            if not tools:
+                self._store(model, safe, schema, result)
             return result
         raise ModelError("; then ".join(errors))
 
@@ -414,7 +533,7 @@ class LLM:
             )
 
     def _cached(
-        self, model: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
+        self, model: str, messages: list[Message], schema: dict[str, Any] | None
     ) -> Completion | None:
         if not self.settings.cache or self.cache_dir is None:
             return None
@@ -430,7 +549,7 @@ class LLM:
     def _store(
         self,
         model: str,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         schema: dict[str, Any] | None,
         result: Completion,
     ) -> None:

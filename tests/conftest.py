@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import vcr
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -52,3 +55,61 @@ def kai(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+BIN = Path(__file__).parent / "bin"
+
+
+def model_tapes() -> vcr.VCR:
+    """Recorded model exchanges: replay only (record mode none), secrets filtered."""
+    return vcr.VCR(
+        cassette_library_dir=str(Path(__file__).parent / "cassettes"),
+        record_mode="none",
+        match_on=["method", "scheme", "host", "port", "path"],
+        filter_headers=["authorization", "x-api-key"],
+    )
+
+
+class FakeKubectl:
+    """Writes the scenario the stand-in replays and reads back the argv lists it received."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.scenario = tmp / "scenario.json"
+        self.log = tmp / "kubectl.log"
+        self.responses: list[dict[str, Any]] = []
+        self.save()
+
+    def on(self, argv: list[str], stdout: str = "", stderr: str = "", code: int = 0) -> None:
+        self.responses.append({"argv": argv, "stdout": stdout, "stderr": stderr, "code": code})
+        self.save()
+
+    def save(self) -> None:
+        self.scenario.write_text(json.dumps({"responses": self.responses}), encoding="utf-8")
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKubectl:
+    fake = FakeKubectl(tmp_path)
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("KAI_FAKE_KUBECTL_SCENARIO", str(fake.scenario))
+    monkeypatch.setenv("KAI_FAKE_KUBECTL_LOG", str(fake.log))
+    monkeypatch.delenv("KAI_KUBECTL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
+    return fake
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Make stdin a terminal that answers with the given lines."""
+
+    def answer(text: str) -> None:
+        stdin = io.StringIO(text)
+        stdin.isatty = lambda: True  # type: ignore[method-assign]
+        monkeypatch.setattr(sys, "stdin", stdin)
+
+    return answer

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import vcr
+from conftest import FakeKubectl, model_tapes
 
-BIN = Path(__file__).parent / "bin"
-CASSETTES = Path(__file__).parent / "cassettes"
-recorder = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path"],
-    filter_headers=["authorization", "x-api-key"],
-)
-
+recorder = model_tapes()
 GET_DEPLOY = (
     "NAME    READY   UP-TO-DATE   AVAILABLE   AGE\nagent   2/2     2            2           3d4h\n"
 )
@@ -30,51 +18,6 @@ GET_PODS = (
     "agent-7d9c6b5f4-2kq8n    1/1     Running   0          3d4h\n"
     "agent-7d9c6b5f4-x2x9z    1/1     Running   0          3d4h\n"
 )
-
-
-class FakeKubectl:
-    """Writes the scenario the stand-in replays and reads back the argv lists it received."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.scenario = tmp / "scenario.json"
-        self.log = tmp / "kubectl.log"
-        self.responses: list[dict[str, Any]] = []
-        self.save()
-
-    def on(self, argv: list[str], stdout: str = "", stderr: str = "", code: int = 0) -> None:
-        self.responses.append({"argv": argv, "stdout": stdout, "stderr": stderr, "code": code})
-        self.save()
-
-    def save(self) -> None:
-        self.scenario.write_text(json.dumps({"responses": self.responses}), encoding="utf-8")
-
-    def calls(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture
-def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKubectl:
-    fake = FakeKubectl(tmp_path)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("KAI_FAKE_KUBECTL_SCENARIO", str(fake.scenario))
-    monkeypatch.setenv("KAI_FAKE_KUBECTL_LOG", str(fake.log))
-    monkeypatch.delenv("KAI_KUBECTL", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
-    return fake
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Make stdin a terminal that answers with the given lines."""
-
-    def answer(text: str) -> None:
-        stdin = io.StringIO(text)
-        stdin.isatty = lambda: True  # type: ignore[method-assign]
-        monkeypatch.setattr(sys, "stdin", stdin)
-
-    return answer
 
 
 SCALE_CAN_I = ["auth", "can-i", "patch", "deploy", "--subresource=scale", "-n", "agents"]

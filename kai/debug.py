@@ -1,0 +1,386 @@
+"""`kai debug KIND/NAME`: a bounded, read-only diagnosis loop over the model's tool calling.
+
+The model may only call the read-only tools below; each becomes a kubectl argv that kai builds
+itself and checks with its own classifier (a tool can never produce a write). Tool output is
+redacted, optionally anonymized, size-capped, and goes back to the model as data. The loop ends
+with a diagnosis whose fix is only a proposal: the CLI sends it through the same write gate as
+`kai run`, after the person has seen it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kai.anonymize import Anonymizer
+from kai.errors import ModelError
+from kai.llm import LLM, Completion, ToolCall, Tools
+from kai.ops import Command, Kind, Kubectl, Ran, classify
+from kai.plan import PlanError, _first_json_object
+from kai.prompts import render
+from kai.redact import redact_object, redact_text
+
+MAX_TOOL_OUTPUT = 12_000
+MAX_LOG_LINES = 200
+_KIND = {"type": "string", "description": "Resource type, e.g. pod, deployment, service, node."}
+_NAME = {"type": "string", "description": "Object name."}
+TOOL_SPECS: list[dict[str, Any]] = [
+    {
+        "name": "get",
+        "description": "kubectl get: list objects of a kind (table), or one object as YAML.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "kind": _KIND,
+                "name": _NAME,
+                "output": {"type": "string", "enum": ["wide", "yaml"]},
+            },
+            "required": ["kind"],
+        },
+    },
+    {
+        "name": "describe",
+        "description": "kubectl describe: an object's state, conditions and recent events.",
+        "parameters": {
+            "type": "object",
+            "properties": {"kind": _KIND, "name": _NAME},
+            "required": ["kind", "name"],
+        },
+    },
+    {
+        "name": "logs",
+        "description": "kubectl logs: the last lines a container wrote (previous: the crashed run).",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "pod": {"type": "string"},
+                "container": {"type": "string"},
+                "previous": {"type": "boolean"},
+                "tail": {"type": "integer", "minimum": 1, "maximum": MAX_LOG_LINES},
+            },
+            "required": ["pod"],
+        },
+    },
+    {
+        "name": "events",
+        "description": "kubectl events: recent events in the namespace, or for one object (kind/name).",
+        "parameters": {
+            "type": "object",
+            "properties": {"for": {"type": "string", "description": "kind/name, optional"}},
+        },
+    },
+    {
+        "name": "top",
+        "description": "kubectl top: CPU and memory in use by pods or nodes (needs metrics-server).",
+        "parameters": {
+            "type": "object",
+            "properties": {"kind": {"type": "string", "enum": ["pod", "node"]}, "name": _NAME},
+            "required": ["kind"],
+        },
+    },
+    {
+        "name": "evaluate",
+        "description": "kai's policy evaluator on a live object: missing probes, limits, security.",
+        "parameters": {
+            "type": "object",
+            "properties": {"kind": _KIND, "name": _NAME},
+            "required": ["kind", "name"],
+        },
+    },
+]
+_SECRET_KINDS = {"secret", "secrets"}
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}")  # never a flag, never shell syntax
+
+
+@dataclass(slots=True)
+class Step:
+    tool: str
+    arguments: dict[str, Any]
+    argv: list[str]  # the kubectl command kai ran for it ([] when it ran none)
+    ok: bool
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    root_cause: str
+    evidence: list[dict[str, str]] = field(default_factory=list)
+    fix: Command | None = None
+    fix_explanation: str = ""
+    confidence: str = ""
+    steps: list[Step] = field(default_factory=list)
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    cost_usd: float | None = 0.0
+    stopped_because: str = ""
+
+
+def _str(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    return str(value).strip() if value is not None else ""
+
+
+def tool_argv(call: ToolCall) -> list[str] | str:
+    """The kubectl argv for a tool call, or why there is none."""
+    a = call.arguments
+    kind = _str(a, "kind").lower()
+    name = _str(a, "name")
+    for key in ("kind", "name", "pod", "container", "for"):
+        value = _str(a, key)
+        if value and not _WORD.fullmatch(value):
+            return f"{key} {value[:60]!r} is not a Kubernetes name"
+    if kind.split(".")[0] in _SECRET_KINDS or name.lower().startswith(("secret/", "secrets/")):
+        return "Secrets are never read"
+    if call.name == "get":
+        output = "yaml" if _str(a, "output") == "yaml" and name else "wide"
+        return ["get", kind, *([name] if name else []), "-o", output]
+    if call.name in ("describe", "evaluate"):
+        if not kind or not name:
+            return f"{call.name} needs kind and name"
+        return (
+            ["describe", kind, name]
+            if call.name == "describe"
+            else ["get", kind, name, "-o", "json"]
+        )
+    if call.name == "logs":
+        pod = _str(a, "pod")
+        if not pod:
+            return "logs needs a pod"
+        try:
+            tail = max(1, min(int(a.get("tail") or 100), MAX_LOG_LINES))
+        except (TypeError, ValueError):
+            tail = 100
+        argv = ["logs", pod, f"--tail={tail}"]
+        if _str(a, "container"):
+            argv += ["-c", _str(a, "container")]
+        if a.get("previous") is True:
+            argv.append("--previous")
+        return argv
+    if call.name == "events":
+        target = _str(a, "for")
+        return ["events"] + (["--for", target] if target else [])
+    if call.name == "top":
+        kind = "node" if kind == "node" else "pod"
+        return ["top", kind] + ([name] if name else [])
+    return f"unknown tool {call.name!r}: the tools are get, describe, logs, events, top, evaluate"
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_TOOL_OUTPUT:
+        return text
+    return f"[first {len(text) - MAX_TOOL_OUTPUT:,} characters cut]\n" + text[-MAX_TOOL_OUTPUT:]
+
+
+@dataclass(slots=True)
+class Investigator:
+    """Runs the model's tool calls read-only and prepares their output for the model."""
+
+    kubectl: Kubectl
+    namespace: str | None
+    anonymizer: Anonymizer | None = None
+    rules: list[Any] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    def hide(self, text: str) -> str:
+        text = redact_text(text)
+        return self.anonymizer.hide(text) if self.anonymizer else text
+
+    def run(self, call: ToolCall) -> str:
+        """The tool's result as text for the model (an error message is a result too)."""
+        if self.anonymizer:
+            call = ToolCall(call.id, call.name, self.anonymizer.reveal_any(call.arguments))
+        built = tool_argv(call)
+        if isinstance(built, str):
+            self.steps.append(Step(call.name, call.arguments, [], False, built))
+            return self.hide(f"error: {built}")
+        verdict = classify(built, self.namespace)
+        if verdict.kind is not Kind.read or verdict.sensitive:
+            # Defence in depth: tool_argv only builds reads, and the classifier must agree.
+            reason = verdict.reason or f"kai classifies it as {verdict.kind.value}"
+            self.steps.append(Step(call.name, call.arguments, [], False, reason))
+            return self.hide(f"error: not a read-only command ({reason})")
+        argv = self.kubectl.full(verdict)
+        ran = self.kubectl.run(argv)
+        self.steps.append(Step(call.name, call.arguments, argv, ran.code == 0))
+        return self.hide(_clip(self._result(call, ran)))
+
+    def _result(self, call: ToolCall, ran: Ran) -> str:
+        if ran.code != 0:
+            return f"kubectl exited {ran.code}: {ran.stderr.strip() or ran.stdout.strip()}"
+        out = ran.stdout
+        if self.anonymizer and call.name == "get":
+            self.anonymizer.learn_table(out)
+        if call.name == "evaluate" or ("-o" in ran.argv and "yaml" in ran.argv):
+            out = self._structured(call, out)
+        return out or "(no output)"
+
+    def _structured(self, call: ToolCall, text: str) -> str:
+        from kai.yamlio import YAMLError, load_one
+
+        try:
+            obj = load_one(text)
+        except (YAMLError, ValueError):
+            return text
+        if not isinstance(obj, dict):
+            return text
+        obj = redact_object(obj)
+        if self.anonymizer:
+            self.anonymizer.learn_object(obj)
+        if call.name != "evaluate":
+            from kai.yamlio import dump
+
+            return dump(obj)
+        return self._evaluate(obj)
+
+    def _evaluate(self, obj: dict[str, Any]) -> str:
+        from kai.manifests import object_ref
+        from kai.models import Manifest, Source
+        from kai.pipeline import evaluate
+
+        for key in ("status",):
+            obj.pop(key, None)
+        manifest = Manifest(object_ref(obj), Source("live", 1), obj)
+        report = evaluate([manifest], self.rules, namespace=self.namespace or "default")
+        found = [f for f in report.findings if not f.suppressed]
+        if not found:
+            return "kai's evaluator: no findings"
+        return "kai's evaluator found:\n" + "\n".join(
+            f"- {f.rule} ({f.severity.value}): {f.message}" + (f" at {f.path}" if f.path else "")
+            for f in found
+        )
+
+
+def parse_diagnosis(text: str) -> Diagnosis:
+    """The model's final JSON as a Diagnosis (prose around it is tolerated)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = _first_json_object(text)
+    if not isinstance(data, dict) or not data.get("root_cause"):
+        raise PlanError('the answer has no "root_cause"')
+    evidence = [
+        {"source": str(e.get("source", "")), "quote": str(e.get("quote", ""))}
+        for e in data.get("evidence") or []
+        if isinstance(e, dict)
+    ]
+    d = Diagnosis(str(data["root_cause"]), evidence, confidence=str(data.get("confidence") or ""))
+    fix = data.get("fix")
+    if isinstance(fix, dict):
+        d.fix_explanation = str(fix.get("explanation") or "")
+        if fix.get("type") == "patch" and fix.get("kind") and fix.get("name"):
+            kind = str(fix["kind"])
+            patch_type = "strategic" if kind.lower() in _BUILTIN else "merge"
+            d.fix = Command(
+                [
+                    "patch",
+                    kind.lower(),
+                    str(fix["name"]),
+                    f"--type={patch_type}",
+                    "-p",
+                    json.dumps(fix.get("patch") or {}, separators=(",", ":")),
+                ],
+                d.fix_explanation,
+            )
+        elif isinstance(fix.get("argv"), list) and all(isinstance(a, str) for a in fix["argv"]):
+            d.fix = Command(list(fix["argv"]), d.fix_explanation)
+    return d
+
+
+_BUILTIN = {
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "replicaset",
+    "pod",
+    "service",
+    "job",
+    "cronjob",
+    "configmap",
+    "horizontalpodautoscaler",
+    "poddisruptionbudget",
+    "ingress",
+    "networkpolicy",
+    "serviceaccount",
+}
+
+
+def diagnose(
+    llm: LLM,
+    target: str,
+    investigator: Investigator,
+    persona: str,
+    max_steps: int = 8,
+    progress: Callable[[Step], None] | None = None,
+) -> Diagnosis:
+    """Investigate `target` with at most `max_steps` tool calls; the model's diagnosis."""
+    anon = investigator.anonymizer
+    shown_target = anon.hide(target) if anon else target
+    shown_ns = investigator.namespace or "(the context's default)"
+    if anon and investigator.namespace:
+        shown_ns = anon.learn(investigator.namespace, "namespace")
+    messages: list[dict[str, Any]] = [
+        {**m}
+        for m in render(
+            "debug",
+            persona=persona,
+            target=shown_target,
+            namespace=shown_ns,
+            max_steps=str(max_steps),
+        )
+    ]
+    used = 0
+    stopped = "the model answered"
+    completion: Completion | None = None
+    for _ in range(max_steps + 1):
+        final = used >= max_steps
+        completion = llm.complete(messages, tools=Tools(TOOL_SPECS, "none" if final else "auto"))
+        if not completion.tool_calls or final:
+            if final and completion.tool_calls:
+                stopped = f"the step budget ({max_steps}) ran out"
+            break
+        messages.append(
+            {
+                "role": "assistant",
+                "content": completion.text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                    }
+                    for c in completion.tool_calls
+                ],
+            }
+        )
+        for call in completion.tool_calls:
+            if used >= max_steps:
+                result = f"error: not run, the budget of {max_steps} tool calls is used up"
+            else:
+                used += 1
+                result = investigator.run(call)
+                if progress:
+                    progress(investigator.steps[-1])
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        if used >= max_steps:
+            messages.append(
+                {
+                    "role": "user",
+                    "content": "The tool budget is used up. Answer now with the JSON object.",
+                }
+            )
+            stopped = f"the step budget ({max_steps}) was used"
+    assert completion is not None
+    text = anon.reveal(completion.text) if anon else completion.text
+    try:
+        d = parse_diagnosis(text)
+    except PlanError as e:
+        raise ModelError(f"the model's diagnosis could not be read: {e}") from None
+    if anon and d.fix:
+        d.fix = Command([anon.reveal(a) for a in d.fix.argv], d.fix.purpose)
+    d.steps = investigator.steps
+    d.model_calls, d.prompt_tokens, d.cost_usd = llm.calls, llm.prompt_tokens, llm.cost_usd
+    d.stopped_because = stopped
+    return d
