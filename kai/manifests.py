@@ -273,6 +273,11 @@ def load_paths(
     """Load all objects from files, directories and "-" (stdin)."""
     manifests: list[Manifest] = []
     notes: list[Note] = []
+    paths = list(paths)
+    if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
+        from kai.helm import load_charts  # a chart directory is rendered, not read as YAML
+
+        manifests, notes, paths = load_charts(paths)
     for f in discover(paths):
         if f == "-":
             text = stdin_text if stdin_text is not None else sys.stdin.read()
