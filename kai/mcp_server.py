@@ -1,0 +1,346 @@
+"""`kai mcp`: kai's guardrails for other agents, over the Model Context Protocol (stdio).
+
+Built on the official SDK's MCPServer (the SDK's FastMCP, renamed in mcp 2). Only `kai mcp`
+imports this module: the SDK pulls in pydantic, anyio and starlette, which `kai --help` and
+`kai review` must not pay for. No tool writes to a cluster: `dry_run` is the server-side
+dry run (dryRun=All) and nothing here imports kai.apply's `apply`.
+"""
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from kai.config import Config
+from kai.errors import KaiError
+from kai.models import Manifest, Note, Rule, Severity
+
+SeverityName = Literal["info", "warning", "error"]
+# Every tool only reads (files it is given, the rule catalog, a cluster through a dry run).
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+INSTRUCTIONS = """\
+kai reviews Kubernetes manifests before they reach a cluster. Pass manifests as YAML text.
+review: policy and schema findings (rule ids, severities, object, field path, message).
+fix: kai's deterministic repairs, as fixed YAML and a unified diff. validate: the schema only.
+list_policies / explain_rule: what each rule checks, why it matters and how to fix it.
+explain: a learner's walk through the YAML (each object, each field, findings in place).
+dry_run: server-side dry run on the configured cluster (never applies anything).
+generate: English request -> reviewed manifests (needs a model: KAI_MODEL or `model`)."""
+
+
+def _load(text: str) -> tuple[list[Manifest], list[Note]]:
+    """Manifests from the YAML text a client sent (size-limited, hostile input refused)."""
+    from kai.manifests import load_paths
+
+    return load_paths(["-"], stdin_text=text)
+
+
+def _severity(name: str) -> Severity:
+    try:
+        return Severity(name)
+    except ValueError:
+        raise ToolError(f"unknown severity {name!r}: use info, warning or error") from None
+
+
+def build_server(
+    config: Config | None = None,
+    policies: Sequence[str] = (),
+    model: str | None = None,
+    api_base: str | None = None,
+) -> MCPServer:
+    """The MCP server with kai's tools, rules loaded once (built-in plus `policies`)."""
+    from kai import __version__
+    from kai.pipeline import rules_for
+
+    config = config or Config()
+    default_model, default_api_base = model, api_base
+    base_rules = rules_for(config, policies=policies)
+    server = MCPServer("kai", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+
+    def selected(enable: list[str] | None, disable: list[str] | None) -> list[Rule]:
+        from kai.policy.catalog import select
+
+        return select(base_rules, enable or [], disable or [])
+
+    def namespace_for(namespace: str | None) -> str:
+        return namespace or config.namespace or "default"
+
+    @server.tool(annotations=READ_ONLY)
+    def review(
+        yaml: str,
+        fail_on: SeverityName | None = None,
+        namespace: str | None = None,
+        enable: list[str] | None = None,
+        disable: list[str] | None = None,
+        schema: bool = True,
+    ) -> dict[str, Any]:
+        """Review Kubernetes YAML with kai's policy rules and the schema: the findings as JSON.
+
+        Same shape as `kai review -o json`: summary (passed, counts by severity) and findings
+        (rule id, severity, message, object, line, field path, suppressed).
+        """
+        from kai import render
+        from kai.pipeline import SchemaOptions
+        from kai.pipeline import review as run_review
+
+        try:
+            rules = selected(enable, disable)
+            threshold = _severity(fail_on) if fail_on else config.review.fail_on
+            report = run_review(
+                ["-"],
+                rules,
+                namespace=namespace_for(namespace),
+                stdin_text=yaml,
+                schema=SchemaOptions(enabled=schema),
+            )
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        return render.report_data(report, threshold)
+
+    @server.tool(annotations=READ_ONLY)
+    def validate(
+        yaml: str, kubernetes_version: str | None = None, strict: bool = True
+    ) -> dict[str, Any]:
+        """Validate Kubernetes YAML against the Kubernetes OpenAPI schema, offline.
+
+        Unknown fields, wrong types and missing required fields, each with its JSON path;
+        the same shape as `kai validate -o json`.
+        """
+        from kai import render
+        from kai.models import Report
+        from kai.pipeline import SchemaOptions
+        from kai.pipeline import validate as run_validate
+
+        rules = [r for r in base_rules if r.schema is not None]
+        try:
+            manifests, notes = _load(yaml)
+            findings, schema_notes = run_validate(
+                manifests, rules, SchemaOptions(True, kubernetes_version, strict)
+            )
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        report = Report(
+            findings=findings,
+            notes=notes + schema_notes,
+            objects=[m.ref for m in manifests],
+            rules=[r.id for r in rules],
+        )
+        return render.report_data(report, Severity.ERROR)
+
+    @server.tool(annotations=READ_ONLY)
+    def fix(yaml: str, namespace: str | None = None) -> dict[str, Any]:
+        """Apply kai's deterministic fixes to Kubernetes YAML: the fixed YAML and a unified diff.
+
+        Hardens how workloads run (security context, resources, probes, NetworkPolicy, PDB,
+        labels); never changes image, command, ports or replicas. Comments and order are kept.
+        """
+        from kai.manifests import MAX_INPUT_BYTES
+        from kai.policy.fix import fix_text
+
+        if len(yaml) > MAX_INPUT_BYTES:
+            raise ToolError(f"refused: the input is over the {MAX_INPUT_BYTES:,}-byte limit")
+        extra = config.extra.get("defaults")
+        defaults = extra if isinstance(extra, dict) else {}
+        try:
+            result = fix_text(yaml, "input.yaml", base_rules, defaults, namespace_for(namespace))
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        return {
+            "fixed": result.fixed,
+            "diff": result.diff(),
+            "changed": result.changed,
+            "changes": [
+                {"rule": c.rule, "object": c.object, "description": c.description}
+                for c in result.changes
+            ],
+            "declined": [
+                {"rule": c.rule, "object": c.object, "reason": c.description}
+                for c in result.declined
+            ],
+        }
+
+    @server.tool(annotations=READ_ONLY)
+    def list_policies(category: str | None = None, detail: bool = False) -> dict[str, Any]:
+        """Every rule kai checks: id, title, severity, category, enabled, fixable.
+
+        With detail=true each rule also carries its rationale, remediation and references
+        (the shape of `kai policies list -o json`).
+        """
+        from kai import render
+        from kai.policy.fix import fixable
+
+        rules = [r for r in base_rules if category is None or r.category == category]
+        if category is not None and not rules:
+            known = sorted({r.category for r in base_rules})
+            raise ToolError(f"unknown category {category!r}: one of {', '.join(known)}")
+        if detail:
+            return {"version": render.SCHEMA_VERSION, "rules": [render.rule_data(r) for r in rules]}
+        return {
+            "version": render.SCHEMA_VERSION,
+            "rules": [
+                {
+                    "id": r.id,
+                    "title": r.title,
+                    "severity": r.severity.value,
+                    "category": r.category,
+                    "enabled": r.enabled,
+                    "fixable": fixable(r.id),
+                }
+                for r in rules
+            ],
+        }
+
+    @server.tool(annotations=READ_ONLY)
+    def explain_rule(rule_id: str) -> dict[str, Any]:
+        """One rule in full: why it matters, how to fix it (with an example), references, check."""
+        from kai import render
+
+        rule = next((r for r in base_rules if r.id.upper() == rule_id.strip().upper()), None)
+        if rule is None:
+            raise ToolError(f"unknown rule {rule_id} (call list_policies)")
+        return render.rule_data(rule)
+
+    @server.tool(annotations=READ_ONLY)
+    def explain(
+        yaml: str, namespace: str | None = None, kubernetes_version: str | None = None
+    ) -> dict[str, Any]:
+        """Walk through Kubernetes YAML for a learner: what each object is for, what each set
+        field means (the schema's description, as `kubectl explain` shows it), and each finding
+        under the field it concerns, with why it matters and how to fix it. Offline, no model.
+        """
+        from kai.explain import evaluate_all, explanation_data
+        from kai.explain import explain as walk_through
+
+        try:
+            manifests, notes = _load(yaml)
+            report = evaluate_all(
+                manifests, notes, base_rules, namespace_for(namespace), kubernetes_version
+            )
+            result = walk_through(manifests, report, base_rules, kubernetes_version)
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        return explanation_data(result)
+
+    @server.tool(annotations=READ_ONLY)
+    def dry_run(
+        yaml: str,
+        namespace: str | None = None,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+    ) -> dict[str, Any]:
+        """Server-side dry run (dryRun=All) on the configured cluster, with the diff per object.
+
+        Nothing is applied. Without a reachable cluster the call fails with the reason.
+        """
+        from kai.apply import dry_run as server_dry_run
+        from kai.cluster import Cluster
+
+        try:
+            manifests, _ = _load(yaml)
+            if not manifests:
+                raise ToolError("no Kubernetes objects in the input")
+            cluster = Cluster(kubeconfig, context, namespace or config.namespace)
+            plan = server_dry_run(cluster, manifests)
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        return {
+            "context": cluster.context,
+            "server": cluster.server,
+            "namespace": cluster.namespace,
+            "ok": plan.ok,
+            "counts": plan.counts(),
+            "missing_permissions": plan.missing_permissions,
+            "changes": [
+                {
+                    "object": c.manifest.ref.display(),
+                    "action": c.action,
+                    "diff": c.diff,
+                    "warnings": c.warnings,
+                    "error": c.error,
+                }
+                for c in plan.changes
+            ],
+        }
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    def generate(
+        request: str,
+        answers: dict[str, str] | None = None,
+        model: str | None = None,
+        max_rounds: int = 3,
+        fail_on: SeverityName = "warning",
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        """Turn an English request into Kubernetes manifests that pass kai's evaluator.
+
+        A model plans, kai reviews and fixes, the model repairs what remains (at most
+        max_rounds turns). Returns the manifests (as YAML and as objects), the review report,
+        what still fails, the model's rationale, assumptions and any questions it needs
+        answered (answer them in `answers`, e.g. {"image": "ghcr.io/acme/agent:1.4"}).
+        """
+        from kai import render
+        from kai.generate import generate as run_generate
+        from kai.llm import settings_from
+        from kai.manifests import load_text
+        from kai.policy.catalog import cache_dir
+
+        if not 1 <= max_rounds <= 10:
+            raise ToolError("max_rounds must be between 1 and 10")
+        threshold = _severity(fail_on)
+        cache = cache_dir()
+        try:
+            settings = settings_from(model or default_model, api_base=default_api_base)
+            result = run_generate(
+                request,
+                settings,
+                base_rules,
+                config,
+                dict(answers or {}),
+                max_rounds,
+                threshold,
+                cache / "llm" if cache else None,
+                namespace_for(namespace),
+            )
+            manifests = [m.obj for m in load_text(result.yaml, "generated.yaml")[0]]
+        except KaiError as e:
+            raise ToolError(e.message) from None
+        return {
+            "yaml": result.yaml,
+            "manifests": manifests,
+            "passed": not result.failing and bool(manifests),
+            "report": render.report_data(result.report, threshold) if result.report else None,
+            "failing": [
+                {
+                    "rule": f.rule,
+                    "severity": f.severity.value,
+                    "message": f.message,
+                    "object": f.object.display(),
+                    "path": f.path,
+                }
+                for f in result.failing
+            ],
+            "stopped_because": result.stopped_because,
+            "rationale": result.plan.rationale,
+            "explanations": result.plan.explanations,
+            "assumptions": result.plan.assumptions,
+            "questions": result.plan.questions,
+            "model_calls": result.model_calls,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": result.cost_usd,
+            "note": "offline: validated against the schema only, not dry-run on a server",
+        }
+
+    return server
+
+
+def serve(
+    config: Config,
+    policies: Sequence[str] = (),
+    model: str | None = None,
+    api_base: str | None = None,
+) -> None:
+    """Run the server on stdin/stdout until the client disconnects."""
+    build_server(config, policies, model, api_base).run("stdio")
