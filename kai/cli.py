@@ -137,6 +137,49 @@ PoliciesOpt = Annotated[
 NamespaceOpt = Annotated[
     str | None, typer.Option("--namespace", "-n", help="Namespace for objects that set none.")
 ]
+KubeconfigOpt = Annotated[
+    str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
+]
+ApiBaseOpt = Annotated[
+    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+]
+MaxCostOpt = Annotated[
+    float | None, typer.Option("--max-cost", help="Stop before spending more than this (USD).")
+]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
+]
+
+
+class ApprovalMode(StrEnum):
+    reads_auto = "reads-auto"
+    confirm_all = "confirm-all"
+    suggest_only = "suggest-only"
+
+
+ApprovalOpt = Annotated[
+    ApprovalMode | None,
+    typer.Option(
+        "--approval",
+        help="reads-auto: reads run, writes are confirmed; confirm-all: every command is "
+        "confirmed; suggest-only: nothing runs. [default: reads-auto, or approval in .kai.yaml]",
+    ),
+]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Run writes without asking (for automation).")
+]
+AllowDestructiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-destructive",
+        help="With --yes: also run deletes, drains and --all/-A writes without typing the name.",
+    ),
+]
 ValidatorOpt = Annotated[
     Validator,
     typer.Option("--validator", help="Schema validator: kubeconform when on PATH, else builtin."),
@@ -184,12 +227,8 @@ def review(
             "--cluster", help="Review the live objects of a namespace, read-only (with -n)."
         ),
     ] = False,
-    kubeconfig: Annotated[
-        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="The kubeconfig context to use.")
-    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     apply_fixes: Annotated[
         bool,
         typer.Option(
@@ -224,6 +263,10 @@ def review(
                 Path(r.file).write_text(r.fixed, encoding="utf-8")
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
+    from kai.helm import renderer_notice
+
+    if notice := renderer_notice(paths):
+        _console(stderr=True).print(notice, markup=False)
     report = run_review(
         paths, rules, namespace=namespace or config.namespace or "default", schema=schema
     )
@@ -291,13 +334,8 @@ def generate(
     request: Annotated[
         str, typer.Argument(help="What to deploy, in plain English.", show_default=False)
     ],
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
-    ] = None,
-    api_base: Annotated[
-        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
-    ] = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
     out: Annotated[
         str | None,
         typer.Option("--out", "-o", help="Write plain YAML to FILE, or - for stdout only."),
@@ -312,12 +350,8 @@ def generate(
         int, typer.Option("--max-rounds", min=1, max=10, help="Model turns at most.")
     ] = 3,
     fail_on: FailOnOpt = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
-    ] = False,
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Stop before spending more than this (USD).")
-    ] = None,
+    no_cache: NoCacheOpt = False,
+    max_cost: MaxCostOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
     ] = 60.0,
@@ -332,12 +366,8 @@ def generate(
             "--apply", help="Then dry-run on the cluster, show the diff, confirm and apply."
         ),
     ] = False,
-    kubeconfig: Annotated[
-        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="The kubeconfig context to use.")
-    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Apply without asking (with --apply).")
     ] = False,
@@ -470,9 +500,7 @@ def eval_tasks(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model to measure (or KAI_MODEL).")
     ] = None,
-    api_base: Annotated[
-        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
-    ] = None,
+    api_base: ApiBaseOpt = None,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Run only these task ids (repeatable).")
     ] = None,
@@ -515,12 +543,8 @@ def eval_tasks(
 @app.command("apply")
 def apply_cmd(
     paths: PathsArg,
-    kubeconfig: Annotated[
-        str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="The kubeconfig context to use.")
-    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: NamespaceOpt = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Apply without asking (for automation).")
@@ -573,6 +597,256 @@ def apply_cmd(
     )
     if code:
         raise SystemExit(code)
+
+
+@app.command("run")
+def run_cmd(
+    request: Annotated[
+        str | None,
+        typer.Argument(help="What to do, in plain English.", show_default=False),
+    ] = None,
+    command: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--command",
+            "-c",
+            help="Run this kubectl line through the same gates, without a model (repeatable).",
+        ),
+    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    yes: YesOpt = False,
+    allow_destructive: AllowDestructiveOpt = False,
+    approval: ApprovalOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    no_cache: NoCacheOpt = False,
+    max_cost: MaxCostOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
+    ] = 60.0,
+) -> None:
+    """kubectl from English: the model proposes commands, kai classifies them and runs them safely."""
+    from kai.config import load_config
+    from kai.errors import InputError
+    from kai.ops import Command, classify, split_line
+
+    if not request and not command:
+        raise InputError('say what to do (kai run "scale the agent to 5") or give --command')
+    if request and command:
+        raise InputError("give a request or --command lines, not both")
+    config = load_config()
+    ns = namespace or config.namespace
+    mode = _approval(approval, config.extra.get("approval"))
+    console = _console()
+    if command:
+        proposed = []
+        for line in command:
+            try:
+                proposed.append(Command(split_line(line), "given with --command"))
+            except ValueError as e:
+                raise InputError(str(e)) from None
+    else:
+        assert request is not None
+        from kai.generate import persona
+        from kai.llm import LLM, settings_from
+        from kai.operate import propose
+        from kai.policy.catalog import cache_dir
+
+        settings = settings_from(
+            model, api_base=api_base, cache=not no_cache, max_cost=max_cost, timeout=timeout
+        )
+        cache = cache_dir()
+        llm = LLM(settings, cache / "llm" if cache else None)
+        with console.status("asking the model...", spinner="dots"):
+            proposal = propose(
+                llm,
+                request,
+                context or "(the kubeconfig's current context)",
+                ns or "(the context's default)",
+                persona(),
+            )
+        if proposal.explanation:
+            console.print(proposal.explanation, markup=False, highlight=False)
+        for problem in proposal.unreadable:
+            console.print(f"[red]unreadable command, not run:[/] {problem}", highlight=False)
+        if proposal.questions and not proposal.commands:
+            console.print("[bold]The model needs to know more:[/]")
+            for q in proposal.questions:
+                console.print(f"  - {q}", markup=False)
+            raise SystemExit(2)
+        proposed = proposal.commands
+    if not proposed:
+        console.print("no commands proposed")
+        raise SystemExit(1)
+    verdicts = []
+    for c in proposed:
+        v = classify(c.argv, ns)
+        v.purpose = c.purpose
+        verdicts.append(v)
+    code = _gate(console, verdicts, kubeconfig, context, ns, yes, allow_destructive, mode, timeout)
+    raise SystemExit(code)
+
+
+app.command("do", help="Alias of kai run.", hidden=True)(run_cmd)
+
+
+@app.command("debug")
+def debug_cmd(
+    target: Annotated[
+        str,
+        typer.Argument(help="What to diagnose: KIND/NAME, e.g. deploy/agent.", show_default=False),
+    ],
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    max_steps: Annotated[
+        int,
+        typer.Option("--max-steps", min=1, max=30, help="Tool calls the model may make at most."),
+    ] = 8,
+    anonymize: Annotated[
+        bool,
+        typer.Option(
+            "--anonymize",
+            help="Send names, namespaces, images, IPs and hostnames as placeholders; restore them in the answer.",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    allow_destructive: AllowDestructiveOpt = False,
+    approval: ApprovalOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    max_cost: MaxCostOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
+    ] = 60.0,
+) -> None:
+    """Diagnose a workload with read-only tools; the proposed fix goes through kai run's gates."""
+    from rich.markup import escape
+
+    from kai.anonymize import Anonymizer
+    from kai.config import load_config
+    from kai.debug import Investigator, diagnose
+    from kai.errors import InputError
+    from kai.generate import persona
+    from kai.llm import LLM, settings_from
+    from kai.ops import Kubectl, classify
+    from kai.pipeline import rules_for
+
+    kind, _, name = target.partition("/")
+    if not kind or not name or "/" in name:
+        raise InputError(f"give what to diagnose as KIND/NAME (e.g. deploy/agent), not {target!r}")
+    config = load_config()
+    ns = namespace or config.namespace
+    mode = _approval(approval, config.extra.get("approval"))
+    kubectl = Kubectl.find(context, kubeconfig, ns, timeout)
+    settings = settings_from(
+        model, api_base=api_base, cache=False, max_cost=max_cost, timeout=timeout
+    )
+    llm = LLM(settings)
+    console = _console()
+    investigator = Investigator(kubectl, ns, Anonymizer() if anonymize else None, rules_for(config))
+    if anonymize and investigator.anonymizer:
+        investigator.anonymizer.learn(name, "name")
+
+    def progress(step: Any) -> None:
+        import shlex
+
+        line = (
+            "kubectl " + shlex.join(step.argv)
+            if step.argv
+            else f"{step.tool} (not run: {step.note})"
+        )
+        console.print(f"[dim]  {'→' if step.ok else '✗'} {escape(line)}[/]", highlight=False)
+
+    console.print(
+        f"[bold]diagnosing {escape(target)}[/] (at most {max_steps} read-only tool calls)"
+    )
+    d = diagnose(llm, target, investigator, persona(), max_steps, progress)
+    console.print(f"\n[bold]Root cause:[/] {escape(d.root_cause)}", highlight=False)
+    if d.evidence:
+        console.print("[bold]Evidence:[/]")
+        for e in d.evidence:
+            console.print(
+                f"  [dim]{escape(e['source'])}:[/] “{escape(e['quote'])}”", highlight=False
+            )
+    if d.confidence:
+        console.print(f"[bold]Confidence:[/] {escape(d.confidence)}")
+    cost = f", {d.cost_usd:.4f} USD" if d.cost_usd else ""
+    console.print(
+        f"[dim]{len(d.steps)} tool call{'s' if len(d.steps) != 1 else ''}, {d.model_calls} model "
+        f"call{'s' if d.model_calls != 1 else ''}, {d.prompt_tokens:,} prompt tokens{cost}; "
+        f"stopped because {escape(d.stopped_because)}[/]"
+    )
+    if d.fix is None:
+        console.print("No fix to run: the cause needs a change outside the cluster.")
+        raise SystemExit(0)
+    console.print("\n[bold]Proposed fix[/] (kai classifies and gates it like any command):")
+    verdict = classify(d.fix.argv, ns)
+    verdict.purpose = d.fix_explanation
+    code = _gate(console, [verdict], kubeconfig, context, ns, yes, allow_destructive, mode, timeout)
+    raise SystemExit(code)
+
+
+app.command("diagnose", help="Alias of kai debug.", hidden=True)(debug_cmd)
+
+
+def _approval(flag: ApprovalMode | None, configured: Any) -> Any:
+    from kai.errors import InputError
+    from kai.gate import Approval
+
+    if flag is not None:
+        return Approval(flag.value)
+    if configured is None:
+        return Approval.reads_auto
+    try:
+        return Approval(str(configured))
+    except ValueError:
+        raise InputError(
+            f"approval in .kai.yaml must be one of reads-auto, confirm-all, suggest-only (got {configured!r})"
+        ) from None
+
+
+def _gate(
+    console: Console,
+    verdicts: list[Any],
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    yes: bool,
+    allow_destructive: bool,
+    mode: Any,
+    timeout: float,
+) -> int:
+    """Show the commands, then run them through kai's gates; the exit code."""
+    from rich.markup import escape
+
+    from kai.gate import Approval, Gate
+    from kai.ops import Kind, Kubectl
+
+    runnable = [v for v in verdicts if v.kind is not Kind.refused]
+    kubectl = (
+        Kubectl.find(context, kubeconfig, namespace, timeout)
+        if runnable and mode is not Approval.suggest_only
+        else Kubectl("kubectl", context, kubeconfig, namespace, timeout)
+    )
+    gate = Gate(
+        kubectl,
+        console,
+        mode,
+        yes,
+        allow_destructive,
+        ask=lambda q: console.input(escape(q)),
+    )
+    gate.show(verdicts)
+    outcome = gate.execute(verdicts)
+    ran = len(outcome.ran)
+    console.print(
+        f"[dim]ran {ran}, refused {len([v for v in verdicts if v.kind is Kind.refused])}, "
+        f"not run {len(outcome.not_run)}[/]"
+    )
+    return outcome.code
 
 
 @app.command()
@@ -950,12 +1224,349 @@ def policies_export(
         )
 
 
+skill_app = typer.Typer(
+    help="The deployment skill kai reasons with (agent/): show it, export it for other agents.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(skill_app, name="skill")
+
+
+class SkillFormat(StrEnum):
+    markdown = "markdown"
+    agent_skill = "agent-skill"
+
+
+@skill_app.command("show")
+def skill_show(
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+) -> None:
+    """The persona, the questions asked before generating, and the principles with their rules."""
+    from kai import render, skill
+    from kai.policy.catalog import load_rules
+
+    loaded, rules = skill.load(), load_rules()
+    if output is ListOutput.table:
+        skill.print_skill(_console(), loaded, rules)
+        return
+    data = skill.as_data(loaded, rules)
+    sys.stdout.write(render.to_json(data) if output is ListOutput.json else render.to_yaml(data))
+
+
+@skill_app.command("export")
+def skill_export(
+    fmt: Annotated[
+        SkillFormat,
+        typer.Option(
+            "--format",
+            help="markdown: one document; agent-skill: an Agent Skills folder (SKILL.md + references/).",
+        ),
+    ] = SkillFormat.markdown,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="markdown: the file (default stdout); agent-skill: the folder to create the skill in (default .).",
+        ),
+    ] = None,
+) -> None:
+    """Export the skill for other agents (Claude skills and any Agent Skills client)."""
+    from kai import skill
+    from kai.errors import InputError
+    from kai.policy.catalog import load_rules
+
+    loaded, rules = skill.load(), load_rules()
+    if fmt is SkillFormat.markdown:
+        text = skill.to_markdown(loaded, rules)
+        if out is None or out == "-":
+            sys.stdout.write(text)
+            return
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"{out}: cannot write: {e.strerror}") from None
+        _console(stderr=True).print(f"wrote {out}", markup=False, highlight=False)
+        return
+    folder = skill.export_agent_skill(loaded, rules, Path(out or "."))
+    _console(stderr=True).print(
+        f"wrote the Agent Skills folder {folder} (SKILL.md, references/questions.md, references/principles.md)",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("mcp")
+def mcp_cmd(
+    policies: PoliciesOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model for the generate tool (or KAI_MODEL)."),
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+    ] = None,
+) -> None:
+    """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate."""
+    from kai.config import load_config
+    from kai.mcp_server import serve
+
+    serve(load_config(), policies or [], model, api_base)
+
+
+package_app = typer.Typer(
+    help="Package manifests for distribution (Helm charts).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(package_app, name="package")
+
+
+@package_app.command("helm")
+def package_helm(
+    path: Annotated[
+        str, typer.Argument(help="File, directory (recursive) or - for stdin.", show_default=False)
+    ],
+    name: Annotated[str, typer.Option("--name", help="Chart name (lowercase, dashes).")],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Chart directory to create. [default: ./NAME]")
+    ] = None,
+) -> None:
+    """Turn manifests into a Helm chart: Chart.yaml, values.yaml per workload, templates, helpers."""
+    from rich.markup import escape
+
+    from kai.helm import package_chart
+    from kai.manifests import load_paths
+
+    manifests, _ = load_paths([path])
+    target = Path(out or name)
+    written = package_chart(manifests, name, target)
+    console = _console()
+    console.print(
+        f"[green]packaged[/] {len(manifests)} objects into {escape(str(target))}/ "
+        f"({len(written)} files): edit values.yaml per environment"
+    )
+    console.print(f"[dim]check it: kai review {escape(str(target))}[/]")
+
+
+LearnModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
+]
+LearnApiBaseOpt = Annotated[
+    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+]
+LearnOfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Never ask a model, even with KAI_MODEL set.")
+]
+LearnNoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
+]
+LearnTimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
+]
+
+
+@app.command()
+def explain(
+    paths: PathsArg,
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+    depth: Annotated[
+        int, typer.Option("--depth", min=1, max=20, help="How many field levels to walk.")
+    ] = 6,
+    model: LearnModelOpt = None,
+    api_base: LearnApiBaseOpt = None,
+    offline: LearnOfflineOpt = False,
+    no_cache: LearnNoCacheOpt = False,
+    timeout: LearnTimeoutOpt = 60.0,
+    kubernetes_version: KubeVersionOpt = None,
+    policies: PoliciesOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """A guided walk through a manifest for learners: each kind, each field's schema text, findings inline."""
+    from kai import render
+    from kai.config import load_config
+    from kai.errors import InputError
+    from kai.explain import (
+        add_narrative,
+        evaluate_all,
+        explanation_data,
+        make_llm,
+        print_explanation,
+    )
+    from kai.explain import explain as run_explain
+    from kai.manifests import load_paths
+    from kai.pipeline import rules_for
+
+    config = load_config()
+    rules = rules_for(config, policies=policies or [])
+    manifests, notes = load_paths(paths)
+    if not manifests:
+        raise InputError(f"{', '.join(paths)}: no Kubernetes objects to explain")
+    ns = namespace or config.namespace or "default"
+    report = evaluate_all(manifests, notes, rules, ns, kubernetes_version)
+    result = run_explain(manifests, report, rules, kubernetes_version, depth)
+    if not offline and (model or os.environ.get("KAI_MODEL")):
+        llm = make_llm(model, api_base, not no_cache, timeout)
+        with _console(stderr=True).status("asking the model...", spinner="dots"):
+            add_narrative(result, rules, llm)
+    if output is ListOutput.table:
+        print_explanation(_console(), result)
+    else:
+        data = explanation_data(result)
+        sys.stdout.write(
+            render.to_json(data) if output is ListOutput.json else render.to_yaml(data)
+        )
+
+
+@app.command()
+def critique(
+    path: Annotated[
+        str | None,
+        typer.Argument(help="A manifest file, or - for stdin.", show_default=False),
+    ] = None,
+    answers: Annotated[
+        str | None,
+        typer.Option("--answers", help="Your answers, one problem per line (a file, or -)."),
+    ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option("--generate", help="Critique a model's first draft for this request."),
+    ] = None,
+    given: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="With --generate: answer a question, key=value (repeatable)."),
+    ] = None,
+    min_severity: Annotated[
+        FailOn, typer.Option("--min-severity", help="Count findings of this severity and above.")
+    ] = FailOn.info,
+    output: Annotated[
+        ListOutput, typer.Option("--output", "-o", help="Output format.")
+    ] = ListOutput.table,
+    model: LearnModelOpt = None,
+    api_base: LearnApiBaseOpt = None,
+    offline: LearnOfflineOpt = False,
+    no_cache: LearnNoCacheOpt = False,
+    timeout: LearnTimeoutOpt = 60.0,
+    policies: PoliciesOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Practise reviewing: list the problems you see in a manifest, then compare with kai's findings."""
+    from contextlib import nullcontext
+
+    from kai import render
+    from kai.config import load_config
+    from kai.critique import (
+        ask_answers,
+        critique_data,
+        generate_draft,
+        print_critique,
+        print_yaml,
+        read_answers,
+    )
+    from kai.critique import critique as run_critique
+    from kai.errors import InputError
+    from kai.explain import evaluate_all, make_llm, usage_data
+    from kai.generate import parse_answers
+    from kai.manifests import load_paths, load_text, read_file
+    from kai.models import Severity
+    from kai.pipeline import rules_for
+
+    if (path is None) == (request is None):
+        raise InputError("give one manifest file (or - for stdin), or --generate REQUEST")
+    if answers is None and (path == "-" or not sys.stdin.isatty()):
+        raise InputError(
+            "no terminal to ask for your answers on: pass --answers FILE (one problem per line)"
+        )
+    if answers == "-" and path == "-":
+        raise InputError("standard input cannot hold both the manifest and --answers")
+    given_answers: list[str] | None = None
+    if answers is not None:
+        lines = sys.stdin.read() if answers == "-" else read_file(Path(answers))
+        given_answers = read_answers(lines.splitlines())
+    config = load_config()
+    rules = rules_for(config, policies=policies or [])
+    ns = namespace or config.namespace or "default"
+    llm = None
+    if request is not None or (not offline and (model or os.environ.get("KAI_MODEL"))):
+        llm = make_llm(model, api_base, not no_cache, timeout)
+    if request is not None:
+        assert llm is not None
+        with _console(stderr=True).status("asking the model for a first draft...", spinner="dots"):
+            text = generate_draft(request, rules, config, parse_answers(given or []), llm)
+        manifests, notes = load_text(text, "draft.yaml")
+        source = "draft.yaml"
+    else:
+        assert path is not None
+        if path != "-" and Path(path).is_dir():
+            raise InputError(f"{path}: a directory; critique one manifest file at a time")
+        text = sys.stdin.read() if path == "-" else read_file(Path(path))
+        manifests, notes = load_paths([path], stdin_text=text)
+        source = path
+    if not manifests:
+        raise InputError(f"{source}: no Kubernetes objects to critique")
+    report = evaluate_all(manifests, notes, rules, ns)
+    console = _console(stderr=output is not ListOutput.table)
+    if output is ListOutput.table or given_answers is None:
+        print_yaml(console, text)
+    if given_answers is None:
+        given_answers = ask_answers(console, sys.stdin)
+    grader = None if offline else llm
+    waiting = (
+        _console(stderr=True).status("asking the model to grade...", spinner="dots")
+        if grader is not None
+        else nullcontext()
+    )
+    with waiting:
+        result = run_critique(
+            text,
+            source,
+            manifests,
+            report,
+            rules,
+            given_answers,
+            Severity(min_severity.value),
+            grader,
+        )
+    if llm is not None:
+        result.draft_by = llm.settings.model if request is not None else None
+        result.model = usage_data(llm)
+    if output is ListOutput.table:
+        print_critique(_console(), result)
+    else:
+        data = critique_data(result)
+        sys.stdout.write(
+            render.to_json(data) if output is ListOutput.json else render.to_yaml(data)
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"review", "validate", "fix", "generate", "eval", "apply", "policies"}
+    commands = {
+        "run",
+        "do",
+        "debug",
+        "diagnose",
+        "review",
+        "validate",
+        "fix",
+        "generate",
+        "eval",
+        "apply",
+        "policies",
+        "skill",
+        "mcp",
+        "package",
+        "explain",
+        "critique",
+    }
     if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:
