@@ -26,7 +26,9 @@ ROWS = _table()
 
 def test_the_table_is_large_and_covers_every_class() -> None:
     assert len(ROWS) >= 150
-    counts = {k: sum(1 for _, e in ROWS if e == k) for k in ("read", "write", "destructive", "refused")}
+    counts = {
+        k: sum(1 for _, e in ROWS if e == k) for k in ("read", "write", "destructive", "refused")
+    }
     assert min(counts.values()) >= 25, counts
 
 
@@ -92,7 +94,7 @@ DISGUISED = [
     "kubectl rollout restart deploy -A",
     "kubectl label nodes --all node-role=evil",
     "kubectl taint nodes --all key=value:NoExecute",
-    "kubectl patch deploy --all -p '{\"spec\":{\"replicas\":0}}'",
+    'kubectl patch deploy --all -p \'{"spec":{"replicas":0}}\'',
     "kubectl apply -f everything.yaml --prune --all",
     "kubectl replace --force -f agent.yaml",
     "kubectl drain node-1 --force --ignore-daemonsets",
@@ -139,7 +141,14 @@ def test_previews_list_what_a_destructive_command_touches() -> None:
         "-o",
         "name",
     ]
-    assert preview(classify(["delete", "ns", "agents"])) == ["get", "all", "-n", "agents", "-o", "name"]
+    assert preview(classify(["delete", "ns", "agents"])) == [
+        "get",
+        "all",
+        "-n",
+        "agents",
+        "-o",
+        "name",
+    ]
     assert preview(classify(["drain", "node-1", "--ignore-daemonsets"]))[-4:] == [
         "--field-selector",
         "spec.nodeName=node-1",
