@@ -250,6 +250,11 @@ def main() -> None:
         ("kai --help", [kai, "--help"]),
         ("kai review <one file>", [kai, "review", example]),
         ("kai review <one file> -o json", [kai, "review", example, "-o", "json"]),
+        ("kai explain <one file>", [kai, "explain", example]),
+        (
+            "kai run -c '...' (suggest-only)",
+            [kai, "run", "-c", "scale deploy/agent --replicas=3", "--approval", "suggest-only"],
+        ),
     ):
         lo, med, rss = best(argv, args.repeat)
         print(f"  {label:34s} {lo:6.3f} s / {med:6.3f} s   peak {rss / 1024:6.1f} MiB")
@@ -300,6 +305,8 @@ def main() -> None:
             )
         print()
         in_process(Path(tmp), args.sizes)
+    print()
+    ops_costs()
     print()
     generate_costs(args.repeat)
     print()
@@ -390,6 +397,26 @@ def generate_costs(repeat: int) -> None:
         f"prompt tokens per task {sum(r.prompt_tokens for r in results) / n:.0f}; kai's time per task "
         f"{sum(r.seconds for r in results) / n:.2f} s in process"
     )
+
+
+def ops_costs() -> None:
+    """kai's kubectl classifier: time per command over the test suite's table."""
+    from kai.ops import classify, split_line
+
+    table = Path(__file__).resolve().parent.parent / "tests" / "data" / "ops" / "classify.txt"
+    lines = [
+        split_line(raw.rpartition(" | ")[0])
+        for raw in table.read_text(encoding="utf-8").splitlines()
+        if raw.strip() and not raw.startswith("#")
+    ]
+    rounds = 50
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for argv in lines:
+            classify(argv)
+    wall = time.perf_counter() - start
+    per = wall / (rounds * len(lines)) * 1e6
+    print(f"kubectl classifier: {len(lines)} command lines x {rounds}: {per:5.1f} us per command")
 
 
 def in_process(tmp: Path, sizes: list[int]) -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="kai",
-    help="kai: a kubectl companion that thinks. Review, fix and (soon) generate Kubernetes manifests safely.",
+    help="kai: a kubectl companion that thinks. Generate, review, fix, apply and operate Kubernetes safely.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
