@@ -61,18 +61,28 @@ def _skill() -> tuple[str, str, str]:
         "questions", []
     )
     p = "\n".join(f"- {x['text']}" for x in principles)
-    q = "\n".join(
-        f"- {x['ask']}"
-        + (
-            " (required)"
-            if x.get("required")
-            else f" Default: {x['default']}."
-            if x.get("default")
-            else ""
-        )
-        for x in questions
-    )
+    q = "\n".join(f"- {x['ask']}{_condition(x)}" for x in questions)
     return persona, p, q
+
+
+def _condition(question: dict[str, Any]) -> str:
+    """When a question must be asked, or the default that applies when it is not answered."""
+    if question.get("required"):
+        return " (required)"
+    if question.get("required_when"):
+        return f" (required when {question['required_when']})"
+    if question.get("default"):
+        return f" Default: {question['default']}."
+    return ""
+
+
+def question_keys() -> dict[str, str]:
+    """The skill's question keys (agent/questions.yaml) and what each asks."""
+    from kai.resources import data_dir
+    from kai.yamlio import load_one
+
+    data = load_one((data_dir("agent") / "questions.yaml").read_text(encoding="utf-8"))
+    return {str(x["key"]): str(x["ask"]) for x in data.get("questions", []) if x.get("key")}
 
 
 def persona() -> str:
@@ -100,8 +110,14 @@ def first_messages(
         constraints=dump(constraints).strip() if constraints else "(none)",
         questions=questions,
         request=request.strip(),
-        answers="\n".join(f"{k}: {v}" for k, v in answers.items()),
+        answers=_answer_lines(answers),
     )
+
+
+def _answer_lines(answers: dict[str, str]) -> str:
+    """The person's answers; a --set key the skill knows is shown with its question."""
+    asks = question_keys() if answers else {}
+    return "\n".join(f"{asks[k]} {v}" if k in asks else f"{k}: {v}" for k, v in answers.items())
 
 
 def _ask(llm: LLM, messages: list[dict[str, str]]) -> tuple[Plan, str]:

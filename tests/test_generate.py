@@ -413,3 +413,26 @@ def test_generate_says_it_is_offline_and_apply_without_a_cluster_exits_4(
         and "offline: validated against the schema only, not dry-run on a server (no cluster configured"
         in r.out
     )
+
+
+def test_the_skill_questions_shape_the_prompt() -> None:
+    from kai.config import Config
+    from kai.generate import first_messages
+
+    system, user = first_messages(
+        "deploy my agent", RULES, Config(), {"image": "ghcr.io/acme/agent:1.4.0", "team": "ml"}
+    )
+    assert (
+        "Which port does the application listen on? (required when the workload serves network traffic)"
+        in system["content"]
+    )
+    assert (
+        "Which container image (registry/repository:tag) should run? (required)"
+        in system["content"]
+    )
+    # a --set key the skill knows arrives with its question; any other key as given
+    assert (
+        "Which container image (registry/repository:tag) should run? ghcr.io/acme/agent:1.4.0"
+        in user["content"]
+    )
+    assert "team: ml" in user["content"]
