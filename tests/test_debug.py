@@ -211,3 +211,39 @@ def test_no_tool_call_becomes_anything_but_a_read(name: str, args: dict) -> None
                 Investigator(kubectl, "agents").run(ToolCall("1", name, args)).startswith("error")
             )
             assert kubectl.ran == []
+
+
+def test_evaluate_runs_kais_rules_on_the_live_object(kubectl: FakeKubectl) -> None:
+    from kai.policy.catalog import load_rules
+
+    live = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "agent", "namespace": "agents", "resourceVersion": "4711"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "agent",
+                            "image": "ghcr.io/acme/agent:latest",
+                            "env": [
+                                {"name": "OPENAI_API_KEY", "value": "sk-proj-abcdefghijklmnop1234"}
+                            ],
+                        }
+                    ]
+                },
+            },
+        },
+        "status": {"replicas": 1},
+    }
+    kubectl.on(["get", "deployment", "agent", "-o", "json", "-n", "agents"], json.dumps(live))
+    inv = Investigator(Kubectl.find(namespace="agents"), "agents", rules=load_rules())
+    result = inv.run(ToolCall("1", "evaluate", {"kind": "deployment", "name": "agent"}))
+    assert result.startswith("kai's evaluator found:")
+    for rule in ("KAI-RES-001", "KAI-PRB-001", "KAI-SEC-001", "KAI-IMG-001", "KAI-CFG-001"):
+        assert rule in result
+    assert "sk-proj-abcdefghijklmnop1234" not in result  # the literal key never reaches the model
+    assert kubectl.calls() == [["get", "deployment", "agent", "-o", "json", "-n", "agents"]]
