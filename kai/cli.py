@@ -395,6 +395,8 @@ def generate(
     rules = rules_for(config, policies=policies or [])
     threshold = Severity(fail_on.value) if fail_on else Severity.WARNING
     given = parse_answers(answers or [])
+    if out and out != "-":
+        _writable(out)  # before any model call is paid for
     cache = cache_dir()
     console = _console(stderr=out == "-")
 
@@ -790,6 +792,21 @@ def debug_cmd(
 
 
 app.command("diagnose", help="Alias of kai debug.", hidden=True)(debug_cmd)
+
+
+def _writable(path: str) -> None:
+    """Create the parent folder of an output file now, or say in one line why it cannot be."""
+    from kai.errors import InputError
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{path} is a directory: give a file name for the YAML")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create {target.parent}: {e.strerror or e}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise InputError(f"cannot write to {target.parent}: permission denied")
 
 
 def _approval(flag: ApprovalMode | None, configured: Any) -> Any:

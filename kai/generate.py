@@ -138,11 +138,18 @@ def _ask(llm: LLM, messages: list[dict[str, str]]) -> tuple[Plan, str]:
             raise ModelError(f"the model's answer could not be read twice: {second}") from None
 
 
+def _first_sentence(text: str) -> str:
+    """The first sentence of a wrapped paragraph (rule files wrap their remediation text)."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat if end == -1 else flat[: end + 1]
+
+
 def _finding_lines(findings: Sequence[Finding], rules: dict[str, Rule]) -> str:
     lines = []
     for f in findings:
         rule = rules.get(f.rule)
-        fix = f" Fix: {rule.remediation.strip().splitlines()[0]}" if rule else ""
+        fix = f" Fix: {_first_sentence(rule.remediation)}" if rule else ""
         where = f" at {f.path}" if f.path else ""
         lines.append(
             f"- {f.rule} ({f.severity.value}) {f.object.display()}{where}: {f.message}.{fix}"

@@ -436,3 +436,51 @@ def test_the_skill_questions_shape_the_prompt() -> None:
         in user["content"]
     )
     assert "team: ml" in user["content"]
+
+
+def test_an_output_folder_that_does_not_exist_is_created_first(kai, tmp_path: Path) -> None:
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        r = kai(
+            "generate",
+            REQUEST,
+            "--model",
+            "openai/gpt-4.1-mini",
+            "--no-cache",
+            "-o",
+            "out/new/agent.yaml",
+        )
+    assert r.code == 0, r.out + r.err
+    assert (tmp_path / "out" / "new" / "agent.yaml").read_text().startswith("apiVersion")
+
+
+def test_an_output_path_that_is_a_folder_fails_before_any_model_call(kai, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "-o", "out")
+    assert (
+        r.code == 2 and "is a directory" in r.err
+    )  # no cassette: a model call would fail the test
+
+
+def test_repair_prompts_carry_whole_first_sentences_of_the_fix() -> None:
+    from kai.generate import _finding_lines
+
+    rules = {r.id: r for r in RULES}
+    hpa = rules["KAI-HPA-003"]
+    assert "\n" in hpa.remediation.strip()  # wrapped in the rule file
+    from kai.models import Finding, ObjectRef, Severity
+
+    line = _finding_lines(
+        [
+            Finding(
+                "KAI-HPA-003",
+                Severity.WARNING,
+                "pinned",
+                ObjectRef("apps/v1", "Deployment", "a", "b"),
+                "f",
+                1,
+            )
+        ],
+        rules,
+    )
+    fix = line.split(" Fix: ", 1)[1]
+    assert fix.endswith(".") and "\n" not in fix and len(fix) > 40
