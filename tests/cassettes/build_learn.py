@@ -159,6 +159,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    print(
-        f"wrote {', '.join(str(p.name) for p in sorted(Path(__file__).parent.glob('[ec]*_*.yaml')))}"
-    )
+    here = Path(__file__).parent
+    written = sorted([*here.glob("explain_*.yaml"), *here.glob("critique_*.yaml")])
+    print(f"wrote {', '.join(p.name for p in written)}")
