@@ -9,6 +9,7 @@ headers (Pod Security admission, deprecations), which the typed API methods drop
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,9 @@ class Cluster:
 
         self.context = context or "(in-cluster)"
         file_namespace = None
+        # The client reads KUBECONFIG once, at import: read it now, so a long-running process
+        # (kai mcp) and every later call see the current value (several files, os.pathsep-joined).
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
         try:
             config.load_kube_config(config_file=kubeconfig, context=context)
             contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)

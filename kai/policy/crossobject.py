@@ -186,6 +186,42 @@ def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     )
 
 
+@check("spread-across-nodes", kinds=("Deployment", "StatefulSet"), pod=True)
+def spread_across_nodes(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """Two or more replicas (counting an HPA's minReplicas) are spread across nodes."""
+    count = _effective_min_replicas(m, ctx)
+    if count is None or count < 2:
+        return
+    found = workload.pod_spec(m.obj)
+    pod: dict[str, Any] = found[0] if found else {}
+    affinity = pod.get("affinity")
+    if pod.get("topologySpreadConstraints") or (
+        isinstance(affinity, dict) and affinity.get("podAntiAffinity")
+    ):
+        return
+    yield Hit(
+        f"{m.ref.kind} {m.ref.name} runs {count} replicas with nothing spreading them across nodes"
+    )
+
+
+@check("pdb-below-replicas", kinds=("PodDisruptionBudget",))
+def pdb_below_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A PDB's integer minAvailable leaves room for one eviction at the workload's minimum scale."""
+    wanted = _spec(m.obj).get("minAvailable")
+    if not isinstance(wanted, int) or isinstance(wanted, bool):
+        return  # percentages and maxUnavailable are KAI-AVL-003's
+    selector = _spec(m.obj).get("selector")
+    for w in ctx.of_kind("Deployment", "StatefulSet", namespace=ctx.namespace(m)):
+        if not label_selector_matches(selector, ctx.labels(w)):
+            continue
+        count = _effective_min_replicas(w, ctx)
+        if count is not None and wanted >= count:
+            yield Hit(
+                f"minAvailable {wanted} with {w.ref.kind} {w.ref.name} at {count} "
+                f"replica{'s' if count != 1 else ''}: no pod may ever be evicted, so drains block"
+            )
+
+
 _SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController")
 
 

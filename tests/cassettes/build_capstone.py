@@ -91,6 +91,14 @@ def draft() -> list[dict[str, Any]]:
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": dict(LABELS)},
+                        }
+                    ],
                 },
             },
         },
