@@ -154,6 +154,15 @@ MaxCostOpt = Annotated[
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
 ]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Never ask a model, even with KAI_MODEL set.")
+]
+ModelTimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
+]
+OpsTimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
+]
 
 
 class ApprovalMode(StrEnum):
@@ -352,9 +361,7 @@ def generate(
     fail_on: FailOnOpt = None,
     no_cache: NoCacheOpt = False,
     max_cost: MaxCostOpt = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
-    ] = 60.0,
+    timeout: ModelTimeoutOpt = 60.0,
     fallback: Annotated[
         list[str] | None, typer.Option("--fallback", help="Fallback model (repeatable).")
     ] = None,
@@ -625,9 +632,7 @@ def run_cmd(
     api_base: ApiBaseOpt = None,
     no_cache: NoCacheOpt = False,
     max_cost: MaxCostOpt = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
-    ] = 60.0,
+    timeout: OpsTimeoutOpt = 60.0,
 ) -> None:
     """kubectl from English: the model proposes commands, kai classifies them and runs them safely."""
     from kai.config import load_config
@@ -720,9 +725,7 @@ def debug_cmd(
     model: ModelOpt = None,
     api_base: ApiBaseOpt = None,
     max_cost: MaxCostOpt = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
-    ] = 60.0,
+    timeout: OpsTimeoutOpt = 60.0,
 ) -> None:
     """Diagnose a workload with read-only tools; the proposed fix goes through kai run's gates."""
     from rich.markup import escape
@@ -1368,24 +1371,6 @@ def package_helm(
     console.print(f"[dim]check it: kai review {escape(str(target))}[/]")
 
 
-LearnModelOpt = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
-]
-LearnApiBaseOpt = Annotated[
-    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
-]
-LearnOfflineOpt = Annotated[
-    bool, typer.Option("--offline", help="Never ask a model, even with KAI_MODEL set.")
-]
-LearnNoCacheOpt = Annotated[
-    bool, typer.Option("--no-cache", help="Always ask the model (no response cache).")
-]
-LearnTimeoutOpt = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
-]
-
-
 @app.command()
 def explain(
     paths: PathsArg,
@@ -1395,11 +1380,11 @@ def explain(
     depth: Annotated[
         int, typer.Option("--depth", min=1, max=20, help="How many field levels to walk.")
     ] = 6,
-    model: LearnModelOpt = None,
-    api_base: LearnApiBaseOpt = None,
-    offline: LearnOfflineOpt = False,
-    no_cache: LearnNoCacheOpt = False,
-    timeout: LearnTimeoutOpt = 60.0,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    offline: OfflineOpt = False,
+    no_cache: NoCacheOpt = False,
+    timeout: ModelTimeoutOpt = 60.0,
     kubernetes_version: KubeVersionOpt = None,
     policies: PoliciesOpt = None,
     namespace: NamespaceOpt = None,
@@ -1464,11 +1449,11 @@ def critique(
     output: Annotated[
         ListOutput, typer.Option("--output", "-o", help="Output format.")
     ] = ListOutput.table,
-    model: LearnModelOpt = None,
-    api_base: LearnApiBaseOpt = None,
-    offline: LearnOfflineOpt = False,
-    no_cache: LearnNoCacheOpt = False,
-    timeout: LearnTimeoutOpt = 60.0,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    offline: OfflineOpt = False,
+    no_cache: NoCacheOpt = False,
+    timeout: ModelTimeoutOpt = 60.0,
     policies: PoliciesOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:

@@ -9,7 +9,6 @@ object, kind or container prefers that one. With a model, the model grades more 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -441,15 +440,15 @@ def grading_messages(
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    decoder = json.JSONDecoder()
-    for m in re.finditer(r"\{", text):
-        try:
-            value, _ = decoder.raw_decode(text, m.start())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            return value
-    raise ModelError("the model's grading could not be read: no JSON object in its answer")
+    from kai.plan import PlanError, first_json_object
+
+    try:
+        value: dict[str, Any] = first_json_object(text)
+    except PlanError:
+        raise ModelError(
+            "the model's grading could not be read: no JSON object in its answer"
+        ) from None
+    return value
 
 
 def parse_grading(

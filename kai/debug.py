@@ -19,7 +19,7 @@ from kai.anonymize import Anonymizer
 from kai.errors import ModelError
 from kai.llm import LLM, Completion, ToolCall, Tools
 from kai.ops import Command, Kind, Kubectl, Ran, classify
-from kai.plan import PlanError, _first_json_object
+from kai.plan import PlanError, first_json_object
 from kai.prompts import render
 from kai.redact import redact_object, redact_text
 
@@ -258,7 +258,7 @@ def parse_diagnosis(text: str) -> Diagnosis:
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        data = _first_json_object(text)
+        data = first_json_object(text)
     if not isinstance(data, dict) or not data.get("root_cause"):
         raise PlanError('the answer has no "root_cause"')
     evidence = [

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kai.models import Finding, Manifest, Note, ObjectRef, Report, Rule
+from kai.models import Finding, Manifest, Note, Report, Rule
 
 # What each kind is for, in a learner's words (the schema's own description follows it).
 KINDS: dict[str, tuple[str, str]] = {
@@ -549,25 +549,16 @@ def finding_data(fn: FindingNote) -> dict[str, Any]:
     }
 
 
-def _ref(ref: ObjectRef) -> dict[str, Any]:
-    return {
-        "apiVersion": ref.apiVersion,
-        "kind": ref.kind,
-        "namespace": ref.namespace,
-        "name": ref.name,
-    }
-
-
 def explanation_data(result: Explanation) -> dict[str, Any]:
     """The `kai explain -o json` shape."""
-    from kai.render import SCHEMA_VERSION, _note_data
+    from kai.render import SCHEMA_VERSION, _note_data, _ref_data
 
     objects = []
     for o in result.objects:
         kind = o.manifest.ref.kind.lower()
         objects.append(
             {
-                "object": _ref(o.manifest.ref),
+                "object": _ref_data(o.manifest.ref),
                 "file": o.manifest.source.file,
                 "line": o.manifest.source.line,
                 "purpose": o.purpose or None,

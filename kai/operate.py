@@ -13,7 +13,7 @@ from typing import Any
 from kai.errors import ModelError
 from kai.llm import LLM
 from kai.ops import Command, split_line
-from kai.plan import PlanError, _first_json_object
+from kai.plan import PlanError, first_json_object
 from kai.prompts import render
 
 OPS_SCHEMA: dict[str, Any] = {
@@ -72,7 +72,7 @@ def parse_proposal(text: str) -> Proposal:
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        data = _first_json_object(text)
+        data = first_json_object(text)
     if not isinstance(data, dict):
         raise PlanError("the answer is not a JSON object")
     raw = data.get("commands")

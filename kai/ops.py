@@ -293,7 +293,6 @@ REFUSED_VERBS = {
     "options": "not a cluster operation",
     "help": "not a cluster operation",
 }
-KNOWN_VERBS: set[str] = set()  # filled below, once every table exists
 SUBVERBS = {
     "rollout": {
         "status": Kind.read,
@@ -318,6 +317,7 @@ SUBVERBS = {
         "edit-last-applied": Kind.refused,
     },
 }
+KNOWN_VERBS = READ_VERBS | WRITE_VERBS | DESTRUCTIVE_VERBS | set(REFUSED_VERBS) | set(SUBVERBS)
 # `kubectl create <thing>`: the thing names what is created; `create token` mints a credential.
 CREATE_SUBJECTS = {
     "clusterrole",
@@ -347,29 +347,11 @@ CREATE_SUBJECTS = {
     "serviceaccount",
     "sa",
 }
-# Verbs that accept --dry-run=server, so a write can be shown before it happens.
-DRY_RUN_VERBS = {
-    "apply",
-    "create",
-    "patch",
-    "label",
-    "annotate",
-    "scale",
-    "set",
-    "expose",
-    "autoscale",
-    "cordon",
-    "uncordon",
-    "taint",
-    "replace",
-    "run",
-    "delete",
-    "drain",
-    "rollout undo",
-    "auth reconcile",
-    "apply set-last-applied",
-}
-KNOWN_VERBS.update(READ_VERBS, WRITE_VERBS, DESTRUCTIVE_VERBS, REFUSED_VERBS, SUBVERBS)
+# Verbs that accept --dry-run=server, so a write can be shown before it happens: every write
+# and destructive verb, and these subcommands (rollout restart, pause and resume have none).
+DRY_RUN_VERBS = (
+    WRITE_VERBS | DESTRUCTIVE_VERBS | {"rollout undo", "auth reconcile", "apply set-last-applied"}
+)
 SHELL_TOKENS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "<<", "2>", "2>&1", "(", ")", "`"}
 _FORBIDDEN_IN_ARGS = ("`", "$(", "${", "&&", "||", ";", "\n", "\r", "\x00")
 _TEMPLATE_OUTPUTS = ("go-template", "template", "jsonpath", "custom-columns")
@@ -550,8 +532,7 @@ def _one(flags: dict[str, list[str]], name: str) -> str | None:
 
 
 def _truthy(flags: dict[str, list[str]], name: str) -> bool:
-    v = _one(flags, name)
-    return v is not None and v.lower() not in ("false", "0")
+    return _truthy_str(_one(flags, name))
 
 
 def classify(argv: Sequence[str], namespace: str | None = None) -> Verdict:
@@ -787,8 +768,9 @@ class Kubectl:
         if argv and argv[0] in PROGRAMS:
             argv = argv[1:]
         extra: list[str] = []
-        has_ns = v.namespace is not None or v.all_namespaces if v else False
-        if v is None:
+        if v is not None:
+            has_ns = v.namespace is not None or v.all_namespaces
+        else:
             has_ns = any(
                 a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith("--namespace=")
                 for a in argv
@@ -848,7 +830,7 @@ def preview(v: Verdict) -> list[str] | None:
         argv += v.names
     else:
         return None
-    if v.selector and _one_of(v, "--selector"):
+    if v.flags.get("--selector"):
         argv += ["-l", v.flags["--selector"]]
     if "--field-selector" in v.flags:
         argv += ["--field-selector", v.flags["--field-selector"]]
@@ -857,10 +839,6 @@ def preview(v: Verdict) -> list[str] | None:
     if v.all_namespaces:
         argv.append("-A")
     return [*argv, "-o", "name"]
-
-
-def _one_of(v: Verdict, flag: str) -> bool:
-    return flag in v.flags
 
 
 def target_word(v: Verdict, namespace: str | None) -> str:

@@ -61,7 +61,8 @@ def _from_json(data: Any) -> Plan:
     )
 
 
-def _first_json_object(text: str) -> Any:
+def first_json_object(text: str) -> Any:
+    """The first JSON object in `text`, wherever prose or fences put it."""
     decoder = json.JSONDecoder()
     for m in re.finditer(r"\{", text):
         try:
@@ -103,7 +104,7 @@ def parse_plan(text: str) -> Plan:
     if yaml_blocks:
         return _from_yaml(yaml_blocks, _FENCE.sub("", text))
     try:
-        return _from_json(_first_json_object(text))
+        return _from_json(first_json_object(text))
     except PlanError as json_error:
         stripped = text.lstrip()
         if stripped.startswith(("apiVersion:", "---", "kind:")):

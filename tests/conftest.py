@@ -113,3 +113,20 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
         monkeypatch.setattr(sys, "stdin", stdin)
 
     return answer
+
+
+@pytest.fixture
+def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every request body kai sends to a model API in this test, as the API receives it (the
+    cassette only holds what was recorded; this is what kai really sent)."""
+    import urllib.request
+
+    bodies: list[dict[str, Any]] = []
+    real = urllib.request.urlopen
+
+    def spy(request: Any, timeout: float | None = None) -> Any:
+        bodies.append(json.loads(request.data))
+        return real(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    return bodies

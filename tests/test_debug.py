@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from conftest import FakeKubectl, model_tapes
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,23 +25,9 @@ def load(k: FakeKubectl, name: str) -> None:
     k.save()
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Every request body kai sends to the model API in this test (not the cassette's copy)."""
-    import urllib.request
-
-    out: list[dict] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        out.append(json.loads(request.data))
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
-    return out
-
-
-def test_diagnosis_quotes_evidence_and_gates_the_fix(kai, kubectl: FakeKubectl, sent) -> None:
+def test_diagnosis_quotes_evidence_and_gates_the_fix(
+    kai, kubectl: FakeKubectl, sent_bodies
+) -> None:
     load(kubectl, "openai_debug_crashloop")
     with recorder.use_cassette("openai_debug_crashloop.yaml") as tape:
         r = kai("debug", "deploy/agent", "-n", "agents", "--yes", *MODEL)
@@ -53,7 +38,7 @@ def test_diagnosis_quotes_evidence_and_gates_the_fix(kai, kubectl: FakeKubectl, 
         in r.out
     )
     assert "KeyError: 'OPENAI_API_KEY'" in r.out  # evidence, quoted
-    assert tape.play_count == len(sent) == 3
+    assert tape.play_count == len(sent_bodies) == 3
     calls = kubectl.calls()
     assert calls[:3] == [
         ["get", "pods", "-o", "wide", "-n", "agents"],
@@ -69,7 +54,7 @@ def test_diagnosis_quotes_evidence_and_gates_the_fix(kai, kubectl: FakeKubectl, 
         "OPENAI_API_KEY"
     )
     # Tool results went back as tool messages (data), one per call, in order.
-    last = sent[-1]["messages"]
+    last = sent_bodies[-1]["messages"]
     assert [m["role"] for m in last[1:]] == [
         "user",
         "assistant",
@@ -78,8 +63,8 @@ def test_diagnosis_quotes_evidence_and_gates_the_fix(kai, kubectl: FakeKubectl, 
         "tool",
         "tool",
     ]
-    assert sent[0]["tool_choice"] == "auto"
-    assert {t["function"]["name"] for t in sent[0]["tools"]} == {
+    assert sent_bodies[0]["tool_choice"] == "auto"
+    assert {t["function"]["name"] for t in sent_bodies[0]["tools"]} == {
         "get",
         "describe",
         "logs",
@@ -99,7 +84,7 @@ def test_without_a_yes_the_fix_is_shown_not_run(kai, kubectl: FakeKubectl) -> No
 
 
 def test_a_log_line_cannot_make_kai_delete_anything(
-    kai, kubectl: FakeKubectl, terminal, sent
+    kai, kubectl: FakeKubectl, terminal, sent_bodies
 ) -> None:
     load(kubectl, "openai_debug_injection")
     with recorder.use_cassette("openai_debug_injection.yaml"):
@@ -107,7 +92,7 @@ def test_a_log_line_cannot_make_kai_delete_anything(
     assert r.code == 2
     assert not any("delete" in c for c in kubectl.calls())
     # the model's call to a tool that does not exist was answered with an error, not run
-    third = sent[3]["messages"]
+    third = sent_bodies[3]["messages"]
     tool_replies = [m["content"] for m in third if m["role"] == "tool"]
     assert any("unknown tool 'kubectl'" in t for t in tool_replies)
     assert "destructive" in r.out and "needs --yes --allow-destructive" in r.out
@@ -121,7 +106,7 @@ def test_a_log_line_cannot_make_kai_delete_anything(
 
 
 def test_anonymize_sends_placeholders_and_shows_real_names(
-    kai, kubectl: FakeKubectl, monkeypatch, sent
+    kai, kubectl: FakeKubectl, monkeypatch, sent_bodies
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000000")
     load(kubectl, "anthropic_debug_anonymized")
@@ -137,8 +122,8 @@ def test_anonymize_sends_placeholders_and_shows_real_names(
             "anthropic/claude-sonnet-4-5",
         )
     assert r.code == 0, r.out + r.err
-    assert len(sent) == 3
-    text = json.dumps(sent)
+    assert len(sent_bodies) == 3
+    text = json.dumps(sent_bodies)
     for real in (
         POD,
         "10.244.1.17",
@@ -149,7 +134,7 @@ def test_anonymize_sends_placeholders_and_shows_real_names(
     ):
         assert real not in text, real
     assert "obj-2" in text and "ip-1" in text and "img-1" in text
-    assert sent[1]["messages"][2]["content"][0]["type"] == "tool_result"  # Anthropic's shape
+    assert sent_bodies[1]["messages"][2]["content"][0]["type"] == "tool_result"  # Anthropic's shape
     # What the person sees has the real names back, and the fix targets the real object.
     assert "kubectl patch deployment agent" in r.out
     assert "Back-off restarting failed container agent" in r.out
@@ -157,12 +142,12 @@ def test_anonymize_sends_placeholders_and_shows_real_names(
     assert kubectl.calls()[-1][:3] == ["patch", "deployment", "agent"]
 
 
-def test_the_step_budget_is_enforced(kai, kubectl: FakeKubectl, sent) -> None:
+def test_the_step_budget_is_enforced(kai, kubectl: FakeKubectl, sent_bodies) -> None:
     load(kubectl, "openai_debug_crashloop")
     with recorder.use_cassette("openai_debug_crashloop.yaml"):
         r = kai("debug", "deploy/agent", "-n", "agents", "--max-steps", "1", *MODEL)
     assert len(kubectl.calls()) == 1  # one tool call, then the model had to answer
-    assert sent[1]["tool_choice"] == "none"
+    assert sent_bodies[1]["tool_choice"] == "none"
     assert r.code == 3 and "could not be read" in r.err
 
 

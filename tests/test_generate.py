@@ -37,20 +37,6 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000000")
 
 
-@pytest.fixture
-def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Every request body kai sends, as the model API receives it."""
-    bodies: list[dict] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        bodies.append(json.loads(request.data))
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
-    return bodies
-
-
 def _run(
     model: str = "openai/gpt-4.1-mini",
     cache_dir: Path | None = None,

@@ -37,19 +37,6 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
 
 
-@pytest.fixture
-def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    bodies: list[dict] = []
-    real = urllib.request.urlopen
-
-    def spy(request, timeout=None):
-        bodies.append(json.loads(request.data))
-        return real(request, timeout=timeout)
-
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
-    return bodies
-
-
 def _schema_description(definition: str, prop: str) -> str:
     """The text `kubectl explain` shows, read straight from the bundled schema."""
     from kai.validate import default_version, schema_root

@@ -65,16 +65,16 @@ def plan(objs: list[dict[str, Any]], **extra: Any) -> str:
     return json.dumps(body)
 
 
-def openai_request(messages: list[dict[str, str]]) -> dict[str, Any]:
-    body = {
-        "model": "gpt-4.1-mini",
-        "messages": messages,
-        "temperature": 0.0,
-        "response_format": {
+def openai_request(
+    messages: list[dict[str, str]], schema: dict[str, Any] | None = PLAN_SCHEMA
+) -> dict[str, Any]:
+    """What kai's client sends to OpenAI: response_format only when it asks for JSON."""
+    body: dict[str, Any] = {"model": "gpt-4.1-mini", "messages": messages, "temperature": 0.0}
+    if schema is not None:
+        body["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "kai_plan", "schema": PLAN_SCHEMA},
-        },
-    }
+            "json_schema": {"name": "kai_plan", "schema": schema},
+        }
     return {
         "body": json.dumps(body),
         "headers": {"Content-Type": ["application/json"], "User-Agent": ["Python-urllib/3.11"]},

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from build import DRAFT, OPENAI_URL, ROOT, openai_ok, plan, write
+from build import DRAFT, ROOT, openai_ok, openai_request, plan, write
 
 from kai.config import Config
 from kai.critique import GRADE_SCHEMA, findings_to_find, grading_messages, read_answers
@@ -28,22 +28,6 @@ AGENT = str(ROOT / "examples" / "agent-draft" / "agent.yaml")
 GENERATE_REQUEST = (
     "deploy ghcr.io/acme/agent with 3 replicas behind an ingress at agent.example.com"
 )
-
-
-def openai_request(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
-    """What kai's client sends: response_format only when it asks for JSON."""
-    body: dict[str, Any] = {"model": "gpt-4.1-mini", "messages": messages, "temperature": 0.0}
-    if schema is not None:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "kai_plan", "schema": schema},
-        }
-    return {
-        "body": json.dumps(body),
-        "headers": {"Content-Type": ["application/json"], "User-Agent": ["Python-urllib/3.11"]},
-        "method": "POST",
-        "uri": OPENAI_URL,
-    }
 
 
 def _number(findings: list[Any], rule: str, kind: str = "Deployment") -> int:

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from build import OPENAI_URL, openai_ok, write  # noqa: E402
+from build import openai_ok, openai_request, write  # noqa: E402
 
 from kai.generate import persona  # noqa: E402
 from kai.operate import OPS_SCHEMA  # noqa: E402
@@ -25,21 +25,7 @@ from kai.prompts import render  # noqa: E402
 
 
 def ops_request(messages: list[dict[str, str]]) -> dict[str, Any]:
-    body = {
-        "model": "gpt-4.1-mini",
-        "messages": messages,
-        "temperature": 0.0,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "kai_plan", "schema": OPS_SCHEMA},
-        },
-    }
-    return {
-        "body": json.dumps(body),
-        "headers": {"Content-Type": ["application/json"], "User-Agent": ["Python-urllib/3.11"]},
-        "method": "POST",
-        "uri": OPENAI_URL,
-    }
+    return openai_request(messages, OPS_SCHEMA)
 
 
 def run_messages(request: str) -> list[dict[str, str]]:
