@@ -392,7 +392,9 @@ class Verdict:
 
     @property
     def dry_run(self) -> bool:
-        return self.kind in (Kind.write, Kind.destructive) and self.verb in DRY_RUN_VERBS
+        # `set image`, `set env`, ...: every set subcommand takes --dry-run like `set` itself.
+        verb = "set" if self.verb.startswith("set ") else self.verb
+        return self.kind in (Kind.write, Kind.destructive) and verb in DRY_RUN_VERBS
 
 
 def _refuse(argv: Sequence[str], reason: str, hint: str = "", verb: str = "") -> Verdict:

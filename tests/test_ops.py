@@ -177,3 +177,21 @@ def test_permissions_a_write_needs() -> None:
     assert needed_permissions(classify(["expose", "deploy", "agent", "--port=80"])) == [
         ("create", "services", "")
     ]
+
+
+def test_writes_kubectl_can_dry_run_are_dry_run_first() -> None:
+    for line in (
+        "kubectl set image deploy/agent agent=ghcr.io/acme/agent:1.5",
+        "kubectl set env deploy/agent LOG_LEVEL=debug",
+        "kubectl scale deploy/agent --replicas=3",
+        "kubectl rollout undo deploy/agent",
+        "kubectl delete pod x",
+    ):
+        assert classify(split_line(line)).dry_run, line
+    # kubectl has no --dry-run for these: they are confirmed without one
+    for line in ("kubectl rollout restart deploy/agent", "kubectl rollout pause deploy/agent"):
+        assert not classify(split_line(line)).dry_run, line
+    # asked as a dry run, a set subcommand changes nothing
+    assert (
+        classify(split_line("kubectl set env deploy/agent A=1 --dry-run=server")).kind is Kind.read
+    )
