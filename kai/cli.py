@@ -40,9 +40,12 @@ _state = {"debug": False}
 
 class Output(StrEnum):
     table = "table"
+    compact = "compact"
     json = "json"
     yaml = "yaml"
     sarif = "sarif"
+    github = "github"
+    junit = "junit"
 
 
 class ListOutput(StrEnum):
@@ -66,7 +69,9 @@ class FailOn(StrEnum):
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    # Piped or redirected output is never hard-wrapped: a log line stays one line.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr or not stream.isatty())
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -106,7 +111,15 @@ PathsArg = Annotated[
     list[str],
     typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
 ]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+OutputOpt = Annotated[
+    Output | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format. [default: table on a terminal, compact (one finding a line) otherwise]",
+        show_default=False,
+    ),
+]
 FailOnOpt = Annotated[
     FailOn | None,
     typer.Option("--fail-on", help="Lowest severity that fails the run (exit 1). [default: error]"),
@@ -201,7 +214,7 @@ def review(
         list[str] | None,
         typer.Argument(help="Files, directories (recursive) or - for stdin.", show_default=False),
     ] = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = None,
     explain: Annotated[
         bool,
         typer.Option(
@@ -244,6 +257,19 @@ def review(
             "--fix", help="Apply the deterministic fixes in place first, then review the result."
         ),
     ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="Findings recorded in this file are reported as baselined and do not fail the run.",
+        ),
+    ] = None,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-baseline", help="Record every current finding in this file (then exit 0)."
+        ),
+    ] = None,
 ) -> None:
     """Critique Kubernetes YAML offline: policy and schema findings, with exit codes for CI."""
     from kai.config import load_config
@@ -279,6 +305,21 @@ def review(
     report = run_review(
         paths, rules, namespace=namespace or config.namespace or "default", schema=schema
     )
+    if not report.objects:
+        raise InputError(
+            f"no Kubernetes objects found in {', '.join(paths)}"
+            + (f" ({report.notes[0].message})" if report.notes else "")
+        )
+    from kai import baseline as baselines
+
+    if write_baseline is not None:
+        count = baselines.write(write_baseline, report)
+        _console(stderr=True).print(
+            f"wrote {count} finding{'s' if count != 1 else ''} to {write_baseline}", markup=False
+        )
+        raise SystemExit(0)
+    if baseline is not None:
+        report = baselines.apply(baselines.read(baseline), report)
     _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
     raise SystemExit(0 if report.summary(threshold).passed else 1)
 
@@ -286,7 +327,7 @@ def review(
 @app.command()
 def validate(
     paths: PathsArg,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = None,
     kubernetes_version: KubeVersionOpt = None,
     strict: StrictOpt = True,
     crd: CrdOpt = None,
@@ -320,22 +361,45 @@ def _emit_report(
     report: Report,
     rules: list[Rule],
     threshold: Severity,
-    output: Output,
+    output: Output | None,
     explain: bool,
     show_suppressed: bool,
 ) -> None:
+    """Write the report in the chosen format; a reader that goes away (`| head`) is not an error:
+    the command still exits with its verdict."""
     from kai import render
 
-    if output is Output.table:
-        render.print_report(
-            _console(), report, {r.id: r for r in rules}, threshold, explain, show_suppressed
-        )
-    elif output is Output.json:
-        sys.stdout.write(render.to_json(render.report_data(report, threshold)))
-    elif output is Output.yaml:
-        sys.stdout.write(render.to_yaml(render.report_data(report, threshold)))
-    else:
-        sys.stdout.write(render.to_json(render.sarif(report, rules)))
+    if output is None:
+        output = Output.table if sys.stdout.isatty() else Output.compact
+    try:
+        if output is Output.table:
+            render.print_report(
+                _console(), report, {r.id: r for r in rules}, threshold, explain, show_suppressed
+            )
+        elif output is Output.compact:
+            for line in render.compact_lines(report, threshold, show_suppressed):
+                sys.stdout.write(line + "\n")
+            if explain:
+                render.print_explanations(_console(), report.active(), {r.id: r for r in rules})
+        elif output is Output.github:
+            for line in render.github_annotations(report, threshold):
+                sys.stdout.write(line + "\n")
+        elif output is Output.junit:
+            sys.stdout.write(render.junit_xml(report, threshold))
+        elif output is Output.json:
+            sys.stdout.write(render.to_json(render.report_data(report, threshold)))
+        elif output is Output.yaml:
+            sys.stdout.write(render.to_yaml(render.report_data(report, threshold)))
+        else:
+            sys.stdout.write(render.to_json(render.sarif(report, rules)))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """The reader of stdout went away: send the rest (and the interpreter's final flush) nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @app.command()
@@ -1579,6 +1643,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(e.message, e.exit_code)
     except KeyboardInterrupt:
         _fail("cancelled", ExitCode.CANCELLED)
+    except BrokenPipeError:
+        # The reader went away (kai ... | head) outside a report: not worth a traceback.
+        _discard_stdout()
+        raise SystemExit(0) from None
     except RecursionError:
         if _state["debug"]:
             raise
@@ -1592,10 +1660,6 @@ def main(argv: list[str] | None = None) -> None:
             f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
             ExitCode.INTERNAL,
         )
-    except BrokenPipeError:
-        # The reader went away (kai review ... | head): not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(0) from None
 
 
 if __name__ == "__main__":

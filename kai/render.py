@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,13 +213,137 @@ def _uri(file: str) -> str:
     """A repository-relative URI where possible (what code scanning expects), else a file:// URI."""
     if file == "-":
         return "stdin"
+    rel = _relative(file)
+    return Path(rel).as_uri() if Path(rel).is_absolute() else quote(rel)
+
+
+def _relative(file: str) -> str:
+    """The path relative to the working directory where possible (GitHub resolves it from the
+    repository root, where CI runs)."""
     path = Path(file)
     if path.is_absolute():
         try:
-            path = path.relative_to(Path.cwd())
+            return path.relative_to(Path.cwd()).as_posix()
         except ValueError:
-            return path.as_uri()
-    return quote(path.as_posix().removeprefix("./"))
+            return file
+    return path.as_posix().removeprefix("./")
+
+
+# ---------- CI logs: compact lines, GitHub workflow commands, JUnit ----------
+
+
+def _summary_line(report: Report, fail_on: Severity) -> str:
+    s = report.summary(fail_on)
+    counts = ", ".join(f"{s.by_severity[sev.value]} {sev.value}" for sev in reversed(Severity))
+    suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
+    return (
+        f"{'PASS' if s.passed else 'FAIL'} {s.objects} object{'s' if s.objects != 1 else ''}, "
+        f"{s.findings} finding{'s' if s.findings != 1 else ''} ({counts}){suppressed}; "
+        f"fails on {fail_on.value} and above"
+    )
+
+
+def _one_line(text: str) -> str:
+    """Messages on one line: a CI log line must not be broken by a message's own newlines."""
+    return " ".join(text.split())
+
+
+def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = True) -> Iterator[str]:
+    """One finding a line, `file:line:col: severity RULE object: message`, then notes and the verdict.
+
+    Like kube-linter's plain output and compilers' diagnostics, so editors and CI problem matchers
+    can jump to the line. The column is that of the object's document (findings are per object).
+    """
+    for f in report.findings:
+        if f.suppressed and not show_suppressed:
+            continue
+        sev = "suppressed" if f.suppressed else f.severity.value
+        where = f" ({_short_path(f.path)})" if f.path else ""
+        why = f" [ignored: {_one_line(f.suppression_reason)}]" if f.suppression_reason else ""
+        yield (
+            f"{f.file}:{f.line}:1: {sev} {f.rule} {f.object.display()}: "
+            f"{_one_line(f.message)}{where}{why if f.suppressed else ''}"
+        )
+    for n in report.notes:
+        yield f"{n.file}:{n.line}:1: note {_one_line(n.message)}"
+    yield _summary_line(report, fail_on)
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_GH_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def github_annotations(report: Report, fail_on: Severity) -> Iterator[str]:
+    """GitHub Actions workflow commands (`::error file=...,line=...,title=...::message`).
+
+    Findings then appear on the pull request's lines; suppressed findings are not annotated.
+    Values are escaped as the runner expects (%, CR, LF; and : , in properties).
+    """
+    for f in report.findings:
+        if f.suppressed:
+            continue
+        props = ",".join(
+            [
+                f"file={_gh_property(_relative(f.file))}",
+                f"line={max(1, f.line)}",
+                f"title={_gh_property(f'{f.rule} {f.object.display()}')}",
+            ]
+        )
+        message = f.message + (f" ({f.path})" if f.path else "")
+        yield f"::{_GH_COMMAND[f.severity]} {props}::{_gh_data(message)}"
+    for n in report.notes:
+        yield f"::notice file={_gh_property(_relative(n.file))},line={max(1, n.line)}::{_gh_data(n.message)}"
+    yield _summary_line(report, fail_on)
+
+
+def junit_xml(report: Report, fail_on: Severity) -> str:
+    """A JUnit XML report: one test case per object, failing when it has findings at or above
+    `--fail-on` (each finding listed in the failure), for CI test-report views."""
+    import xml.etree.ElementTree as ET
+
+    by_object: dict[str, list[Finding]] = {ref.display(): [] for ref in report.objects}
+    files: dict[str, str] = {}
+    for f in report.active():
+        by_object.setdefault(f.object.display(), []).append(f)
+        files.setdefault(f.object.display(), f.file)
+    suite = ET.Element("testsuite", name="kai review")
+    failures = 0
+    for obj, items in by_object.items():
+        case = ET.SubElement(suite, "testcase", classname=files.get(obj, "kai"), name=obj)
+        failing = [f for f in items if f.severity.rank >= fail_on.rank]
+        if failing:
+            failures += 1
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message=f"{len(failing)} finding{'s' if len(failing) != 1 else ''}",
+                type=failing[0].rule,
+            )
+            failure.text = "\n".join(
+                f"{f.file}:{f.line}: {f.severity.value} {f.rule}: {_one_line(f.message)}"
+                + (f" ({f.path})" if f.path else "")
+                for f in failing
+            )
+        others = [f for f in items if f.severity.rank < fail_on.rank]
+        if others:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(
+                f"{f.severity.value} {f.rule}: {_one_line(f.message)}" for f in others
+            )
+    suite.set("tests", str(len(by_object)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suites = ET.Element("testsuites", name="kai", tests=str(len(by_object)), failures=str(failures))
+    suites.append(suite)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
 # ---------- human output ----------
@@ -287,15 +411,9 @@ def _short_path(path: str | None) -> str:
 
 
 def print_summary(console: Console, report: Report, fail_on: Severity) -> None:
-    s = report.summary(fail_on)
-    counts = ", ".join(f"{s.by_severity[sev.value]} {sev.value}" for sev in reversed(Severity))
-    verdict = "[bold green]PASS[/]" if s.passed else "[bold red]FAIL[/]"
-    suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
-    console.print(
-        f"{verdict} {s.objects} object{'s' if s.objects != 1 else ''}, "
-        f"{s.findings} finding{'s' if s.findings != 1 else ''} ({counts}){suppressed}; "
-        f"fails on {fail_on.value} and above"
-    )
+    verdict, rest = _summary_line(report, fail_on).split(" ", 1)
+    style = "bold green" if verdict == "PASS" else "bold red"
+    console.print(f"[{style}]{verdict}[/] {rest}")
 
 
 def print_explanations(
