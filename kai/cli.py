@@ -60,6 +60,12 @@ class Validator(StrEnum):
     kubeconform = "kubeconform"
 
 
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
 class FailOn(StrEnum):
     info = "info"
     warning = "warning"
@@ -1610,11 +1616,55 @@ def critique(
         )
 
 
+COMPLETE_VAR = "_KAI_COMPLETE"
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)],
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install", help="Add it to the shell's start-up files instead of printing it."
+        ),
+    ] = False,
+) -> None:
+    """Shell completion for commands, options and rule ids: `eval "$(kai completion bash)"`."""
+    from typer._completion_shared import get_completion_script
+    from typer._completion_shared import install as install_script
+
+    if install:
+        _, where = install_script(shell=shell.value, prog_name="kai", complete_var=COMPLETE_VAR)
+        _console(stderr=True).print(
+            f"{shell.value} completion installed in {where}; open a new shell to use it",
+            markup=False,
+        )
+        return
+    sys.stdout.write(
+        get_completion_script(prog_name="kai", complete_var=COMPLETE_VAR, shell=shell.value) + "\n"
+    )
+
+
+def _usage_message(e: Any, args: list[str], commands: set[str]) -> str:
+    """click's usage error as kai's one line, with the help command to run and, for an unquoted
+    request (`kai deploy nginx`), the shorthand that was meant."""
+    message = e.format_message()
+    command = e.ctx.command_path if e.ctx is not None else "kai"
+    if args and args[0] not in commands and not args[0].startswith("-"):
+        words = " ".join(args)
+        return f"no command {args[0]!r}; to ask for it in English, quote it: kai {words!r}"
+    return f"{message[0].lower()}{message[1:]} (see `{command} --help`)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions (see `kai completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     commands = {
         "run",
         "do",
@@ -1632,11 +1682,30 @@ def main(argv: list[str] | None = None) -> None:
         "package",
         "explain",
         "critique",
+        "completion",
     }
     if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
+    try:  # typer vendors click (as typer._click) from 0.26; older releases use click itself
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions as click  # type: ignore[no-redef]
+
     try:
-        app(args=args, prog_name="kai")
+        code = app(args=args, prog_name="kai", standalone_mode=False)
+        if code == ExitCode.CANCELLED:  # typer turns Ctrl-C into Exit(130)
+            _fail("cancelled", ExitCode.CANCELLED)
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
+    except click.NoArgsIsHelpError as e:
+        sys.stderr.write((e.ctx.get_help() if e.ctx else "") + "\n")
+        raise SystemExit(ExitCode.USAGE) from None
+    except click.UsageError as e:
+        _fail(_usage_message(e, args, commands), ExitCode.USAGE)
+    except typer.Abort:  # Ctrl-C or end of input at a click prompt
+        _fail("cancelled", ExitCode.CANCELLED)
+    except click.ClickException as e:
+        _fail(e.format_message(), e.exit_code)
     except KaiError as e:
         if _state["debug"]:
             raise
