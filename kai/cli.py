@@ -574,8 +574,9 @@ def generate(
 @app.command("eval")
 def eval_tasks(
     tasks: Annotated[
-        str, typer.Option("--tasks", help="Directory of task files.")
-    ] = "examples/tasks",
+        Path | None,
+        typer.Option("--tasks", help="Directory of task files. [default: the tasks kai ships]"),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model to measure (or KAI_MODEL).")
     ] = None,
@@ -602,7 +603,10 @@ def eval_tasks(
 
     settings = settings_from(model, api_base=api_base, cache=False)
     rules = rules_for(Config())
-    selected = [t for t in load_tasks(Path(tasks)) if not only or t.id in only]
+    from kai.resources import data_dir
+
+    task_dir = tasks if tasks is not None else data_dir("tasks")
+    selected = [t for t in load_tasks(task_dir) if not only or t.id in only]
 
     def run(task):  # type: ignore[no-untyped-def]
         llm = LLM(settings)
@@ -1401,6 +1405,9 @@ def mcp_cmd(
 ) -> None:
     """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate."""
     from kai.config import load_config
+    from kai.extras import require
+
+    require("mcp", "kai mcp")
     from kai.mcp_server import serve
 
     serve(load_config(), policies or [], model, api_base)

@@ -81,6 +81,9 @@ class Cluster:
         context: str | None = None,
         namespace: str | None = None,
     ) -> None:
+        from kai.extras import require
+
+        require("cluster", "talking to a cluster")
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 

@@ -37,3 +37,7 @@ class ModelError(KaiError):
 
 class ClusterError(KaiError):
     exit_code = ExitCode.CLUSTER
+
+
+class MissingExtraError(KaiError):
+    """A command needs an optional part of kai (a pip extra) that is not installed."""

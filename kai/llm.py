@@ -373,7 +373,10 @@ def _litellm_call(
     try:
         import litellm
     except ImportError:
-        raise ModelError(f"model {s.model} needs litellm (pip install litellm)") from None
+        raise ModelError(
+            f"model {s.model} needs kai's litellm extra (litellm is not installed): "
+            "pip install 'kai[litellm]'"
+        ) from None
     kwargs: dict[str, Any] = {
         "model": s.model,
         "messages": messages,

@@ -88,3 +88,65 @@ def test_installed_kai_finds_every_rule_from_another_directory(wheel: Path, tmp_
         text=True,
     )
     assert review.returncode == 0, review.stdout + review.stderr
+
+
+def test_wheel_ships_the_eval_tasks(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(Path(n).name for n in names if n.startswith("kai/_data/tasks/"))
+    assert shipped == sorted(p.name for p in (EXAMPLES / "tasks").glob("*.yaml"))
+
+
+def test_installed_kai_eval_finds_its_tasks(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "from kai.resources import data_dir; from kai.evaluation import load_tasks; "
+        "d = data_dir('tasks'); print(d, len(load_tasks(d)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0].startswith(str(site)) and int(out[1]) == len(
+        list((EXAMPLES / "tasks").glob("*.yaml"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "module", "extra"),
+    [
+        (("mcp",), "mcp", "mcp"),
+        (("apply", str(EXAMPLES / "agent-hardened"), "--yes"), "kubernetes", "cluster"),
+        (("review", "--cluster", "-n", "agents"), "kubernetes", "cluster"),
+    ],
+)
+def test_a_missing_extra_is_named(kai, monkeypatch, args, module: str, extra: str) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def without(name: str, *a: object, **k: object):  # type: ignore[no-untyped-def]
+        return None if name == module else real(name, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", without)
+    r = kai(*args)
+    assert r.code == 2, r.err
+    assert f"pip install 'kai[{extra}]'" in r.err and len(r.err.strip().splitlines()) == 1
