@@ -276,6 +276,13 @@ def review(
             "--write-baseline", help="Record every current finding in this file (then exit 0)."
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Finding no Kubernetes object is not an error (hooks given every YAML file).",
+        ),
+    ] = False,
 ) -> None:
     """Critique Kubernetes YAML offline: policy and schema findings, with exit codes for CI."""
     from kai.config import load_config
@@ -311,7 +318,7 @@ def review(
     report = run_review(
         paths, rules, namespace=namespace or config.namespace or "default", schema=schema
     )
-    if not report.objects:
+    if not report.objects and not allow_empty:
         raise InputError(
             f"no Kubernetes objects found in {', '.join(paths)}"
             + (f" ({report.notes[0].message})" if report.notes else "")
