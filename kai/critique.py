@@ -583,17 +583,9 @@ def _match_data(m: Match) -> dict[str, Any]:
 
 
 def print_yaml(console: Any, text: str) -> None:
-    from rich.syntax import Syntax
+    from kai.render import code
 
-    console.print(
-        Syntax(
-            text.rstrip("\n"),
-            "yaml",
-            theme="ansi_dark",
-            background_color="default",
-            line_numbers=True,
-        )
-    )
+    console.print(code(console, text, "yaml", line_numbers=True))
 
 
 def print_critique(console: Any, result: Critique) -> None:

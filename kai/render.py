@@ -6,6 +6,7 @@ The machine shapes are a contract: see docs/json-output.md before changing them.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -187,9 +188,9 @@ def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
                                 "id": r.id,
                                 "name": r.id.replace("-", ""),
                                 "shortDescription": {"text": r.title},
-                                "fullDescription": {"text": r.rationale.strip()},
+                                "fullDescription": {"text": prose(r.rationale)},
                                 "help": {
-                                    "text": r.remediation.strip(),
+                                    "text": prose(r.remediation),
                                     "markdown": _help_markdown(r),
                                 },
                                 **({"helpUri": r.references.docs} if r.references.docs else {}),
@@ -348,6 +349,41 @@ def junit_xml(report: Report, fail_on: Severity) -> str:
 
 # ---------- human output ----------
 
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s")
+
+
+def prose(text: str) -> str:
+    """Rule text is stored hard-wrapped at ~100 columns: join each paragraph's lines so the terminal
+    wraps it once, at its own width. Blank lines and list items keep their breaks."""
+    paragraphs = []
+    for para in re.split(r"\n[ \t]*\n", text.strip()):
+        lines: list[str] = []
+        for line in para.splitlines():
+            if lines and not _LIST_ITEM.match(line):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.rstrip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def code(console: Console, text: str, lexer: str, line_numbers: bool = False) -> Any:
+    """YAML, CEL or a diff: highlighted and wrapped (never cropped) on a terminal; verbatim when
+    piped, so a log or a file gets every character of every line."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    if not console.is_terminal:
+        return Text(text.rstrip("\n"))
+    return Syntax(
+        text.rstrip("\n"),
+        lexer,
+        theme="ansi_dark",
+        background_color="default",
+        word_wrap=True,
+        line_numbers=line_numbers,
+    )
+
 
 def _sev(severity: Severity) -> str:
     return f"[{SEVERITY_STYLE[severity]}]{severity.value}[/]"
@@ -422,7 +458,6 @@ def print_explanations(
     from rich.console import Group
     from rich.markup import escape
     from rich.panel import Panel
-    from rich.syntax import Syntax
     from rich.text import Text
 
     seen: set[str] = set()
@@ -432,13 +467,11 @@ def print_explanations(
             continue
         seen.add(f.rule)
         parts: list[Any] = [
-            Text.from_markup(f"[bold]Why it matters[/]  {escape(rule.rationale.strip())}"),
-            Text.from_markup(f"\n[bold]How to fix[/]  {escape(rule.remediation.strip())}"),
+            Text.from_markup(f"[bold]Why it matters[/]  {escape(prose(rule.rationale))}"),
+            Text.from_markup(f"\n[bold]How to fix[/]  {escape(prose(rule.remediation))}"),
         ]
         if rule.example:
-            parts.append(
-                Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default")
-            )
+            parts.append(code(console, rule.example, "yaml"))
         if rule.concept:
             parts.append(Text.from_markup(f"\n[bold]Concept to study[/]  {escape(rule.concept)}"))
         if rule.references.docs:
@@ -452,29 +485,39 @@ def print_explanations(
 
 
 def print_rules(console: Console, rules: Sequence[Rule]) -> None:
+    """The rule table, its columns fitted to the width: equivalents from 150 columns, the category
+    from 100, so titles stay on one line at 80 (`kai policies show ID` has the rest)."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     from kai.policy.fix import fixable
 
-    table = Table(show_header=True, header_style="bold")
+    width = console.width
+    # below 100 columns, no vertical rules: their width goes to the titles
+    table = Table(
+        show_header=True,
+        header_style="bold",
+        box=box.SIMPLE_HEAD if width < 100 else box.HEAVY_HEAD,
+    )
     table.add_column("ID", no_wrap=True)
     table.add_column("Severity", no_wrap=True)
-    table.add_column("Category")
-    table.add_column("Title")
-    table.add_column("Fix", justify="center")
-    table.add_column("Equivalents", style="dim")
+    if width >= 100:
+        table.add_column("Category", no_wrap=True)
+    table.add_column("Title", ratio=1)
+    table.add_column("Fix", justify="center", no_wrap=True)
+    if width >= 150:
+        table.add_column("Equivalents", style="dim", ratio=1)
     for r in rules:
         eq = "; ".join(f"{tool}: {', '.join(ids)}" for tool, ids in r.equivalents.items() if ids)
         rid = r.id if r.enabled else f"[dim]{r.id} (off)[/]"
-        table.add_row(
-            rid,
-            _sev(r.severity),
-            r.category,
-            escape(r.title),
-            "✓" if fixable(r.id) else "",
-            escape(eq),
-        )
+        row = [rid, _sev(r.severity)]
+        if width >= 100:
+            row.append(r.category)
+        row += [escape(r.title), "✓" if fixable(r.id) else ""]
+        if width >= 150:
+            row.append(escape(eq))
+        table.add_row(*row)
     console.print(table)
     console.print(
         f"{len(rules)} rules, {sum(r.enabled for r in rules)} enabled, {sum(fixable(r.id) for r in rules)} with a deterministic fix (kai fix)"
@@ -483,7 +526,6 @@ def print_rules(console: Console, rules: Sequence[Rule]) -> None:
 
 def print_rule(console: Console, rule: Rule) -> None:
     from rich.markup import escape
-    from rich.syntax import Syntax
 
     console.print(f"[bold]{rule.id}[/]  {escape(rule.title)}")
     console.print(
@@ -492,12 +534,10 @@ def print_rule(console: Console, rule: Rule) -> None:
     )
     if rule.match.kinds:
         console.print(f"applies to: {', '.join(rule.match.kinds)}")
-    console.print(f"\n[bold]Why it matters[/]\n{escape(rule.rationale.strip())}")
-    console.print(f"\n[bold]How to fix[/]\n{escape(rule.remediation.strip())}")
+    console.print(f"\n[bold]Why it matters[/]\n{escape(prose(rule.rationale))}")
+    console.print(f"\n[bold]How to fix[/]\n{escape(prose(rule.remediation))}")
     if rule.example:
-        console.print(
-            Syntax(rule.example.rstrip(), "yaml", theme="ansi_dark", background_color="default")
-        )
+        console.print(code(console, rule.example, "yaml"))
     if rule.concept:
         console.print(f"\n[bold]Concept to study[/]  {escape(rule.concept)}")
     console.print("\n[bold]References[/]")
@@ -509,14 +549,7 @@ def print_rule(console: Console, rule: Rule) -> None:
         console.print(f"  {tool}: {', '.join(ids)}")
     if rule.cel is not None:
         console.print(f"\n[bold]Check[/] (CEL, scope {rule.cel.scope})")
-        console.print(
-            Syntax(
-                rule.cel.expression.strip(),
-                "javascript",
-                theme="ansi_dark",
-                background_color="default",
-            )
-        )
+        console.print(code(console, rule.cel.expression.strip(), "javascript"))
     elif rule.schema is not None:
         console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
     elif rule.server is not None:
@@ -528,11 +561,10 @@ def print_rule(console: Console, rule: Rule) -> None:
 def print_generated(console: Console, result: Any, explain: bool, show_yaml: bool = True) -> None:
     """The outcome of `kai generate`: YAML, rounds, what still fails, tokens and cost."""
     from rich.markup import escape
-    from rich.syntax import Syntax
     from rich.table import Table
 
     if show_yaml and result.yaml:
-        console.print(Syntax(result.yaml, "yaml", theme="ansi_dark", background_color="default"))
+        console.print(code(console, result.yaml, "yaml"))
     if explain:
         if result.plan.rationale:
             console.print(f"[bold]Why this shape[/]  {escape(result.plan.rationale)}")
@@ -628,7 +660,6 @@ def print_eval(console: Console, results: Sequence[Any]) -> None:
 def print_dry_run(console: Console, plan: Any) -> None:
     """The server's verdict: permissions, per-object action, diff, warnings, errors, and the totals."""
     from rich.markup import escape
-    from rich.syntax import Syntax
 
     for missing in plan.missing_permissions:
         console.print(f"[bold red]not allowed[/] {escape(missing)}")
@@ -645,7 +676,7 @@ def print_dry_run(console: Console, plan: Any) -> None:
             f"[{style}]{c.action}[/] {name}" + (f": {escape(c.error)}" if c.error else "")
         )
         if c.diff:
-            console.print(Syntax(c.diff, "diff", theme="ansi_dark", background_color="default"))
+            console.print(code(console, c.diff, "diff"))
     n = plan.counts()
     console.print(
         f"create {n['create']}, update {n['update']}, unchanged {n['unchanged']}"
