@@ -62,16 +62,33 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "superuser",
     ),
     "probe": (
-        "probe",
         "liveness",
-        "readiness",
         "liveness probe",
+        "ready",
+        "readiness check",
+        "startup probe",
+        "probe",
+        "readiness",
         "readiness probe",
         "health check",
         "healthcheck",
         "health",
         "healthz",
         "readyz",
+    ),
+    # what a liveness probe is for: restarting a process that hangs
+    "restart when hung": (
+        "liveness probe",
+        "hung",
+        "hang",
+        "hangs",
+        "deadlock",
+        "deadlocked",
+        "stuck",
+        "restarted",
+        "restart",
+        "restarts",
+        "alive",
     ),
     "image tag": (
         "latest",
@@ -87,6 +104,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "image tag",
     ),
     "network policy": (
+        "any pod can talk",
+        "any pod can reach",
+        "any pod can connect",
+        "lateral movement",
+        "open network",
+        "ingress traffic",
         "network policy",
         "netpol",
         "firewall",
@@ -116,6 +139,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "exposed key",
     ),
     "tls": (
+        "encrypted",
+        "in transit",
+        "http only",
+        "sniff",
         "tls",
         "https",
         "ssl",
@@ -126,6 +153,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "plain http",
     ),
     "disruption budget": (
+        "node upgrade",
+        "maintenance",
+        "take every pod down",
+        "voluntary disruption",
         "pdb",
         "pod disruption budget",
         "disruption budget",
@@ -145,6 +176,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "one node",
     ),
     "privilege escalation": (
+        "more privileges",
+        "gain privileges",
+        "elevate",
+        "elevated",
         "privilege escalation",
         "allow privilege escalation",
         "escalation",
@@ -162,6 +197,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "linux capabilities",
     ),
     "read-only filesystem": (
+        "write to disk",
+        "write to its own disk",
+        "writes to disk",
+        "modify its files",
+        "tamper",
         "read only",
         "readonly",
         "read only root filesystem",
@@ -184,7 +224,18 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "service account": ("service account", "default service account", "default account", "sa"),
     "pull policy": ("image pull policy", "pull policy", "pullpolicy"),
     "labels": ("label", "labels", "recommended labels", "app kubernetes io"),
-    "load balancer": ("load balancer", "lb", "public ip", "external ip", "exposed directly"),
+    "load balancer": (
+        "load balancer",
+        "lb",
+        "public ip",
+        "external ip",
+        "exposed directly",
+        "public",
+        "publicly",
+        "internet facing",
+        "open to the internet",
+        "reachable from outside",
+    ),
     "node port": ("node port", "nodeport"),
     "namespace": ("namespace", "default namespace"),
     "autoscaling": ("hpa", "autoscaler", "autoscaling", "horizontal pod autoscaler", "autoscale"),
@@ -214,11 +265,15 @@ def words(text: str) -> list[str]:
 
 
 @cache
-def _phrases() -> tuple[dict[tuple[str, ...], str], int]:
-    table: dict[tuple[str, ...], str] = {}
+def _phrases() -> tuple[dict[tuple[str, ...], tuple[str, ...]], int]:
+    """Each surface form's word stems -> the ideas it names (a form may name several: liveness is a
+    probe and the idea of restarting what hangs)."""
+    table: dict[tuple[str, ...], tuple[str, ...]] = {}
     for group, forms in SYNONYMS.items():
         for form in forms:
-            table.setdefault(tuple(words(form)), group)
+            key = tuple(words(form))
+            if group not in table.get(key, ()):
+                table[key] = (*table.get(key, ()), group)
     return table, max(len(k) for k in table)
 
 
@@ -231,9 +286,9 @@ def features(text: str) -> set[str]:
     while i < len(tokens):
         for n in range(min(longest, len(tokens) - i), 0, -1):
             key = tuple(tokens[i : i + n])
-            group = table.get(key)
-            if group is not None:
-                out.add("=" + group)
+            groups = table.get(key)
+            if groups is not None:
+                out.update("=" + group for group in groups)
                 out.add("_".join(key))
                 if n > 1:  # the words of a phrase still count, but not as their own group
                     out.update(t for t in key if t not in STOPWORDS)

@@ -350,7 +350,13 @@ def test_critique_json_contract(kai) -> None:
 def test_critique_graded_by_a_model_is_more_generous(kai, sent_bodies: list[dict]) -> None:
     answers = str(DATA / "answers-model.txt")
     offline = kai("critique", AGENT, "--answers", answers, "-o", "json").json()
-    assert [m["answer"] for m in offline["matched"]] == [1, 3]
+    # offline matching knows that "hangs ... restarts" is a liveness probe, not that
+    # "any pod in the cluster can talk to the agent" is about NetworkPolicies
+    assert [(m["answer"], m["finding"]["rule"]) for m in offline["matched"]] == [
+        (1, "KAI-IMG-001"),
+        (3, "KAI-CFG-001"),
+        (4, "KAI-PRB-002"),
+    ]
     with recorder.use_cassette("critique_model.yaml") as cassette:
         r = kai(
             "critique", AGENT, "--answers", answers, "--model", MODEL, "--no-cache", "-o", "json"
