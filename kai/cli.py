@@ -311,10 +311,11 @@ def review(
                 Path(r.file).write_text(r.fixed, encoding="utf-8")
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
-    from kai.helm import renderer_notice
+    if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
+        from kai.helm import renderer_notice  # 25 ms: only when a chart is among the paths
 
-    if notice := renderer_notice(paths):
-        _console(stderr=True).print(notice, markup=False)
+        if notice := renderer_notice(paths):
+            _console(stderr=True).print(notice, markup=False)
     report = run_review(
         paths, rules, namespace=namespace or config.namespace or "default", schema=schema
     )
@@ -1670,6 +1671,34 @@ def _usage_message(e: Any, args: list[str], commands: set[str]) -> str:
     return f"{message[0].lower()}{message[1:]} (see `{command} --help`)"
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command being run registered.
+
+    typer builds click objects for every command on every run (about 3 ms each, evaluating their
+    annotations); a run needs one. Help, unknown commands and the English shorthand get the whole
+    app, so listings and "no such command" stay complete.
+    """
+    import copy
+
+    from typer.main import get_command_name
+
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is None:
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(c.callback.__name__ if c.callback else "")) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands = commands
+    lean.registered_groups = groups
+    return lean
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
@@ -1706,7 +1735,7 @@ def main(argv: list[str] | None = None) -> None:
         from click import exceptions as click  # type: ignore[no-redef]
 
     try:
-        code = app(args=args, prog_name="kai", standalone_mode=False)
+        code = _app_for(args)(args=args, prog_name="kai", standalone_mode=False)
         if code == ExitCode.CANCELLED:  # typer turns Ctrl-C into Exit(130)
             _fail("cancelled", ExitCode.CANCELLED)
         if isinstance(code, int) and code:

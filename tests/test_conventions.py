@@ -44,3 +44,14 @@ def test_ctrl_c_prints_cancelled_and_exits_130(kai, monkeypatch) -> None:
 def test_no_arguments_shows_help(kai) -> None:
     r = kai()
     assert r.code == 2 and "Usage: kai" in r.err and "review" in r.err
+
+
+def test_a_run_builds_only_the_command_it_runs() -> None:
+    from kai.cli import _app_for, app
+
+    lean = _app_for(["--debug", "review", "x.yaml"])
+    assert [c.callback.__name__ for c in lean.registered_commands] == ["review"]  # type: ignore[union-attr]
+    assert [g.name for g in _app_for(["policies", "list"]).registered_groups] == ["policies"]
+    # help, unknown words and the English shorthand see every command
+    for args in (["--help"], ["nosuch"], []):
+        assert _app_for(args) is app
