@@ -210,7 +210,10 @@ AllowDestructiveOpt = Annotated[
 ]
 ValidatorOpt = Annotated[
     Validator,
-    typer.Option("--validator", help="Schema validator: kubeconform when on PATH, else builtin."),
+    typer.Option(
+        "--validator",
+        help="Schema validator: builtin (auto, the default) or kubeconform (when on PATH).",
+    ),
 ]
 
 

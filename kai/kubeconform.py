@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kai.errors import InputError
-from kai.manifests import dump_yaml
 from kai.models import Manifest
 
 if TYPE_CHECKING:
@@ -99,7 +98,9 @@ def run_kubeconform(
     try:
         proc = subprocess.run(
             argv,
-            input=dump_yaml(m.obj for m in manifests),
+            # JSON is YAML: one compact JSON document per object, serialized in C, not PyYAML's
+            # Python representer (two thirds of the time kubeconform's path took at 10k objects)
+            input="".join("---\n" + json.dumps(m.obj) + "\n" for m in manifests),
             capture_output=True,
             text=True,
             timeout=TIMEOUT_SECONDS,
