@@ -1,0 +1,193 @@
+"""How kai's cost grows with input size, as ratios against floors measured in the same run.
+
+    python benchmarks/scale.py [--sizes 1000 10000 50000] [--repeat 3]
+
+Every figure is CPU seconds (user + system) of one child process, best of --repeat, and its peak
+RSS; a ratio divides kai's CPU by a floor's on the same files: parsing with libyaml (PyYAML's C
+loader), parsing with yaml-rs (the Rust parser kai uses), a ruamel.yaml round trip (what `kai fix`
+must do at least), and `python -c pass` for start-up. It also measures a crowded namespace (2,000
+each of Deployments, Services, NetworkPolicies, HPAs and PDBs in one namespace: the case where
+cross-object checks go quadratic) and Checkov and kubeconform when they are on PATH. Prints
+numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench import make_object, write_corpus
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(argv: list[str], repeat: int, cwd: Path | None = None) -> tuple[float, float]:
+    """(best CPU seconds, peak MiB) of running argv as a child process."""
+    best_cpu, peak = float("inf"), 0.0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(repeat):
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=env
+        )
+        _, _, usage = os.wait4(proc.pid, 0)
+        best_cpu = min(best_cpu, usage.ru_utime + usage.ru_stime)
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return best_cpu, peak
+
+
+def floors(files: list[str]) -> dict[str, list[str]]:
+    listing = repr(files)
+    return {
+        "libyaml parse": [
+            PY,
+            "-c",
+            "import yaml\n"
+            f"for f in {listing}: list(yaml.load_all(open(f), Loader=yaml.CSafeLoader))",
+        ],
+        "yaml-rs parse": [
+            PY,
+            "-c",
+            "import yaml_rs\n"
+            f"for f in {listing}:\n"
+            "    t = open(f).read()\n"
+            "    [yaml_rs.loads(d) for d in t.split('\\n---\\n')]",
+        ],
+        "ruamel round trip": [
+            PY,
+            "-c",
+            "import io\nfrom ruamel.yaml import YAML\ny = YAML()\n"
+            f"for f in {listing}:\n"
+            "    docs = list(y.load_all(open(f)))\n"
+            "    out = io.StringIO(); y.dump_all(docs, out)",
+        ],
+    }
+
+
+def crowded_corpus(directory: Path, per_kind: int) -> int:
+    """per_kind each of Deployment, Service, NetworkPolicy, HPA and PDB, all in one namespace."""
+    import yaml
+
+    directory.mkdir(parents=True, exist_ok=True)
+    wanted = (
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    )
+    objs: list[dict[str, Any]] = []
+    n = 0
+    while len(objs) < per_kind * len(wanted):
+        obj = make_object(n)
+        n += 1
+        if obj["kind"] in wanted:
+            obj["metadata"]["namespace"] = "crowded"
+            objs.append(obj)
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for start in range(0, len(objs), 100):
+        (directory / f"part-{start // 100:04d}.yaml").write_text(
+            yaml.dump_all(objs[start : start + 100], Dumper=dumper, sort_keys=False)
+        )
+    return len(objs)
+
+
+def report(label: str, objects: int, files: list[str], repeat: int, extra: bool) -> None:
+    kai = [PY, "-m", "kai"]
+    rows: dict[str, tuple[float, float]] = {}
+    for name, argv in floors(files).items():
+        rows[name] = measure(argv, repeat)
+    rows["kai review -o json"] = measure([*kai, "review", *files, "-o", "json"], repeat)
+    rows["kai review --no-validate"] = measure(
+        [*kai, "review", *files, "-o", "json", "--no-validate"], repeat
+    )
+    rows["kai validate -o json"] = measure([*kai, "validate", *files, "-o", "json"], repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        copies = []
+        for f in files:
+            dst = Path(tmp, Path(f).name)
+            shutil.copy(f, dst)
+            copies.append(str(dst))
+        rows["kai fix --dry-run"] = measure([*kai, "fix", *copies, "--dry-run"], repeat)
+    if extra and shutil.which("kubeconform"):
+        rows["kubeconform -strict"] = measure(
+            ["kubeconform", "-strict", "-skip", "CustomResourceDefinition", *files], repeat
+        )
+        rows["kai validate --validator kubeconform"] = measure(
+            [*kai, "validate", *files, "-o", "json", "--validator", "kubeconform"], repeat
+        )
+    if extra and shutil.which("checkov"):
+        rows["checkov"] = measure(
+            [
+                "checkov",
+                "--quiet",
+                "--framework",
+                "kubernetes",
+                "-o",
+                "json",
+                "-d",
+                str(Path(files[0]).parent),
+            ],
+            1,
+        )
+    libyaml = rows["libyaml parse"][0]
+    print(f"\n## {label}: {objects:,} objects in {len(files)} files")
+    print(f"{'measurement':40} {'CPU s':>8} {'objects/s':>11} {'x libyaml':>10} {'peak MiB':>9}")
+    for name, (cpu, mib) in rows.items():
+        rate = objects / cpu if cpu else float("inf")
+        print(f"{name:40} {cpu:8.2f} {rate:11,.0f} {cpu / libyaml:10.2f} {mib:9.0f}")
+    fix, rt = rows["kai fix --dry-run"][0], rows["ruamel round trip"][0]
+    print(f"kai fix / ruamel round trip: {fix / rt:.2f}x")
+    if "checkov" in rows:
+        print(f"checkov / kai review: {rows['checkov'][0] / rows['kai review -o json'][0]:.1f}x")
+    if "kubeconform -strict" in rows:
+        print(
+            "kubeconform / kai validate: "
+            f"{rows['kubeconform -strict'][0] / rows['kai validate -o json'][0]:.2f}x"
+        )
+
+
+def startup(repeat: int) -> None:
+    one = ROOT / "examples" / "agent-hardened"
+    floor, _ = measure([PY, "-c", "pass"], repeat)
+    rows = {
+        "kai --help": measure([PY, "-m", "kai", "--help"], repeat)[0],
+        "kai review <one folder> -o json": measure(
+            [PY, "-m", "kai", "review", str(one), "-o", "json"], repeat
+        )[0],
+    }
+    print(f"\n## start-up (python -c pass: {floor:.3f} s CPU)")
+    for name, cpu in rows.items():
+        print(f"{name:40} {cpu:8.3f} s  {cpu / floor:6.1f}x python -c pass")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 50000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--crowded", type=int, default=2000, help="objects per kind (0: skip)")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, repeat {args.repeat}")
+    startup(max(args.repeat, 5))
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            folder = Path(tmp, f"corpus-{size}")
+            write_corpus(folder, size)
+            files = sorted(str(p) for p in folder.glob("*.yaml"))
+            report("mixed corpus, 20 namespaces", size, files, args.repeat, extra=size <= 10000)
+        if args.crowded:
+            folder = Path(tmp, "crowded")
+            n = crowded_corpus(folder, args.crowded)
+            files = sorted(str(p) for p in folder.glob("*.yaml"))
+            report("crowded namespace", n, files, args.repeat, extra=False)
+
+
+if __name__ == "__main__":
+    main()
