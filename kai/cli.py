@@ -518,10 +518,12 @@ def generate(
         for q in result.plan.questions:
             given[q] = typer.prompt(q)
     if out and out != "-":
-        Path(out).write_text(result.yaml, encoding="utf-8")
+        _write_output(out, result.yaml)
     if out == "-":
         sys.stdout.write(result.yaml)
     render.print_generated(console, result, explain, show_yaml=out is None)
+    if out and out != "-":
+        console.print(f"wrote {out}", markup=False)
 
     def to_cluster(confirmed: bool) -> int:
         from kai.errors import ClusterError
@@ -558,27 +560,27 @@ def generate(
         )
     interactive = out is None and sys.stdin.isatty()
     while interactive:
-        choice = (
-            typer.prompt("[a]pply, [r]eprompt with feedback, [s]ave, [q]uit", default="q")
-            .strip()
-            .lower()[:1]
-        )
-        if choice == "r":
+        choice = typer.prompt("[a]pply, [r]eprompt with feedback, [s]ave, [q]uit", default="q")
+        choice = choice.strip().lower()
+        if choice in ("r", "reprompt"):
             feedback = typer.prompt("What should change?")
             result = ask(history=result.messages, feedback=feedback, previous_yaml=result.yaml)
             render.print_generated(console, result, explain)
-        elif choice == "s":
+        elif choice in ("s", "save"):
             target = typer.prompt("Save to", default="kai-generated.yaml")
-            Path(target).write_text(result.yaml, encoding="utf-8")
-            console.print(f"saved {target}")
-        elif choice == "a":
+            if Path(target).exists() and not typer.confirm(f"{target} exists: overwrite it?"):
+                continue
+            _write_output(target, result.yaml)
+            console.print(f"wrote {target}", markup=False)
+        elif choice in ("a", "apply"):
             code = to_cluster(False)
             if code:
                 raise SystemExit(code)
             break
-
-        else:
+        elif choice in ("q", "quit"):
             break
+        else:  # a typo must not lose the plan
+            console.print(f"{choice!r}: choose a, r, s or q", markup=False)
     raise SystemExit(0 if not result.failing else 1)
 
 
@@ -883,18 +885,34 @@ app.command("diagnose", help="Alias of kai debug.", hidden=True)(debug_cmd)
 
 
 def _writable(path: str) -> None:
-    """Create the parent folder of an output file now, or say in one line why it cannot be."""
+    """Say in one line, before any model call is paid for, why an output file cannot be written.
+
+    Nothing is created: a folder that does not exist yet is made only when the file is written.
+    """
     from kai.errors import InputError
 
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{path} is a directory: give a file name for the YAML")
+    existing = target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create {target.parent}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"cannot write to {existing}: permission denied")
+
+
+def _write_output(path: str, text: str) -> None:
+    """Write a file kai produced (its folder created now), in one line on failure."""
+    from kai.errors import InputError
+
+    target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise InputError(f"cannot create {target.parent}: {e.strerror or e}") from None
-    if not os.access(target.parent, os.W_OK):
-        raise InputError(f"cannot write to {target.parent}: permission denied")
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _approval(flag: ApprovalMode | None, configured: Any) -> Any:

@@ -424,7 +424,7 @@ def test_the_skill_questions_shape_the_prompt() -> None:
     assert "team: ml" in user["content"]
 
 
-def test_an_output_folder_that_does_not_exist_is_created_first(kai, tmp_path: Path) -> None:
+def test_an_output_folder_that_does_not_exist_is_created_when_written(kai, tmp_path: Path) -> None:
     with recorder.use_cassette("openai_clean_draft.yaml"):
         r = kai(
             "generate",
@@ -437,6 +437,41 @@ def test_an_output_folder_that_does_not_exist_is_created_first(kai, tmp_path: Pa
         )
     assert r.code == 0, r.out + r.err
     assert (tmp_path / "out" / "new" / "agent.yaml").read_text().startswith("apiVersion")
+    assert "wrote out/new/agent.yaml" in r.out
+
+
+def test_a_run_that_writes_nothing_creates_no_folder(kai, tmp_path: Path) -> None:
+    # the model call fails (no cassette, no network): nothing was written, so no folder either
+    r = kai(
+        "generate",
+        REQUEST,
+        "--model",
+        "openai/gpt-4.1-mini",
+        "--no-cache",
+        "-o",
+        "a/b/c.yaml",
+        "--api-base",
+        "http://127.0.0.1:9/v1",
+        "--timeout",
+        "1",
+    )
+    assert r.code == 3, r.err
+    assert not (tmp_path / "a").exists()
+
+
+def test_interactive_menu_reasks_on_a_typo_and_confirms_an_overwrite(
+    kai, terminal, tmp_path: Path
+) -> None:
+    (tmp_path / "out.yaml").write_text("keep me\n")
+    # a typo, then save onto an existing file: refused once (n), then saved elsewhere
+    terminal("x\ns\nout.yaml\nn\ns\nnew.yaml\nq\n")
+    with recorder.use_cassette("openai_clean_draft.yaml"):
+        r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "--no-cache")
+    assert r.code == 0, r.err
+    assert "'x': choose a, r, s or q" in r.out
+    assert (tmp_path / "out.yaml").read_text() == "keep me\n"
+    assert (tmp_path / "new.yaml").read_text().startswith("apiVersion")
+    assert "wrote new.yaml" in r.out
 
 
 def test_an_output_path_that_is_a_folder_fails_before_any_model_call(kai, tmp_path: Path) -> None:
