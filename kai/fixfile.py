@@ -312,10 +312,9 @@ def write_atomic(path: str | Path, text: str) -> None:
             if st is not None:
                 os.fchmod(fd, st.st_mode & 0o7777)
                 if hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
-                    try:
+                    # only root may give a file away; the mode is still kept
+                    with contextlib.suppress(PermissionError):
                         os.fchown(fd, st.st_uid, st.st_gid)
-                    except PermissionError:
-                        pass  # only root may give a file away; the mode is still kept
             else:
                 umask = os.umask(0)
                 os.umask(umask)
