@@ -1369,12 +1369,17 @@ def mcp_cmd(
     api_base: Annotated[
         str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
     ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
-    """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate."""
+    """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate.
+
+    dry_run uses --kubeconfig/--context (or KUBECONFIG) only, never a kubeconfig from the client.
+    """
     from kai.config import load_config
     from kai.mcp_server import serve
 
-    serve(load_config(), policies or [], model, api_base)
+    serve(load_config(), policies or [], model, api_base, kubeconfig, context)
 
 
 package_app = typer.Typer(
