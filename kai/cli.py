@@ -17,9 +17,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kai.fixfile import FixedFile
     from kai.generate import Generated
     from kai.models import Report, Rule, Severity
-    from kai.policy.fix import FileFix
 
 app = typer.Typer(
     name="kai",
@@ -309,9 +309,11 @@ def review(
         if "-" in paths:
             raise InputError("--fix rewrites files: for standard input use `kai fix -`")
         fixed = fix_paths(paths, rules, config, namespace or config.namespace or "default")
+        from kai.fixfile import write_atomic
+
         for r in fixed:
             if r.changed:
-                Path(r.file).write_text(r.fixed, encoding="utf-8")
+                write_atomic(r.file, r.fixed)
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
@@ -984,21 +986,44 @@ def fix(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the diff; write nothing.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 when a fix would change a file."),
+    ] = False,
     policies: PoliciesOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
     """Apply the deterministic fixes (security context, resources, probes, NetworkPolicy, PDB, labels).
 
     One input prints the fixed YAML on stdout and the diff on stderr; --in-place rewrites the files
-    and prints the diff; --dry-run only prints the diff.
+    (atomically) and prints the diff; --dry-run only prints the diff; --check lists the files a fix
+    would change. Exit 1 when findings at --fail-on remain after fixing ("still failing").
     """
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.pipeline import fix_paths, rules_for
+    from kai.fixfile import fix_files, write_atomic
+    from kai.pipeline import rules_for
 
     config = load_config()
     rules = rules_for(config, policies=policies or [])
-    results = fix_paths(paths, rules, config, namespace or config.namespace or "default")
+    defaults = config.extra.get("defaults")
+    results = fix_files(
+        paths,
+        rules,
+        defaults if isinstance(defaults, dict) else {},
+        namespace or config.namespace or "default",
+        config.review.fail_on,
+    )
+    if check:
+        console = _console(stderr=True)
+        for r in results:
+            if r.changed:
+                console.print(f"would fix {r.file}", markup=False)
+        would = sum(r.changed for r in results)
+        console.print(
+            f"{would} of {len(results)} file{'s' if len(results) != 1 else ''} would be fixed"
+        )
+        raise SystemExit(1 if would else 0)
     if not in_place and not dry_run and len(results) > 1 and not out:
         raise InputError("several files: use --in-place, --dry-run, or fix one file at a time")
     if out and len(results) != 1:
@@ -1011,11 +1036,27 @@ def fix(
             continue
         if in_place:
             if r.changed:
-                Path(r.file).write_text(r.fixed, encoding="utf-8")
+                write_atomic(r.file, r.fixed)
         elif out:
-            Path(out).write_text(r.fixed, encoding="utf-8")
+            write_atomic(out, r.fixed)
         else:
             sys.stdout.write(r.fixed)
+    _still_failing(results)
+
+
+def _still_failing(results: list[Any]) -> None:
+    """Exit 1, saying which, when findings at --fail-on remain after the fixes."""
+    remaining = [f for r in results for f in r.remaining]
+    if not remaining:
+        return
+    shown = ", ".join(sorted({f"{f.rule} {f.object.display()}" for f in remaining})[:5])
+    more = f" and {len(remaining) - 5} more" if len(remaining) > 5 else ""
+    _console(stderr=True).print(
+        f"still failing: {len(remaining)} finding{'s' if len(remaining) != 1 else ''} kai fix "
+        f"cannot repair ({shown}{more}); see kai review",
+        markup=False,
+    )
+    raise SystemExit(1)
 
 
 def _cluster_stages(
@@ -1162,7 +1203,7 @@ def _existing(cluster: Any, manifests: list[Any]) -> list[Any]:
     return out
 
 
-def _report_fixes(results: list[FileFix], to_stderr: bool) -> None:
+def _report_fixes(results: list[FixedFile], to_stderr: bool) -> None:
     from rich.markup import escape
 
     console = _console(stderr=to_stderr)
@@ -1431,15 +1472,20 @@ def mcp_cmd(
     api_base: Annotated[
         str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
     ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
-    """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate."""
+    """Serve kai's guardrails to other agents over MCP (stdio): review, validate, fix, explain, dry_run, generate.
+
+    dry_run uses --kubeconfig/--context (or KUBECONFIG) only, never a kubeconfig from the client.
+    """
     from kai.config import load_config
     from kai.extras import require
 
     require("mcp", "kai mcp")
     from kai.mcp_server import serve
 
-    serve(load_config(), policies or [], model, api_base)
+    serve(load_config(), policies or [], model, api_base, kubeconfig, context)
 
 
 package_app = typer.Typer(

@@ -100,14 +100,22 @@ class Cluster:
             )
             self.context = chosen["name"]
             file_namespace = chosen.get("context", {}).get("namespace")
-        except (ConfigException, FileNotFoundError, TypeError, KeyError) as kube_error:
+        except (
+            ConfigException,
+            OSError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            ValueError,
+        ) as kube_error:
             try:
                 config.load_incluster_config()
             except ConfigException:
                 where = kubeconfig or "KUBECONFIG or ~/.kube/config"
-                raise ClusterError(
-                    f"no cluster configured: {where}: {str(kube_error).splitlines()[0]}"
-                ) from None
+                reason = (str(kube_error).splitlines() or [type(kube_error).__name__])[0]
+                if isinstance(kube_error, (TypeError, KeyError, AttributeError, ValueError)):
+                    reason = "not a kubeconfig (a YAML mapping of clusters, users and contexts)"
+                raise ClusterError(f"no cluster configured: {where}: {reason}") from None
         self.api = client.ApiClient()
         self.server = str(self.api.configuration.host)
         self.namespace = namespace or file_namespace or "default"

@@ -1077,6 +1077,10 @@ def merge_values(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
     return out
 
 
+RELEASE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+MAX_RELEASE_NAME = 53
+
+
 def _load_yaml_file(path: Path) -> Any:
     from kai.manifests import read_file
     from kai.yamlio import iter_documents
@@ -1092,6 +1096,14 @@ def _chart_meta(chart_dir: Path) -> dict[str, Any]:
     meta = _load_yaml_file(chart)
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise InputError(f"{chart}: Chart.yaml needs a name")
+    name = meta["name"]
+    # The name becomes helm template's release name: Helm's own rule (a DNS subdomain, at most
+    # 53 characters), which also keeps a name like `--post-renderer=/bin/sh` from being a flag.
+    if len(name) > MAX_RELEASE_NAME or not RELEASE_NAME.fullmatch(name):
+        raise InputError(
+            f"{chart}: invalid chart name {name!r}: use lowercase letters, digits, '-' and '.', "
+            f"starting and ending with a letter or digit, at most {MAX_RELEASE_NAME} characters"
+        )
     return meta
 
 
@@ -1143,11 +1155,12 @@ def _render_with_helm(
 ) -> list[tuple[str, str]]:
     meta = _chart_meta(chart_dir)
     with tempfile.TemporaryDirectory(prefix="kai-helm-") as tmp:
-        argv = [helm, "template", meta["name"], str(chart_dir)]
+        argv = [helm, "template"]
         if overrides:
             vf = Path(tmp) / "overrides.yaml"
             vf.write_text(json.dumps(merge_values({}, overrides)), encoding="utf-8")
             argv += ["--values", str(vf)]
+        argv += ["--", meta["name"], str(chart_dir)]  # positionals are never read as flags
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired) as e:

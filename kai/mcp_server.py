@@ -6,6 +6,7 @@ imports this module: the SDK pulls in pydantic, anyio and starlette, which `kai 
 dry run (dryRun=All) and nothing here imports kai.apply's `apply`.
 """
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -49,13 +50,21 @@ def build_server(
     policies: Sequence[str] = (),
     model: str | None = None,
     api_base: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> MCPServer:
-    """The MCP server with kai's tools, rules loaded once (built-in plus `policies`)."""
+    """The MCP server with kai's tools, rules loaded once (built-in plus `policies`).
+
+    `dry_run` talks to the cluster of `kubeconfig` and `context` (kai mcp's own flags, else
+    KUBECONFIG and its current context) and to no other: a kubeconfig from the client could name
+    an exec or auth-provider credential plugin, which the Kubernetes client would run.
+    """
     from kai import __version__
     from kai.pipeline import rules_for
 
     config = config or Config()
     default_model, default_api_base = model, api_base
+    server_kubeconfig, server_context = kubeconfig, context
     base_rules = rules_for(config, policies=policies)
     server = MCPServer("kai", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
 
@@ -230,18 +239,35 @@ def build_server(
         context: str | None = None,
         kubeconfig: str | None = None,
     ) -> dict[str, Any]:
-        """Server-side dry run (dryRun=All) on the configured cluster, with the diff per object.
+        """Server-side dry run (dryRun=All) on the cluster kai mcp was started with, diff per object.
 
-        Nothing is applied. Without a reachable cluster the call fails with the reason.
+        Nothing is applied. The cluster is the operator's choice (kai mcp --kubeconfig/--context or
+        KUBECONFIG): `kubeconfig` and `context` from the client are refused. Without a reachable
+        cluster the call fails with the reason.
         """
         from kai.apply import dry_run as server_dry_run
         from kai.cluster import Cluster
 
+        if kubeconfig is not None and kubeconfig != server_kubeconfig:
+            raise ToolError(
+                "refused: dry_run uses the kubeconfig kai mcp was started with "
+                "(kai mcp --kubeconfig PATH, or KUBECONFIG); a client-supplied kubeconfig could "
+                "run its exec credential plugin"
+            )
+        if context is not None and context != server_context:
+            raise ToolError(
+                "refused: dry_run uses the context kai mcp was started with "
+                "(kai mcp --context NAME, or the kubeconfig's current context)"
+            )
         try:
             manifests, _ = _load(yaml)
             if not manifests:
                 raise ToolError("no Kubernetes objects in the input")
-            cluster = Cluster(kubeconfig, context, namespace or config.namespace)
+            cluster = Cluster(
+                server_kubeconfig or os.environ.get("KUBECONFIG") or None,
+                server_context,
+                namespace or config.namespace,
+            )
             plan = server_dry_run(cluster, manifests)
         except KaiError as e:
             raise ToolError(e.message) from None
@@ -341,6 +367,8 @@ def serve(
     policies: Sequence[str] = (),
     model: str | None = None,
     api_base: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> None:
     """Run the server on stdin/stdout until the client disconnects."""
-    build_server(config, policies, model, api_base).run("stdio")
+    build_server(config, policies, model, api_base, kubeconfig, context).run("stdio")

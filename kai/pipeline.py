@@ -13,7 +13,7 @@ from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine, suppressions
 
 if TYPE_CHECKING:
-    from kai.policy.fix import FileFix
+    from kai.fixfile import FixedFile
 
 
 @dataclass(slots=True)
@@ -97,19 +97,9 @@ def review(
 
 def fix_paths(
     paths: Sequence[str], rules: Sequence[Rule], config: Config, namespace: str = "default"
-) -> list[FileFix]:
-    """The fix stage over files: each file fixed on its own text, comments and order kept."""
-    import sys
-    from pathlib import Path
+) -> list[FixedFile]:
+    """The fix stage over files: each file fixed on its own text, comments, order and layout kept."""
+    from kai.fixfile import fix_files
 
-    from kai.manifests import discover, read_file
-    from kai.policy.fix import fix_text
-
-    defaults = (
-        config.extra.get("defaults") if isinstance(config.extra.get("defaults"), dict) else {}
-    )
-    results = []
-    for f in discover(paths):
-        text = sys.stdin.read() if f == "-" else read_file(Path(f))
-        results.append(fix_text(text, f, rules, defaults, namespace))
-    return results
+    defaults = config.extra.get("defaults")
+    return fix_files(paths, rules, defaults if isinstance(defaults, dict) else {}, namespace)

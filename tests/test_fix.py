@@ -174,8 +174,11 @@ def test_cli_fix_stdout_dry_run_and_in_place(kai, tmp_path: Path) -> None:
     f = tmp_path / "agent.yaml"
     f.write_text(DRAFT.read_text())
     r = kai("fix", str(f))
+    # The draft keeps two findings no fixer repairs (a :latest image, config in env): exit 1.
     assert (
-        r.code == 0
+        r.code == 1
+        and "still failing: 2 findings" in r.err
+        and "KAI-IMG-001 Deployment/agent" in r.err
         and "kind: NetworkPolicy" in r.out
         and "+++ b/" in r.err
         and f.read_text() == DRAFT.read_text()
@@ -184,11 +187,11 @@ def test_cli_fix_stdout_dry_run_and_in_place(kai, tmp_path: Path) -> None:
     assert "+++ b/" in r.out and f.read_text() == DRAFT.read_text()
     out = tmp_path / "fixed.yaml"
     assert (
-        kai("fix", str(f), "-o", str(out)).code == 0
+        kai("fix", str(f), "-o", str(out)).code == 1
         and "kind: PodDisruptionBudget" in out.read_text()
     )
     assert (
-        kai("fix", str(f), "--in-place").code == 0 and "kind: PodDisruptionBudget" in f.read_text()
+        kai("fix", str(f), "--in-place").code == 1 and "kind: PodDisruptionBudget" in f.read_text()
     )
     assert "0 fixes" in kai("fix", str(f), "--dry-run").out
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -365,3 +367,53 @@ def test_real_helm_renders_the_chart_like_kai(tmp_path: Path, source: Path, name
     finally:
         helm.helm_binary = helm_binary  # type: ignore[assignment]
     assert _same(by_helm, by_kai)
+
+
+def _fake_helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `helm` on PATH that records its argv (one JSON list per call) and renders nothing."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    log = tmp_path / "helm-argv.jsonl"
+    script = bindir / "helm"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return log
+
+
+@pytest.mark.parametrize(
+    "name", ["--post-renderer=/bin/sh", "-x", "a b", "UPPER", "x" * 54, "../up", "a\x1b[2J"]
+)
+def test_a_chart_name_that_is_no_release_name_never_reaches_helm(
+    kai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    log = _fake_helm(tmp_path, monkeypatch)
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(
+        json.dumps({"apiVersion": "v2", "name": name, "version": "0.1.0"})
+    )
+    r = kai("review", str(chart))
+    assert r.code == 2 and "invalid chart name" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert not log.exists()  # helm was never run
+
+
+def test_helm_gets_double_dash_before_the_release_name_and_chart(
+    kai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _fake_helm(tmp_path, monkeypatch)
+    chart = tmp_path / "-chart"  # even a directory that looks like a flag
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web.v1\nversion: 0.1.0\n")
+    kai("review", str(chart))
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls and calls[0][0] == "template"
+    assert calls[0][-3:] == ["--", "web.v1", str(chart)]
+    render_chart(chart, {"replicas": 2})
+    argv = json.loads(log.read_text().splitlines()[-1])
+    assert argv[1] == "--values" and argv[-3:] == ["--", "web.v1", str(chart)]

@@ -216,16 +216,16 @@ def test_dry_run_without_a_cluster_is_an_error_naming_the_problem(tmp_path: Path
     unreachable.write_text(
         Path(KUBECONFIG).read_text().replace("http://127.0.0.1:16443", "http://127.0.0.1:9")
     )
-    message = error_text(call("dry_run", yaml=HARDENED, kubeconfig=str(unreachable)))
+    message = error_text(session_with(dict(kubeconfig=str(unreachable)), "dry_run", yaml=HARDENED))
     assert "cannot reach the cluster (context recorded, server http://127.0.0.1:9)" in message
     assert "no Kubernetes objects" in error_text(
-        call("dry_run", yaml="# nothing\n", kubeconfig=KUBECONFIG)
+        session_with(dict(kubeconfig=KUBECONFIG), "dry_run", yaml="# nothing\n")
     )
 
 
 def test_dry_run_on_a_recorded_cluster_only_ever_dry_runs() -> None:
     with cluster.use_cassette("create_all.yaml") as tape:
-        result = data(call("dry_run", yaml=HARDENED, kubeconfig=KUBECONFIG))
+        result = data(session_with(dict(kubeconfig=KUBECONFIG), "dry_run", yaml=HARDENED))
     assert result["ok"] is True and result["context"] == "recorded"
     assert result["counts"] == {"create": 9, "update": 0, "unchanged": 0, "error": 0}
     assert [c["object"] for c in result["changes"]][:2] == [
@@ -306,3 +306,63 @@ def test_kai_help_does_not_import_the_mcp_sdk() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
     assert not {m for m in imported if m == "mcp" or m.startswith(("mcp.", "mcp_types"))}
     assert "kai.cli" in imported  # ...and importtime did record kai's own imports
+
+
+EXEC_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:9"}}}}]
+users:
+  - name: u
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1
+        command: /bin/sh
+        args: ["-c", "touch {marker}; echo '{{\\"kind\\":\\"ExecCredential\\",\\"apiVersion\\":\\"client.authentication.k8s.io/v1\\",\\"status\\":{{\\"token\\":\\"x\\"}}}}'"]
+        interactiveMode: Never
+contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
+current-context: c
+"""
+
+
+def test_dry_run_never_runs_a_client_supplied_kubeconfigs_exec_plugin(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "hostile-kubeconfig.yaml"
+    hostile.write_text(EXEC_KUBECONFIG.format(marker=marker))
+    message = error_text(call("dry_run", yaml=HARDENED, kubeconfig=str(hostile)))
+    assert "kubeconfig" in message and "kai mcp --kubeconfig" in message
+    message = error_text(call("dry_run", yaml=HARDENED, kubeconfig=str(hostile), context="c"))
+    assert not marker.exists()
+    assert "\n" not in message.strip()
+
+
+def test_dry_run_takes_no_context_from_the_client() -> None:
+    message = error_text(call("dry_run", yaml=HARDENED, context="recorded"))
+    assert "context" in message and "kai mcp --context" in message
+
+
+def test_dry_run_uses_the_kubeconfig_kai_mcp_was_started_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", KUBECONFIG)
+    with cluster.use_cassette("create_all.yaml"):
+        result = data(call("dry_run", yaml=HARDENED))
+    assert result["ok"] is True and result["context"] == "recorded"
+    with cluster.use_cassette("create_all.yaml"):
+        result = data(session_with(dict(kubeconfig=KUBECONFIG), "dry_run", yaml=HARDENED))
+    assert result["context"] == "recorded"
+
+
+def test_a_file_that_is_not_a_kubeconfig_is_a_clean_error(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/false\n")
+    message = error_text(session_with(dict(kubeconfig=str(passwd)), "dry_run", yaml=HARDENED))
+    assert "no cluster configured:" in message and "not a kubeconfig" in message
+    assert "\n" not in message.strip()
+
+
+def session_with(server_args: dict[str, Any], name: str, **arguments: Any) -> CallToolResult:
+    async def main() -> Any:
+        async with Client(build_server(**server_args)) as client:
+            return await client.call_tool(name, arguments)
+
+    return anyio.run(main)
