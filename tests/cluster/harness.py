@@ -60,6 +60,9 @@ rules:
     users: ["system:apiserver", "system:kube-controller-manager", "system:kube-scheduler"]
   - level: None
     nonResourceURLs: ["/readyz*", "/livez*", "/healthz*"]
+  # deletes carry dryRun in the body (DeleteOptions), not the query: log the body for them
+  - level: Request
+    verbs: ["delete", "deletecollection"]
   - level: Metadata
 """
 

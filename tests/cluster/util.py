@@ -56,18 +56,20 @@ def writes(events: list[dict[str, Any]]) -> list[str]:
         ref = e.get("objectRef") or {}
         if e.get("verb") not in WRITE_VERBS or ref.get("resource") in REVIEWS:
             continue
-        if re.search(r"[?&]dryRun=All", e.get("requestURI", "")):
+        if _dry(e):
             continue
         out.append(f"{e['verb']} {ref.get('resource')}/{ref.get('name', '')}")
     return out
 
 
 def dry_runs(events: list[dict[str, Any]]) -> list[str]:
-    return [
-        f"{e['verb']} {(e.get('objectRef') or {}).get('resource')}"
-        for e in events
-        if re.search(r"[?&]dryRun=All", e.get("requestURI", ""))
-    ]
+    return [f"{e['verb']} {(e.get('objectRef') or {}).get('resource')}" for e in events if _dry(e)]
+
+
+def _dry(event: dict[str, Any]) -> bool:
+    if re.search(r"[?&]dryRun=All", event.get("requestURI", "")):
+        return True
+    return "All" in ((event.get("requestObject") or {}).get("dryRun") or [])
 
 
 def one_line(text: str) -> str:
