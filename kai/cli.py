@@ -1123,9 +1123,13 @@ def _cluster_stages(
         if not sys.stdin.isatty():
             console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
             return ExitCode.USAGE
-        if not typer.confirm(
-            f"apply {counts['create']} creations and {counts['update']} updates?", default=False
-        ):
+        try:
+            confirmed = typer.confirm(
+                f"apply {counts['create']} creations and {counts['update']} updates?", default=False
+            )
+        except typer.Abort:  # EOF or Ctrl-C at the prompt: cancelled (130), not a failure (1)
+            confirmed = False
+        if not confirmed:
             console.print("nothing applied")
             return ExitCode.CANCELLED
     done = run_apply(cluster, plan, force_conflicts)

@@ -184,12 +184,19 @@ class Gate:
                 return None
         return denied
 
+    def _ask(self, question: str) -> str:
+        """The person's answer; end of input (Ctrl-D) is no answer, so nothing runs."""
+        try:
+            return self.ask(question)
+        except EOFError:
+            return ""
+
     def _confirm(self, v: Verdict) -> bool:
         if self.yes or v.verb in self.approved_verbs:
             return True
         if not self.tty:
             return False
-        answer = self.ask(f"run `{self.line(v)}`? [y]es / [n]o / [a]lways {v.verb} this session: ")
+        answer = self._ask(f"run `{self.line(v)}`? [y]es / [n]o / [a]lways {v.verb} this session: ")
         answer = answer.strip().lower()
         if answer in ("a", "always"):
             self.approved_verbs.add(v.verb)
@@ -238,7 +245,7 @@ class Gate:
                 if not self.tty:
                     return ExitCode.USAGE
                 word = target_word(v, self.kubectl.namespace)
-                typed = self.ask(f"destructive: type {word!r} to run it, anything else to stop: ")
+                typed = self._ask(f"destructive: type {word!r} to run it, anything else to stop: ")
                 if typed.strip() != word:
                     self.console.print("not confirmed: nothing more runs")
                     return ExitCode.CANCELLED
