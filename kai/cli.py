@@ -64,9 +64,9 @@ class FailOn(StrEnum):
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    from kai.render import console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    return console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -6,6 +6,7 @@ The machine shapes are a contract: see docs/json-output.md before changing them.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -104,19 +105,98 @@ def rule_data(rule: Rule) -> dict[str, Any]:
     }
 
 
+# ---------- terminal safety ----------
+
+# What a terminal may act on: C0 controls but newline and tab, DEL, C1 controls (U+009B is CSI),
+# and the bidirectional overrides, isolates and marks that reorder what a line shows.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+# The same characters minus the C0 ones JSON always escapes: escaped in JSON and YAML text too.
+_UNSAFE_IN_TEXT = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def sanitize(text: str) -> str:
+    """`text` with every control character shown as an escape (\\x1b), newlines and tabs kept."""
+    return _UNSAFE.sub(_visible, text) if _UNSAFE.search(text) else text
+
+
+def console(stderr: bool = False, **options: Any) -> Console:
+    """The one Console kai prints with: every character it writes goes through sanitize().
+
+    Text from a manifest, a cluster or a model (names, images, reasons, messages, diffs) can carry
+    escape sequences (kubectl's CVE-2021-25743): they are shown, never sent to the terminal.
+    Styles kai adds itself are rendered by rich after this, so colours still work.
+    """
+    from rich.console import Console as RichConsole
+
+    class SafeConsole(RichConsole):
+        def _render_buffer(self, buffer: Any) -> str:
+            from rich.segment import Segment
+
+            return super()._render_buffer(
+                Segment(sanitize(seg.text), seg.style, seg.control) if not seg.control else seg
+                for seg in buffer
+            )
+
+    return SafeConsole(stderr=stderr, **options)
+
+
 def to_json(data: Any, pretty: bool | None = None) -> str:
-    """Indented on a terminal; compact when piped (the C encoder is ~5x faster on big reports)."""
+    """Indented on a terminal; compact when piped (the C encoder is ~5x faster on big reports).
+
+    JSON escapes C0 controls itself; C1 controls and bidi overrides are escaped here (\\u009b),
+    which is the same JSON value.
+    """
     if pretty is None:
         pretty = sys.stdout.isatty()
     if pretty:
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    if _UNSAFE_IN_TEXT.search(text):
+        text = _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def to_yaml(data: Any) -> str:
+    """YAML for people and machines: PyYAML escapes C0 and C1 controls in double quotes; strings
+    with a bidi override are double-quoted too, and the override escaped (\\u202e)."""
     from kai.yamlio import dump
 
-    return dump(data)
+    if not _UNSAFE_IN_TEXT.search(json.dumps(data, ensure_ascii=False, default=str)):
+        return dump(data)
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class Dumper(base):  # type: ignore[misc]
+        pass
+
+    Dumper.add_representer(
+        _Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"')
+    )
+    text = yaml.dump(_quote_unsafe(data), Dumper=Dumper, sort_keys=False, allow_unicode=True)
+    return _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class _Quoted(str):
+    """A string PyYAML must write double-quoted (so that \\u escapes inside it mean what they say)."""
+
+
+def _quote_unsafe(data: Any) -> Any:
+    if isinstance(data, str):
+        return _Quoted(data) if _UNSAFE_IN_TEXT.search(data) else data
+    if isinstance(data, dict):
+        return {_quote_unsafe(k): _quote_unsafe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_quote_unsafe(v) for v in data]
+    return data
 
 
 def _help_markdown(rule: Rule) -> str:
