@@ -69,6 +69,13 @@ def _console(stderr: bool = False) -> Console:
     return console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
+def _escape(text: str) -> str:
+    """Rich markup in text from input or a model, shown as text."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     from rich.markup import escape
 
@@ -491,7 +498,7 @@ def generate(
         elif choice == "s":
             target = typer.prompt("Save to", default="kai-generated.yaml")
             Path(target).write_text(result.yaml, encoding="utf-8")
-            console.print(f"saved {target}")
+            console.print(f"saved {target}", markup=False)
         elif choice == "a":
             code = to_cluster(False)
             if code:
@@ -679,7 +686,9 @@ def run_cmd(
         if proposal.explanation:
             console.print(proposal.explanation, markup=False, highlight=False)
         for problem in proposal.unreadable:
-            console.print(f"[red]unreadable command, not run:[/] {problem}", highlight=False)
+            console.print(
+                f"[red]unreadable command, not run:[/] {_escape(problem)}", highlight=False
+            )
         if proposal.questions and not proposal.commands:
             console.print("[bold]The model needs to know more:[/]")
             for q in proposal.questions:
@@ -1218,7 +1227,7 @@ def policies_test(
                 for msg in r.messages:
                     console.print(f"       {msg}", markup=False)
         for m in missing:
-            console.print(f"[yellow]missing[/] {m}")
+            console.print(f"[yellow]missing[/] {_escape(str(m))}")
         console.print(
             f"{len(results) - len(failed)} passed, {len(failed)} failed, {len(missing)} missing"
         )

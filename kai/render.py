@@ -449,11 +449,11 @@ def print_rule(console: Console, rule: Rule) -> None:
 
     console.print(f"[bold]{rule.id}[/]  {escape(rule.title)}")
     console.print(
-        f"severity {_sev(rule.severity)} · category {rule.category}"
+        f"severity {_sev(rule.severity)} · category {escape(rule.category)}"
         + ("" if rule.enabled else " · [dim]off by default[/]")
     )
     if rule.match.kinds:
-        console.print(f"applies to: {', '.join(rule.match.kinds)}")
+        console.print(f"applies to: {', '.join(rule.match.kinds)}", markup=False)
     console.print(f"\n[bold]Why it matters[/]\n{escape(rule.rationale.strip())}")
     console.print(f"\n[bold]How to fix[/]\n{escape(rule.remediation.strip())}")
     if rule.example:
@@ -464,11 +464,11 @@ def print_rule(console: Console, rule: Rule) -> None:
         console.print(f"\n[bold]Concept to study[/]  {escape(rule.concept)}")
     console.print("\n[bold]References[/]")
     if rule.references.docs:
-        console.print(f"  Kubernetes docs: {rule.references.docs}")
+        console.print(f"  Kubernetes docs: {rule.references.docs}", markup=False)
     for link in rule.references.links:
-        console.print(f"  {link}")
+        console.print(f"  {link}", markup=False)
     for tool, ids in rule.equivalents.items():
-        console.print(f"  {tool}: {', '.join(ids)}")
+        console.print(f"  {tool}: {', '.join(ids)}", markup=False)
     if rule.cel is not None:
         console.print(f"\n[bold]Check[/] (CEL, scope {rule.cel.scope})")
         console.print(
@@ -480,11 +480,11 @@ def print_rule(console: Console, rule: Rule) -> None:
             )
         )
     elif rule.schema is not None:
-        console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
+        console.print(f"\n[bold]Check[/] (schema validation) {escape(str(rule.schema))}")
     elif rule.server is not None:
-        console.print(f"\n[bold]Check[/] (server-side dry run) {rule.server}")
+        console.print(f"\n[bold]Check[/] (server-side dry run) {escape(str(rule.server))}")
     else:
-        console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")
+        console.print(f"\n[bold]Check[/] (Python, cross-object) {escape(str(rule.python))}")
 
 
 def print_generated(console: Console, result: Any, explain: bool, show_yaml: bool = True) -> None:
@@ -635,7 +635,7 @@ def watch_rollouts(
 
         def update(name: str, ready: int, desired: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(f"rollout {name}", total=max(desired, 1))
+                tasks[name] = bar.add_task(f"rollout {escape(name)}", total=max(desired, 1))
             bar.update(tasks[name], completed=ready, total=max(desired, 1))
 
         results = watch(cluster, manifests, timeout, on_progress=update, roll_back=roll_back)
