@@ -105,19 +105,98 @@ def rule_data(rule: Rule) -> dict[str, Any]:
     }
 
 
+# ---------- terminal safety ----------
+
+# What a terminal may act on: C0 controls but newline and tab, DEL, C1 controls (U+009B is CSI),
+# and the bidirectional overrides, isolates and marks that reorder what a line shows.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+# The same characters minus the C0 ones JSON always escapes: escaped in JSON and YAML text too.
+_UNSAFE_IN_TEXT = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def sanitize(text: str) -> str:
+    """`text` with every control character shown as an escape (\\x1b), newlines and tabs kept."""
+    return _UNSAFE.sub(_visible, text) if _UNSAFE.search(text) else text
+
+
+def console(stderr: bool = False, **options: Any) -> Console:
+    """The one Console kai prints with: every character it writes goes through sanitize().
+
+    Text from a manifest, a cluster or a model (names, images, reasons, messages, diffs) can carry
+    escape sequences (kubectl's CVE-2021-25743): they are shown, never sent to the terminal.
+    Styles kai adds itself are rendered by rich after this, so colours still work.
+    """
+    from rich.console import Console as RichConsole
+
+    class SafeConsole(RichConsole):
+        def _render_buffer(self, buffer: Any) -> str:
+            from rich.segment import Segment
+
+            return super()._render_buffer(
+                Segment(sanitize(seg.text), seg.style, seg.control) if not seg.control else seg
+                for seg in buffer
+            )
+
+    return SafeConsole(stderr=stderr, **options)
+
+
 def to_json(data: Any, pretty: bool | None = None) -> str:
-    """Indented on a terminal; compact when piped (the C encoder is ~5x faster on big reports)."""
+    """Indented on a terminal; compact when piped (the C encoder is ~5x faster on big reports).
+
+    JSON escapes C0 controls itself; C1 controls and bidi overrides are escaped here (\\u009b),
+    which is the same JSON value.
+    """
     if pretty is None:
         pretty = sys.stdout.isatty()
     if pretty:
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    if _UNSAFE_IN_TEXT.search(text):
+        text = _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def to_yaml(data: Any) -> str:
+    """YAML for people and machines: PyYAML escapes C0 and C1 controls in double quotes; strings
+    with a bidi override are double-quoted too, and the override escaped (\\u202e)."""
     from kai.yamlio import dump
 
-    return dump(data)
+    if not _UNSAFE_IN_TEXT.search(json.dumps(data, ensure_ascii=False, default=str)):
+        return dump(data)
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class Dumper(base):  # type: ignore[misc]
+        pass
+
+    Dumper.add_representer(
+        _Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"')
+    )
+    text = yaml.dump(_quote_unsafe(data), Dumper=Dumper, sort_keys=False, allow_unicode=True)
+    return _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class _Quoted(str):
+    """A string PyYAML must write double-quoted (so that \\u escapes inside it mean what they say)."""
+
+
+def _quote_unsafe(data: Any) -> Any:
+    if isinstance(data, str):
+        return _Quoted(data) if _UNSAFE_IN_TEXT.search(data) else data
+    if isinstance(data, dict):
+        return {_quote_unsafe(k): _quote_unsafe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_quote_unsafe(v) for v in data]
+    return data
 
 
 def _help_markdown(rule: Rule) -> str:
@@ -261,12 +340,12 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
         sev = "suppressed" if f.suppressed else f.severity.value
         where = f" ({_short_path(f.path)})" if f.path else ""
         why = f" [ignored: {_one_line(f.suppression_reason)}]" if f.suppression_reason else ""
-        yield (
+        yield sanitize(
             f"{f.file}:{f.line}:1: {sev} {f.rule} {f.object.display()}: "
             f"{_one_line(f.message)}{where}{why if f.suppressed else ''}"
         )
     for n in report.notes:
-        yield f"{n.file}:{n.line}:1: note {_one_line(n.message)}"
+        yield sanitize(f"{n.file}:{n.line}:1: note {_one_line(n.message)}")
     yield _summary_line(report, fail_on)
 
 
@@ -298,9 +377,11 @@ def github_annotations(report: Report, fail_on: Severity) -> Iterator[str]:
             ]
         )
         message = f.message + (f" ({f.path})" if f.path else "")
-        yield f"::{_GH_COMMAND[f.severity]} {props}::{_gh_data(message)}"
+        yield sanitize(f"::{_GH_COMMAND[f.severity]} {props}::{_gh_data(message)}")
     for n in report.notes:
-        yield f"::notice file={_gh_property(_relative(n.file))},line={max(1, n.line)}::{_gh_data(n.message)}"
+        yield sanitize(
+            f"::notice file={_gh_property(_relative(n.file))},line={max(1, n.line)}::{_gh_data(n.message)}"
+        )
     yield _summary_line(report, fail_on)
 
 
@@ -343,6 +424,10 @@ def junit_xml(report: Report, fail_on: Severity) -> str:
     suite.set("errors", "0")
     suites = ET.Element("testsuites", name="kai", tests=str(len(by_object)), failures=str(failures))
     suites.append(suite)
+    for element in suites.iter():  # XML 1.0 cannot carry control characters: show them escaped
+        element.attrib.update({k: sanitize(v) for k, v in element.attrib.items()})
+        if element.text:
+            element.text = sanitize(element.text)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -529,11 +614,11 @@ def print_rule(console: Console, rule: Rule) -> None:
 
     console.print(f"[bold]{rule.id}[/]  {escape(rule.title)}")
     console.print(
-        f"severity {_sev(rule.severity)} · category {rule.category}"
+        f"severity {_sev(rule.severity)} · category {escape(rule.category)}"
         + ("" if rule.enabled else " · [dim]off by default[/]")
     )
     if rule.match.kinds:
-        console.print(f"applies to: {', '.join(rule.match.kinds)}")
+        console.print(f"applies to: {', '.join(rule.match.kinds)}", markup=False)
     console.print(f"\n[bold]Why it matters[/]\n{escape(prose(rule.rationale))}")
     console.print(f"\n[bold]How to fix[/]\n{escape(prose(rule.remediation))}")
     if rule.example:
@@ -542,20 +627,20 @@ def print_rule(console: Console, rule: Rule) -> None:
         console.print(f"\n[bold]Concept to study[/]  {escape(rule.concept)}")
     console.print("\n[bold]References[/]")
     if rule.references.docs:
-        console.print(f"  Kubernetes docs: {rule.references.docs}")
+        console.print(f"  Kubernetes docs: {rule.references.docs}", markup=False)
     for link in rule.references.links:
-        console.print(f"  {link}")
+        console.print(f"  {link}", markup=False)
     for tool, ids in rule.equivalents.items():
-        console.print(f"  {tool}: {', '.join(ids)}")
+        console.print(f"  {tool}: {', '.join(ids)}", markup=False)
     if rule.cel is not None:
         console.print(f"\n[bold]Check[/] (CEL, scope {rule.cel.scope})")
         console.print(code(console, rule.cel.expression.strip(), "javascript"))
     elif rule.schema is not None:
-        console.print(f"\n[bold]Check[/] (schema validation) {rule.schema}")
+        console.print(f"\n[bold]Check[/] (schema validation) {escape(str(rule.schema))}")
     elif rule.server is not None:
-        console.print(f"\n[bold]Check[/] (server-side dry run) {rule.server}")
+        console.print(f"\n[bold]Check[/] (server-side dry run) {escape(str(rule.server))}")
     else:
-        console.print(f"\n[bold]Check[/] (Python, cross-object) {rule.python}")
+        console.print(f"\n[bold]Check[/] (Python, cross-object) {escape(str(rule.python))}")
 
 
 def print_generated(console: Console, result: Any, explain: bool, show_yaml: bool = True) -> None:
@@ -704,7 +789,7 @@ def watch_rollouts(
 
         def update(name: str, ready: int, desired: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(f"rollout {name}", total=max(desired, 1))
+                tasks[name] = bar.add_task(f"rollout {escape(name)}", total=max(desired, 1))
             bar.update(tasks[name], completed=ready, total=max(desired, 1))
 
         results = watch(cluster, manifests, timeout, on_progress=update, roll_back=roll_back)

@@ -191,3 +191,17 @@ def test_broken_pipe_exits_with_the_verdict_silently(
     assert proc.wait(timeout=120) == verdict  # the review's verdict, not click's 1 for EPIPE
     assert COMPACT.match(first.decode().rstrip("\n"))
     assert err == b""
+
+
+HOSTILE_POD = ROOT_POD.replace("name: p\n", 'name: "p\\e[2J\\e]0;title\\a"\n', 1)
+
+
+@pytest.mark.parametrize("fmt", ["compact", "github", "junit"])
+def test_line_formats_never_print_raw_control_characters(kai, tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "pod.yaml").write_text(HOSTILE_POD)
+    r = kai("review", "pod.yaml", "-o", fmt)
+    assert r.code == 1, r.err
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    assert "\\x1b" in r.out  # shown, not sent to the terminal
+    if fmt == "junit":
+        ET.fromstring(r.out)  # still well-formed XML

@@ -229,3 +229,24 @@ def test_write_atomic_permission_denied_is_one_line(
     ):
         write_atomic(f, "a: 2\n")
     assert f.read_text() == "a: 1\n"
+
+
+def test_owner_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kai.fixfile import write_atomic
+
+    f = tmp_path / "owned.yaml"
+    f.write_text("a: 1\n")
+    calls: list[tuple[int, int]] = []
+    if os.getuid() == 0:
+        os.chown(f, 4321, 4322)
+    else:  # only root may give a file away: check kai asks for the original owner
+        real = os.stat(f)
+        fake = os.stat_result((real.st_mode, *real[1:4], 4321, 4322, *real[6:]))
+        monkeypatch.setattr("kai.fixfile.Path.stat", lambda self: fake)
+        monkeypatch.setattr("kai.fixfile.os.fchown", lambda fd, u, g: calls.append((u, g)))
+    write_atomic(f, "a: 2\n")
+    assert f.read_text() == "a: 2\n"
+    if os.getuid() == 0:
+        assert (f.stat().st_uid, f.stat().st_gid) == (4321, 4322)
+    else:
+        assert calls == [(4321, 4322)]

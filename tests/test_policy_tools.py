@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,60 @@ def test_exported_policy_honours_the_ignore_annotation() -> None:
     assert _admits(vap, pod) is False
     pod["metadata"]["annotations"] = {"kai.dev/ignore": "KAI-RES-001, KAI-SEC-002"}
     assert _admits(vap, pod) is True
+
+
+def test_export_cannot_take_a_cluster_down_by_default(kai, tmp_path: Path) -> None:
+    out = tmp_path / "vap.yaml"
+    r = kai("policies", "export", "--out", str(out))
+    assert r.code == 0
+    assert "validationActions Warn, Audit" in r.err and "--action deny enforces" in r.err
+    assert "excluded namespaces: kube-system, kube-node-lease, kube-public" in r.err
+    text = out.read_text()
+    assert not re.search(r"[&*]id\d", text)  # no YAML anchors or aliases
+    manifests, _ = load_text(text, str(out))
+    for m in manifests:
+        if m.ref.kind == "ValidatingAdmissionPolicy":
+            assert m.obj["spec"]["failurePolicy"] == "Ignore"
+        else:
+            assert m.obj["spec"]["validationActions"] == ["Warn", "Audit"]
+            assert m.obj["spec"]["matchResources"]["namespaceSelector"] == {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": ["kube-system", "kube-node-lease", "kube-public"],
+                    }
+                ]
+            }
+
+
+def test_export_deny_says_so_and_takes_its_own_exclusions(kai, tmp_path: Path) -> None:
+    out = tmp_path / "vap.yaml"
+    r = kai(
+        "policies",
+        "export",
+        "--action",
+        "deny",
+        "--exclude-namespace",
+        "infra",
+        "--exclude-namespace",
+        "kube-system",
+        "--failure-policy",
+        "fail",
+        "--out",
+        str(out),
+    )
+    assert r.code == 0 and "Deny rejects every violating request" in r.err
+    assert "excluded namespaces: infra, kube-system; failurePolicy Fail" in r.err
+    manifests, _ = load_text(out.read_text(), str(out))
+    bindings = [m.obj for m in manifests if m.ref.kind.endswith("Binding")]
+    assert all(
+        b["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"]
+        == ["infra", "kube-system"]
+        for b in bindings
+    )
+    r = kai("policies", "export", "--exclude-namespace", "", "--out", str(out))
+    assert "excluded namespaces: none" in r.err
+    assert "matchResources" not in out.read_text()
+    r = kai("policies", "export", "--exclude-namespace", "Not A Namespace")
+    assert r.code == 2 and "not a namespace name" in r.err and r.out == ""

@@ -4,13 +4,22 @@ The rule's own expression is used unchanged except that `podSpec` becomes `varia
 (and container rules iterate `variables.containers`), because a policy declares its helpers as
 variables rather than with cel.bind. Objects that opt out with kai.dev/ignore annotations are
 skipped by a matchCondition, as `kai review` reports them suppressed.
+
+An export must not be able to take a cluster down: every binding leaves out the system namespaces
+(kube-system, kube-node-lease, kube-public, or the list given) with a namespaceSelector on
+kubernetes.io/metadata.name, which the API server sets on every namespace; the policies fail open
+(failurePolicy: Ignore, so an expression that errors never blocks a request) unless asked
+otherwise; and the bindings warn and audit unless deny is asked for.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from kai.errors import InputError
 from kai.models import Rule
 from kai.policy.cel import POD_SPEC_EXPR, containers_expr
 from kai.policy.workload import POD_KINDS
@@ -40,7 +49,11 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
 }
-ACTIONS = {"warn": ["Warn"], "deny": ["Deny"], "audit": ["Audit"]}
+ACTIONS = {"warn": ["Warn", "Audit"], "deny": ["Deny"], "audit": ["Audit"]}
+SYSTEM_NAMESPACES = ("kube-system", "kube-node-lease", "kube-public")
+FAILURE_POLICIES = {"ignore": "Ignore", "fail": "Fail"}
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _POD_SPEC = re.compile(r"(?<![.\w])podSpec\b")
 
 
@@ -92,7 +105,7 @@ def _not_ignored(rule: Rule) -> str:
     )
 
 
-def policy(rule: Rule) -> dict[str, Any]:
+def policy(rule: Rule, failure_policy: str = "ignore") -> dict[str, Any]:
     """The ValidatingAdmissionPolicy enforcing one per-object CEL rule."""
     check = rule.cel
     assert check is not None
@@ -117,7 +130,7 @@ def policy(rule: Rule) -> dict[str, Any]:
             "annotations": {"kai.dev/rule": rule.id, "kai.dev/severity": rule.severity.value},
         },
         "spec": {
-            "failurePolicy": "Fail",
+            "failurePolicy": FAILURE_POLICIES[failure_policy],
             "matchConstraints": {"resourceRules": _resource_rules(rule)},
             "matchConditions": [
                 {"name": "not-ignored-by-annotation", "expression": _not_ignored(rule)}
@@ -128,22 +141,59 @@ def policy(rule: Rule) -> dict[str, Any]:
     }
 
 
-def binding(rule: Rule, action: str) -> dict[str, Any]:
+def binding(
+    rule: Rule, action: str, exclude_namespaces: Sequence[str] = SYSTEM_NAMESPACES
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"policyName": policy_name(rule), "validationActions": ACTIONS[action]}
+    if exclude_namespaces:
+        spec["matchResources"] = {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {
+                        "key": NAMESPACE_LABEL,
+                        "operator": "NotIn",
+                        "values": list(exclude_namespaces),
+                    }
+                ]
+            }
+        }
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": policy_name(rule), "labels": {"app.kubernetes.io/managed-by": "kai"}},
-        "spec": {"policyName": policy_name(rule), "validationActions": ACTIONS[action]},
+        "spec": spec,
     }
 
 
-def export_vap(rules: list[Rule], action: str = "warn") -> tuple[list[dict[str, Any]], list[Rule]]:
-    """Policy and binding for every exportable rule, and the rules that could not be exported."""
+def check_namespaces(names: Sequence[str]) -> list[str]:
+    """The namespaces to exclude, each a DNS label (a one-line error otherwise), duplicates dropped."""
+    out: list[str] = []
+    for name in names:
+        if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+            raise InputError(
+                f"--exclude-namespace {name[:70]!r}: not a namespace name (a DNS label)"
+            )
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def export_vap(
+    rules: list[Rule],
+    action: str = "warn",
+    exclude_namespaces: Sequence[str] = SYSTEM_NAMESPACES,
+    failure_policy: str = "ignore",
+) -> tuple[list[dict[str, Any]], list[Rule]]:
+    """Policy and binding for every exportable rule, and the rules that could not be exported.
+
+    The objects share no sub-object, so YAML dumps them without anchors and aliases.
+    """
+    excluded = check_namespaces(exclude_namespaces)
     objects: list[dict[str, Any]] = []
     skipped: list[Rule] = []
     for rule in rules:
         if exportable(rule):
-            objects += [policy(rule), binding(rule, action)]
+            objects += [policy(rule, failure_policy), binding(rule, action, excluded)]
         elif rule.enabled:
             skipped.append(rule)
-    return objects, skipped
+    return json.loads(json.dumps(objects)), skipped
