@@ -19,6 +19,7 @@ class KaiError(Exception):
     exit_code = ExitCode.USAGE
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)  # errors are one line, whatever a server or kubectl wrote
         super().__init__(message)
         self.message = message
 
@@ -37,3 +38,9 @@ class ModelError(KaiError):
 
 class ClusterError(KaiError):
     exit_code = ExitCode.CLUSTER
+
+
+def one_line(text: str) -> str:
+    """A message as one line: a server's or kubectl's multi-line text joined with "; "."""
+    lines = [" ".join(line.split()) for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line)

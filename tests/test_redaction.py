@@ -500,3 +500,53 @@ def test_kai_apply_prints_no_secret_value(monkeypatch: pytest.MonkeyPatch) -> No
     print_dry_run(console, plan)
     shown = console.export_text()
     assert leaks(shown) == [] and MASK_BEFORE in shown and MASK_AFTER in shown
+
+
+# ---------- KAI_API_BASE, error lines, the apply header ----------
+
+
+def test_kai_api_base_is_honoured(kai, kubectl: FakeKubectl, scripted, monkeypatch) -> None:
+    answer = json.dumps({"commands": [], "explanation": "nothing to do", "questions": []})
+    model = scripted([{"role": "assistant", "content": answer}])
+    monkeypatch.setenv("KAI_API_BASE", model.base)
+    r = kai("run", "list the pods", "-m", "openai/scripted", "--timeout", "5", "--no-cache")
+    assert len(model.bodies) == 1, r.out + r.err  # the request went to KAI_API_BASE
+    assert r.code == 1 and "no commands proposed" in r.out
+    other = scripted([{"role": "assistant", "content": answer}])  # the flag wins over the variable
+    kai("run", "list the pods", "-m", "openai/scripted", "--api-base", other.base, "--no-cache")
+    assert len(other.bodies) == 1 and len(model.bodies) == 1
+
+
+def test_errors_are_one_line_however_the_server_wrote_them() -> None:
+    from kai.errors import ClusterError, one_line
+
+    e = ClusterError('Deployment.apps "agent" is invalid:\n  spec.replicas: Invalid value: -1\n\n')
+    assert e.message == 'Deployment.apps "agent" is invalid:; spec.replicas: Invalid value: -1'
+    assert one_line("a\r\nb   c\n") == "a; b c"
+
+
+def test_a_long_dry_run_error_is_printed_as_one_line() -> None:
+    from rich.console import Console
+
+    from kai.apply import Change, DryRun
+    from kai.manifests import load_text
+    from kai.render import print_dry_run
+
+    manifests, _ = load_text(SECRET_FILE.split("---")[1], "deploy.yaml")
+    error = "the server rejected it:\n" + "x" * 300 + "\nsecond line"
+    console = Console(record=True, width=80)
+    print_dry_run(console, DryRun([Change(manifests[0], "error", error=error)]))
+    lines = console.export_text().splitlines()
+    assert len(lines) == 2 and lines[0].endswith("; second line"), lines
+
+
+def test_the_apply_header_names_the_namespaces_the_objects_use() -> None:
+    from kai.manifests import load_text
+    from kai.render import target_namespaces
+
+    own, _ = load_text(SECRET_FILE, "x.yaml")  # both objects say namespace: agents
+    assert target_namespaces(own, "default") == "namespace agents"
+    mixed, _ = load_text(SECRET_FILE.replace("  namespace: agents\n", "", 1), "x.yaml")
+    assert target_namespaces(mixed, "default") == "namespaces default, agents"
+    cluster, _ = load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n", "ns.yaml")
+    assert target_namespaces(cluster, "default") == "cluster-scoped objects only"
