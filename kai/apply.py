@@ -107,10 +107,12 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def diff(live: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -> str:
+    from kai.redact import mask_secrets
     from kai.yamlio import dump
 
-    before_text = dump(clean(live)) if live else ""
-    after_text = dump(clean(after)) if after else ""
+    live, after = mask_secrets(clean(live) if live else None, clean(after) if after else None)
+    before_text = dump(live) if live else ""
+    after_text = dump(after) if after else ""
     return "".join(
         difflib.unified_diff(
             before_text.splitlines(keepends=True),

@@ -172,7 +172,8 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="Model, e.g. openai/gpt-4.1-mini (or KAI_MODEL)."),
 ]
 ApiBaseOpt = Annotated[
-    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")
+    str | None,
+    typer.Option("--api-base", help="Base URL of an OpenAI-compatible server (or KAI_API_BASE)."),
 ]
 MaxCostOpt = Annotated[
     float | None, typer.Option("--max-cost", help="Stop before spending more than this (USD).")
@@ -1090,7 +1091,7 @@ def _cluster_stages(
     from kai.apply import apply as run_apply
     from kai.apply import dry_run
     from kai.cluster import Cluster
-    from kai.errors import ExitCode
+    from kai.errors import ExitCode, one_line
     from kai.pipeline import SchemaOptions, evaluate
     from kai.pipeline import validate as schema_validate
 
@@ -1109,7 +1110,8 @@ def _cluster_stages(
         )
         return ExitCode.FINDINGS
     console.print(
-        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · namespace {escape(cluster.namespace)}[/]"
+        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · "
+        f"{escape(render.target_namespaces(manifests, cluster.namespace))}[/]"
     )
     with console.status("server-side dry run...", spinner="dots"):
         plan = dry_run(cluster, manifests, force_conflicts)
@@ -1145,7 +1147,10 @@ def _cluster_stages(
     for name in done.applied:
         console.print(f"[green]applied[/] {escape(name)}")
     if done.failed:
-        console.print(f"[bold red]failed[/] {escape(done.failed)}: {escape(done.error or '')}")
+        console.print(
+            f"[bold red]failed[/] {escape(done.failed)}: {escape(one_line(done.error or ''))}",
+            soft_wrap=True,
+        )
         for name in done.not_attempted:
             console.print(f"[yellow]not applied[/] {escape(name)}")
         return ExitCode.CLUSTER

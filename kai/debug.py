@@ -183,9 +183,12 @@ class Investigator:
     anonymizer: Anonymizer | None = None
     rules: list[Any] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    # Every secret value redaction has removed from an object so far: logs and events that
+    # echo one are scrubbed of it too.
+    known: set[str] = field(default_factory=set)
 
     def hide(self, text: str) -> str:
-        text = redact_text(text)
+        text = redact_text(text, self.known)
         return self.anonymizer.hide(text) if self.anonymizer else text
 
     def run(self, call: ToolCall) -> str:
@@ -226,7 +229,7 @@ class Investigator:
             return text
         if not isinstance(obj, dict):
             return text
-        obj = redact_object(obj)
+        obj = redact_object(obj, self.known)
         if self.anonymizer:
             self.anonymizer.learn_object(obj)
         if call.name != "evaluate":

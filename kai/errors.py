@@ -19,6 +19,7 @@ class KaiError(Exception):
     exit_code = ExitCode.USAGE
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)  # errors are one line, whatever a server or kubectl wrote
         super().__init__(message)
         self.message = message
 
@@ -41,3 +42,9 @@ class ClusterError(KaiError):
 
 class MissingExtraError(KaiError):
     """A command needs an optional part of kai (a pip extra) that is not installed."""
+
+
+def one_line(text: str) -> str:
+    """A message as one line: a server's or kubectl's multi-line text joined with "; "."""
+    lines = [" ".join(line.split()) for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line)

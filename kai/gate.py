@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from kai.errors import ExitCode
+from kai.errors import ExitCode, one_line
 from kai.ops import (
+    NAMESPACED_KINDS,
     Kind,
     Kubectl,
     Ran,
     Verdict,
     can_i_argv,
+    deleted_namespaces,
+    namespace_contents,
     needed_permissions,
     preview,
     target_word,
@@ -215,13 +218,9 @@ class Gate:
         if v.kind is Kind.destructive:
             listing = preview(v)
             if listing is not None:
-                r = self.kubectl.run(self.kubectl.full(listing))
-                if r.code != 0:
-                    self.console.print(
-                        f"[bold red]cannot list what this would affect:[/] {escape(r.stderr.strip())}"
-                    )
+                affected = self._affected(v, listing)
+                if affected is None:
                     return ExitCode.CLUSTER
-                affected = [x for x in r.stdout.splitlines() if x.strip()]
                 self.console.print(
                     f"[bold red]{escape(self.line(v))}[/] {escape(v.reason)}; it would affect "
                     f"{len(affected)} object{'s' if len(affected) != 1 else ''}:",
@@ -236,8 +235,9 @@ class Gate:
             )
             if r.code != 0:
                 self.console.print(
-                    f"[bold red]the server rejects it:[/] {escape(r.stderr.strip())}",
+                    f"[bold red]the server rejects it:[/] {escape(one_line(r.stderr))}",
                     highlight=False,
+                    soft_wrap=True,
                 )
                 return ExitCode.CLUSTER
         if v.kind is Kind.destructive:
@@ -254,6 +254,32 @@ class Gate:
             return ExitCode.CANCELLED
         return self.kubectl.run(self.kubectl.full(v))
 
+    def _affected(self, v: Verdict, listing: list[str]) -> list[str] | None:
+        """What a destructive command would touch (names only), or None when it cannot be listed."""
+        from rich.markup import escape
+
+        namespaces = deleted_namespaces(v)
+        steps: list[tuple[str, list[str]]] = [("", listing)]
+        affected: list[str] = []
+        while steps:
+            prefix, argv = steps.pop(0)
+            r = self.kubectl.run(self.kubectl.full(argv))
+            if r.code != 0:
+                self.console.print(
+                    f"[bold red]cannot list what this would affect:[/] {escape(one_line(r.stderr))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                return None
+            if argv == NAMESPACED_KINDS:  # then each namespace's content, every kind of it
+                for ns in namespaces:
+                    affected.append(f"namespace/{ns}")
+                    shown = f"{ns}: " if len(namespaces) > 1 else ""
+                    steps.append((shown, namespace_contents(ns, r.stdout)))
+                continue
+            affected += [prefix + x.strip() for x in r.stdout.splitlines() if x.strip()]
+        return affected
+
     def _print_result(self, r: Ran) -> None:
         from rich.markup import escape
 
@@ -261,6 +287,7 @@ class Gate:
             self.console.print(escape(r.stdout.rstrip("\n")), highlight=False, soft_wrap=True)
         if r.code != 0:
             self.console.print(
-                f"[bold red]kubectl failed (exit {r.code}):[/] {escape(r.stderr.strip())}",
+                f"[bold red]kubectl failed (exit {r.code}):[/] {escape(one_line(r.stderr))}",
                 highlight=False,
+                soft_wrap=True,
             )

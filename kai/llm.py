@@ -145,7 +145,8 @@ def settings_from(model: str | None, **kw: Any) -> Settings:
     name = model or os.environ.get("KAI_MODEL")
     if not name:
         raise ModelError(HOW_TO_SET)
-    kw.setdefault("api_base", os.environ.get("KAI_API_BASE"))
+    if kw.get("api_base") is None:  # the CLI passes api_base=None when --api-base is not given
+        kw["api_base"] = os.environ.get("KAI_API_BASE") or None
     fallbacks = os.environ.get("KAI_FALLBACK_MODELS")
     if fallbacks and not kw.get("fallbacks"):
         kw["fallbacks"] = [f.strip() for f in fallbacks.split(",") if f.strip()]

@@ -355,6 +355,41 @@ DRY_RUN_VERBS = (
 SHELL_TOKENS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "<<", "2>", "2>&1", "(", ")", "`"}
 _FORBIDDEN_IN_ARGS = ("`", "$(", "${", "&&", "||", ";", "\n", "\r", "\x00")
 _TEMPLATE_OUTPUTS = ("go-template", "template", "jsonpath", "custom-columns")
+# Output formats that print no field values: everything else (yaml, json, kyaml, templates,
+# jsonpath, custom columns and their -file forms, whatever kubectl adds) can print Secret data.
+_VALUELESS_OUTPUTS = ("", "wide", "name")
+_NAMESPACE_TYPES = ("namespace", "namespaces", "ns")
+# Built-in cluster-scoped resources (kind, plural and short names, lowercase). Destroying one of
+# them reaches beyond any namespace, so with a namespace chosen kai refuses it.
+CLUSTER_SCOPED = {
+    "node", "nodes", "no",
+    "persistentvolume", "persistentvolumes", "pv",
+    "customresourcedefinition", "customresourcedefinitions", "crd", "crds",
+    "clusterrole", "clusterroles",
+    "clusterrolebinding", "clusterrolebindings",
+    "storageclass", "storageclasses", "sc",
+    "priorityclass", "priorityclasses", "pc",
+    "ingressclass", "ingressclasses",
+    "runtimeclass", "runtimeclasses",
+    "csidriver", "csidrivers", "csinode", "csinodes",
+    "volumeattachment", "volumeattachments",
+    "mutatingwebhookconfiguration", "mutatingwebhookconfigurations",
+    "validatingwebhookconfiguration", "validatingwebhookconfigurations",
+    "validatingadmissionpolicy", "validatingadmissionpolicies",
+    "validatingadmissionpolicybinding", "validatingadmissionpolicybindings",
+    "apiservice", "apiservices",
+    "certificatesigningrequest", "certificatesigningrequests", "csr",
+    "flowschema", "flowschemas",
+    "prioritylevelconfiguration", "prioritylevelconfigurations",
+    "componentstatus", "componentstatuses", "cs",
+}  # fmt: skip
+# Raw API paths: the subresources that are not reads of stored objects.
+_RAW_REFUSED_SUBRESOURCES = {
+    "proxy": "proxies a request into the cluster",
+    "exec": "runs a program inside a container",
+    "attach": "attaches to a running container",
+    "portforward": "opens a network tunnel into the cluster",
+}
 PROGRAMS = {"kubectl", "kubectl.exe"}
 
 
@@ -384,6 +419,7 @@ class Verdict:
     files: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
     sensitive: bool = False  # a read that prints Secret values: asked for even in reads-auto
+    raw: str | None = None  # the API path of `get --raw`
     purpose: str = ""
 
     @property
@@ -642,8 +678,126 @@ def classify(argv: Sequence[str], namespace: str | None = None) -> Verdict:
         v.types, v.names = ["nodes"], rest[1:2] if rest else []
     if verb == "logs" and rest and "/" not in rest[0]:
         v.types, v.names = ["pods"], rest[:1]  # logs POD [CONTAINER]
+    if "--raw" in flags:
+        refused = _raw(v, flags["--raw"][-1], namespace)
+        if refused is not None:
+            return refused
     _sharpen(v)
-    return v
+    return _scope(v, namespace) or v
+
+
+def resource_name(t: str) -> str:
+    """A resource type as kubectl accepts it (`Secret`, `secrets.v1.`, `secret`) reduced to its
+    lowercase first word, the kind, plural or short name before any version and group."""
+    return t.split(".")[0].lower()
+
+
+def _is_secret_type(t: str) -> bool:
+    return resource_name(t) in ("secret", "secrets")
+
+
+def _is_namespace_type(t: str) -> bool:
+    return resource_name(t) in _NAMESPACE_TYPES
+
+
+def raw_target(path: str) -> tuple[str | None, str, str, str] | str | None:
+    """What an API path addresses: (namespace, resource[.group], name, subresource), None for a
+    path outside the resource API (/healthz, /version, /openapi/v3), or why kai will not send it."""
+    if not path.startswith("/"):
+        return f"--raw {path[:60]!r} is not an absolute API path"
+    target, _, query = path.partition("?")
+    if any(bad in target for bad in ("..", "//", "%", "\\")):
+        return f"--raw {path[:60]!r} is not a plain API path (dot segments, // or escapes)"
+    params = {k.lower(): v.lower() for k, _, v in (p.partition("=") for p in query.split("&") if p)}
+    for streaming in ("watch", "follow"):
+        if params.get(streaming) not in (None, "false", "0"):
+            return f"--raw with {streaming}={params[streaming]} streams without end"
+    parts = [p for p in target.split("/") if p]
+    if not parts or parts[0] not in ("api", "apis"):
+        return None
+    if parts[0] == "api":
+        group, rest = "", parts[2:]
+    else:
+        group, rest = (parts[1] if len(parts) > 1 else ""), parts[3:]
+    if rest and rest[0] in ("watch", "proxy"):  # the old /api/v1/watch/... and /proxy/... forms
+        return f"--raw {path[:60]!r} {'streams without end' if rest[0] == 'watch' else 'proxies a request into the cluster'}"
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        return (None, "", "", "")  # discovery: the group's list of resources
+    resource = rest[0].lower() + (f".{group}" if group else "")
+    return namespace, resource, rest[1] if len(rest) > 1 else "", "/".join(rest[2:])
+
+
+def _raw(v: Verdict, path: str, namespace: str | None) -> Verdict | None:
+    """Classify `--raw PATH` by what the path addresses; a refusal, or None with `v` updated."""
+    if v.verb != "get":
+        return _refuse(
+            v.argv,
+            f"kubectl {v.verb} --raw sends a request to the API that kai cannot dry-run, "
+            "preview or check permissions for",
+            f"use kubectl {v.verb} with a type and name (kai gates it), or run it yourself",
+            verb=v.verb,
+        )
+    target = raw_target(path)
+    if isinstance(target, str):
+        return _refuse(v.argv, target, verb=v.verb)
+    v.raw = path
+    if target is None:
+        if path.rstrip("/").split("?")[0] in ("/logs",) or path.startswith("/logs/"):
+            v.sensitive, v.reason = True, "reads the API server host's log files"
+        return None
+    ns, resource, name, sub = target
+    for part, why in _RAW_REFUSED_SUBRESOURCES.items():
+        if part in sub.split("/"):
+            return _refuse(v.argv, f"--raw {path[:60]!r} {why}", verb=v.verb)
+    v.types = [resource] if resource else []
+    v.names = [name] if name else []
+    if ns is not None:
+        if namespace and ns != namespace:
+            return _refuse(
+                v.argv,
+                f"it targets namespace {ns!r} but you chose {namespace!r}",
+                f"rerun kai with -n {ns} if that namespace is what you meant",
+                verb=v.verb,
+            )
+        v.namespace = ns
+    if _is_secret_type(resource):
+        v.sensitive, v.reason = True, "reads Secrets through the raw API: prints their values"
+    return None
+
+
+def _scope(v: Verdict, namespace: str | None) -> Verdict | None:
+    """With a namespace chosen, refuse changes that reach beyond it: another namespace object,
+    every namespace (-A), or destroying something cluster-scoped that other namespaces use."""
+    if not namespace or v.kind not in (Kind.write, Kind.destructive):
+        return None
+    hint = f"rerun kai without -n {namespace} if you mean to act beyond namespace {namespace}"
+    if v.all_namespaces:
+        return _refuse(
+            v.argv, f"-A reaches every namespace but you chose {namespace!r}", hint, verb=v.verb
+        )
+    if any(_is_namespace_type(t) for t in v.types):
+        others = [n for n in v.names if n != namespace]
+        if others or not v.names:
+            what = f"namespace {others[0]!r}" if others else "namespaces it does not name"
+            return _refuse(
+                v.argv,
+                f"it changes {what} but you chose {namespace!r}",
+                f"rerun kai with -n {others[0]}" if others else hint,
+                verb=v.verb,
+            )
+    if v.kind is Kind.destructive:
+        scoped = [t for t in v.types if resource_name(t) in CLUSTER_SCOPED]
+        if scoped:
+            return _refuse(
+                v.argv,
+                f"it destroys cluster-scoped {scoped[0]}, beyond namespace {namespace!r} you chose",
+                hint,
+                verb=v.verb,
+            )
+    return None
 
 
 _STREAMING = {"--watch", "--watch-only", "--follow"}
@@ -662,11 +816,19 @@ def _sharpen(v: Verdict) -> None:
             v.reason = f"{streaming[0]} streams without end"
             v.hint = "run it yourself in a terminal, or drop the flag"
             return
-        secretish = any(t.split(".")[0] in ("secret", "secrets") for t in v.types)
-        output = v.flags.get("--output", "")
-        if secretish and (output.split("=")[0] in ("yaml", "json", *_TEMPLATE_OUTPUTS)):
+        secretish = any(_is_secret_type(t) for t in v.types)
+        output = v.flags.get("--output", "").split("=")[0].lower()
+        prints_values = output not in _VALUELESS_OUTPUTS or "--template" in v.flags
+        if v.verb == "get" and prints_values and (secretish or v.files or "--kustomize" in v.flags):
             v.sensitive = True
-            v.reason = "prints Secret values"
+            v.reason = (
+                "prints Secret values"
+                if secretish
+                else "prints the objects its files name, which may be Secrets with their values"
+            )
+        if v.verb == "apply view-last-applied" and (secretish or v.files):
+            v.sensitive = True
+            v.reason = "prints the last applied configuration, which holds a Secret's values"
         return
     if v.verb == "run":
         interactive = [f for f in ("--stdin", "--tty", "--attach", "--rm") if f in v.flags]
@@ -679,9 +841,7 @@ def _sharpen(v: Verdict) -> None:
         v.reason = {"delete": "deletes objects", "drain": "evicts every pod from the node"}.get(
             v.verb, "destructive"
         )
-        if v.verb == "delete" and any(
-            t.split(".")[0] in ("namespace", "namespaces", "ns") for t in v.types
-        ):
+        if v.verb == "delete" and any(_is_namespace_type(t) for t in v.types):
             v.reason = "deletes a namespace and everything in it"
         return
     reasons = []
@@ -770,13 +930,14 @@ class Kubectl:
         if argv and argv[0] in PROGRAMS:
             argv = argv[1:]
         extra: list[str] = []
-        if v is not None:
-            has_ns = v.namespace is not None or v.all_namespaces
-        else:
-            has_ns = any(
-                a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith("--namespace=")
-                for a in argv
-            )
+        # The command's own namespace flags, however written (a refused command was never
+        # parsed into a Verdict's fields, so the words themselves decide).
+        has_ns = (v is not None and (v.namespace is not None or v.all_namespaces)) or any(
+            a in ("-n", "--namespace", "-A", "--all-namespaces")
+            or a.startswith(("--namespace=", "--all-namespaces="))
+            or (a.startswith("-n") and not a.startswith("--"))
+            for a in argv
+        )
         if self.namespace and not has_ns:
             extra += ["-n", self.namespace]
         if self.context:
@@ -816,13 +977,8 @@ def preview(v: Verdict) -> list[str] | None:
     if v.verb == "drain" or (v.verb == "taint" and v.names):
         node = v.names[0] if v.names else ""
         return ["get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "name"]
-    if (
-        v.verb == "delete"
-        and v.names
-        and v.types
-        and v.types[0].split(".")[0] in ("namespace", "namespaces", "ns")
-    ):
-        return ["get", "all", "-n", v.names[0], "-o", "name"]
+    if deleted_namespaces(v):
+        return list(NAMESPACED_KINDS)  # first what a namespace can hold, then namespace_contents
     argv = ["get"]
     if v.files:
         for f in v.files:
@@ -841,6 +997,32 @@ def preview(v: Verdict) -> list[str] | None:
     if v.all_namespaces:
         argv.append("-A")
     return [*argv, "-o", "name"]
+
+
+# Every kind of object a namespace can hold that this identity's server lists; `get all` would
+# miss ConfigMaps, Secrets, ServiceAccounts, PVCs, Ingresses, NetworkPolicies, Roles, ...
+NAMESPACED_KINDS = ["api-resources", "--verbs=list", "--namespaced", "-o", "name"]
+# Deleted with the namespace but not listed: events are a log, not objects anyone keeps, and the
+# metrics API serves measurements of the pods already listed.
+_NOT_LISTED = {"events", "events.events.k8s.io"}
+
+
+def deleted_namespaces(v: Verdict) -> list[str]:
+    """The namespaces a `kubectl delete` removes (with everything in them)."""
+    if v.verb != "delete" or not v.names or not any(_is_namespace_type(t) for t in v.types):
+        return []
+    return list(v.names)
+
+
+def namespace_contents(namespace: str, kinds_listing: str) -> list[str]:
+    """`kubectl get KIND,KIND,... -n NS -o name` over every namespaced kind (from NAMESPACED_KINDS'
+    output): names only, so a Secret's values are never read."""
+    kinds = [
+        k.strip()
+        for k in kinds_listing.splitlines()
+        if k.strip() and k.strip() not in _NOT_LISTED and not k.strip().endswith(".metrics.k8s.io")
+    ]
+    return ["get", ",".join(dict.fromkeys(kinds)), "-n", namespace, "-o", "name"]
 
 
 def target_word(v: Verdict, namespace: str | None) -> str:

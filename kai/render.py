@@ -742,6 +742,24 @@ def print_eval(console: Console, results: Sequence[Any]) -> None:
     )
 
 
+def target_namespaces(manifests: Sequence[Any], default: str) -> str:
+    """Where `kai apply` writes, for its header: the namespaces the objects name, and the default
+    only when some namespaced object names none ("namespace default" is wrong when every
+    object names its own)."""
+    from kai.ops import CLUSTER_SCOPED
+
+    used: dict[str, None] = {}
+    for m in manifests:
+        kind = str(m.ref.kind).lower()
+        if kind == "namespace" or kind in CLUSTER_SCOPED:
+            continue
+        used[m.ref.namespace or default] = None
+    if not used:
+        return "cluster-scoped objects only"
+    names = list(used)
+    return ("namespace " if len(names) == 1 else "namespaces ") + ", ".join(names)
+
+
 def print_dry_run(console: Console, plan: Any) -> None:
     """The server's verdict: permissions, per-object action, diff, warnings, errors, and the totals."""
     from rich.markup import escape
@@ -757,8 +775,12 @@ def print_dry_run(console: Console, plan: Any) -> None:
         style = {"create": "green", "update": "yellow", "unchanged": "dim", "error": "bold red"}[
             c.action
         ]
+        from kai.errors import one_line
+
         console.print(
-            f"[{style}]{c.action}[/] {name}" + (f": {escape(c.error)}" if c.error else "")
+            f"[{style}]{c.action}[/] {name}"
+            + (f": {escape(one_line(c.error))}" if c.error else ""),
+            soft_wrap=True,  # an error is one line, however long
         )
         if c.diff:
             console.print(code(console, c.diff, "diff"))

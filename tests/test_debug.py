@@ -102,7 +102,8 @@ def test_a_log_line_cannot_make_kai_delete_anything(
         r = kai("debug", "deploy/agent", "-n", "agents", "--yes", *MODEL)
     assert r.code == 130
     assert ["delete", "namespace", "agents", "-n", "agents"] not in kubectl.calls()
-    assert "it would affect 4 objects" in r.out
+    assert "it would affect 10 objects" in r.out  # the namespace and all 9 objects in it
+    assert "  secret/agent-secrets\n" in r.out and "  configmap/kube-root-ca.crt\n" in r.out
 
 
 def test_anonymize_sends_placeholders_and_shows_real_names(

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from kai.ops import Kind, classify, needed_permissions, preview, split_line, target_word
+from kai.ops import (
+    Kind,
+    classify,
+    deleted_namespaces,
+    namespace_contents,
+    needed_permissions,
+    preview,
+    raw_target,
+    split_line,
+    target_word,
+)
 
 TABLE = Path(__file__).parent / "data" / "ops" / "classify.txt"
 
@@ -27,15 +37,20 @@ ROWS = _table()
 def test_the_table_is_large_and_covers_every_class() -> None:
     assert len(ROWS) >= 150
     counts = {
-        k: sum(1 for _, e in ROWS if e == k) for k in ("read", "write", "destructive", "refused")
+        k: sum(1 for _, e in ROWS if e == k)
+        for k in ("read", "write", "destructive", "refused", "sensitive")
     }
-    assert min(counts.values()) >= 25, counts
+    assert min(counts.values()) >= 20, counts
 
 
 @pytest.mark.parametrize(("line", "expected"), ROWS, ids=[r[0][:70] for r in ROWS])
 def test_classification(line: str, expected: str) -> None:
     verdict = classify(split_line(line))
-    assert verdict.kind == Kind(expected), (verdict.kind, verdict.reason)
+    # "sensitive": a read that prints Secret values, so it is asked for like a write
+    kind = Kind.read if expected == "sensitive" else Kind(expected)
+    assert verdict.kind == kind, (verdict.kind, verdict.reason)
+    if kind is Kind.read:
+        assert verdict.sensitive == (expected == "sensitive"), verdict.reason
     if verdict.kind is Kind.refused:
         assert verdict.reason and verdict.hint  # a refusal always says why and what to do instead
     if verdict.kind is Kind.destructive:
@@ -141,11 +156,11 @@ def test_previews_list_what_a_destructive_command_touches() -> None:
         "-o",
         "name",
     ]
+    # A namespace: every kind it can hold (`get all` misses ConfigMaps, Secrets, Roles, ...).
     assert preview(classify(["delete", "ns", "agents"])) == [
-        "get",
-        "all",
-        "-n",
-        "agents",
+        "api-resources",
+        "--verbs=list",
+        "--namespaced",
         "-o",
         "name",
     ]
@@ -156,6 +171,88 @@ def test_previews_list_what_a_destructive_command_touches() -> None:
         "name",
     ]
     assert preview(classify(["delete", "-f", "a.yaml"])) == ["get", "-f", "a.yaml", "-o", "name"]
+
+
+def test_a_namespace_deletion_lists_every_kind_by_name_only() -> None:
+    kinds = "configmaps\nevents\npods\nsecrets\nserviceaccounts\nevents.events.k8s.io\n"
+    kinds += "pods.metrics.k8s.io\nroles.rbac.authorization.k8s.io\n"
+    assert namespace_contents("team-a", kinds) == [
+        "get",
+        "configmaps,pods,secrets,serviceaccounts,roles.rbac.authorization.k8s.io",
+        "-n",
+        "team-a",
+        "-o",
+        "name",
+    ]
+    assert deleted_namespaces(classify(["delete", "namespace/a", "ns/b"])) == ["a", "b"]
+    assert deleted_namespaces(classify(["delete", "Namespace", "a"])) == ["a"]
+    assert deleted_namespaces(classify(["delete", "pod", "a"])) == []
+
+
+SCOPED = [
+    # (command, kai's -n, refused?)
+    ("delete namespace other-team", "team-a", True),
+    ("delete ns other-team", "team-a", True),
+    ("delete Namespace other-team", "team-a", True),
+    ("delete namespace/other-team", "team-a", True),
+    ("delete namespaces.v1. other-team", "team-a", True),
+    ("delete ns team-a other-team", "team-a", True),
+    ("delete ns --all", "team-a", True),
+    ("delete ns -l team=b", "team-a", True),
+    ("label ns other-team pod-security.kubernetes.io/enforce=privileged", "team-a", True),
+    ("annotate namespace other-team owner=me", "team-a", True),
+    ("delete pods --all -A", "team-a", True),
+    ("scale deploy --all -A --replicas=0", "team-a", True),
+    ("delete clusterrole admin", "team-a", True),
+    ("delete clusterrolebinding cluster-admin", "team-a", True),
+    ("delete crd widgets.example.com", "team-a", True),
+    ("delete pv data-1", "team-a", True),
+    ("delete storageclass standard", "team-a", True),
+    ("delete validatingwebhookconfiguration policy", "team-a", True),
+    ("drain node-1 --ignore-daemonsets", "team-a", True),
+    ("taint nodes node-1 key=v:NoExecute", "team-a", True),
+    ("delete --raw /api/v1/namespaces/other-team", "team-a", True),
+    ("get --raw /api/v1/namespaces/other-team/pods", "team-a", True),
+    # inside the chosen namespace, or nothing chosen: gated as usual, not refused
+    ("delete namespace team-a", "team-a", False),
+    ("label ns team-a owner=me", "team-a", False),
+    ("delete pvc data-db-0", "team-a", False),
+    ("delete deploy agent", "team-a", False),
+    ("get --raw /api/v1/namespaces/team-a/pods", "team-a", False),
+    ("get namespaces", "team-a", False),
+    ("cordon node-1", "team-a", False),
+    ("delete namespace other-team", None, False),
+    ("drain node-1", None, False),
+    ("delete clusterrole admin", None, False),
+]
+
+
+@pytest.mark.parametrize(("line", "namespace", "refused"), SCOPED, ids=[s[0] for s in SCOPED])
+def test_a_chosen_namespace_bounds_what_changes(
+    line: str, namespace: str | None, refused: bool
+) -> None:
+    verdict = classify(split_line(line), namespace)
+    assert (verdict.kind is Kind.refused) == refused, (verdict.kind, verdict.reason)
+    if refused:
+        assert verdict.reason and verdict.hint
+
+
+def test_raw_paths_are_classified_by_what_they_address() -> None:
+    assert raw_target("/api/v1/namespaces/a/secrets/db") == ("a", "secrets", "db", "")
+    assert raw_target("/apis/apps/v1/namespaces/a/deployments/x/scale") == (
+        "a",
+        "deployments.apps",
+        "x",
+        "scale",
+    )
+    assert raw_target("/api/v1/namespaces/a") == (None, "namespaces", "a", "")
+    assert raw_target("/api/v1/namespaces/a/finalize") == (None, "namespaces", "a", "finalize")
+    assert raw_target("/api/v1/nodes/n1/proxy/metrics") == (None, "nodes", "n1", "proxy/metrics")
+    assert raw_target("/healthz") is None and raw_target("/openapi/v3") is None
+    assert isinstance(raw_target("/api/v1/namespaces/a/pods?watch=1"), str)
+    assert classify(["get", "--raw", "/api/v1/nodes/n1/proxy/metrics"]).kind is Kind.refused
+    v = classify(["get", "--raw", "/api/v1/namespaces/a/secrets/db"])
+    assert v.sensitive and v.types == ["secrets"] and v.names == ["db"] and v.namespace == "a"
 
 
 def test_the_word_to_type_names_the_target() -> None:

@@ -290,3 +290,84 @@ def test_prose_around_the_answer_is_tolerated(kai, kubectl: FakeKubectl) -> None
         )
     assert r.code == 0, r.out + r.err
     assert kubectl.calls()[-1] == ["rollout", "undo", "deploy/agent", "-n", "agents"]
+
+
+# ---------- Secrets, raw paths and the namespace the person chose ----------
+
+
+def test_a_raw_read_of_a_secret_asks_like_get_secret_o_yaml(kai, kubectl: FakeKubectl) -> None:
+    for line in (
+        "get --raw /api/v1/namespaces/agents/secrets/db",
+        "get Secret db -o yaml",
+        "get secrets.v1. db -o go-template-file=/tmp/t.tmpl",
+    ):
+        r = kai("run", "-c", line, "-n", "agents")
+        assert r.code == 2 and kubectl.calls() == [], line
+        assert "needs --yes" in r.out
+
+
+def test_raw_writes_are_refused(kai, kubectl: FakeKubectl) -> None:
+    r = kai("run", "-c", "delete --raw /api/v1/namespaces/agents", "--yes", "--allow-destructive")
+    assert r.code == 1 and kubectl.calls() == []
+    assert "kubectl delete --raw sends a request to the API that kai cannot dry-run" in r.out
+
+
+def test_a_chosen_namespace_refuses_deleting_another(kai, kubectl: FakeKubectl) -> None:
+    r = kai(
+        "run", "-n", "team-a", "-c", "delete namespace other-team", "--yes", "--allow-destructive"
+    )
+    assert r.code == 1 and kubectl.calls() == []
+    assert "it changes namespace 'other-team' but you chose 'team-a'" in r.out
+
+
+def test_a_refused_command_is_shown_with_its_own_namespace_once(kai, kubectl: FakeKubectl) -> None:
+    r = kai("run", "-n", "team-a", "-c", "get pods -n other-team")
+    assert r.code == 1 and kubectl.calls() == []
+    assert "kubectl get pods -n other-team\n" in r.out
+    assert "-n other-team -n team-a" not in r.out
+
+
+KINDS = (
+    "configmaps\nendpoints\nevents\nlimitranges\npersistentvolumeclaims\npods\npodtemplates\n"
+    "replicationcontrollers\nresourcequotas\nsecrets\nserviceaccounts\nservices\n"
+    "controllerrevisions.apps\ndaemonsets.apps\ndeployments.apps\nreplicasets.apps\n"
+    "statefulsets.apps\nhorizontalpodautoscalers.autoscaling\ncronjobs.batch\njobs.batch\n"
+    "leases.coordination.k8s.io\nendpointslices.discovery.k8s.io\nevents.events.k8s.io\n"
+    "ingresses.networking.k8s.io\nnetworkpolicies.networking.k8s.io\npoddisruptionbudgets.policy\n"
+    "rolebindings.rbac.authorization.k8s.io\nroles.rbac.authorization.k8s.io\n"
+    "csistoragecapacities.storage.k8s.io\n"
+)
+CONTENTS = (
+    "configmap/agent-config\nconfigmap/kube-root-ca.crt\npersistentvolumeclaim/data\n"
+    "secret/db-credentials\nserviceaccount/agent\nserviceaccount/default\nservice/agent\n"
+    "deployment.apps/agent\nreplicaset.apps/agent-7d9c6b5f4\n"
+    "ingress.networking.k8s.io/agent\nnetworkpolicy.networking.k8s.io/agent\n"
+    "rolebinding.rbac.authorization.k8s.io/agent\nrole.rbac.authorization.k8s.io/agent\n"
+)
+
+
+def test_deleting_a_namespace_lists_every_kind_it_holds_by_name_only(
+    kai, kubectl: FakeKubectl, terminal
+) -> None:
+    listed = [k for k in KINDS.split() if not k.startswith("events")]
+    kubectl.on(["auth", "can-i", "delete", "namespace", "-n", "team-a"], "yes\n")
+    kubectl.on(
+        ["api-resources", "--verbs=list", "--namespaced", "-o", "name", "-n", "team-a"], KINDS
+    )
+    kubectl.on(["get", ",".join(listed), "-n", "team-a", "-o", "name"], CONTENTS)
+    kubectl.on(
+        ["delete", "namespace", "team-a", "--dry-run=server", "-n", "team-a"],
+        'namespace "team-a" deleted (server dry run)\n',
+    )
+    terminal("team\n")
+    r = kai("run", "-n", "team-a", "-c", "delete namespace team-a")
+    assert r.code == 130, r.out
+    assert "it would affect 14 objects" in r.out  # the namespace and its 13 objects
+    for name in ("secret/db-credentials", "configmap/agent-config", "serviceaccount/agent"):
+        assert f"  {name}\n" in r.out
+    for name in ("persistentvolumeclaim/data", "role.rbac.authorization.k8s.io/agent"):
+        assert f"  {name}\n" in r.out
+    calls = kubectl.calls()
+    assert ["delete", "namespace", "team-a", "-n", "team-a"] not in calls
+    reads = [c for c in calls if c[0] == "get"]
+    assert reads and all(c[-2:] == ["-o", "name"] for c in reads)  # names only, never values
