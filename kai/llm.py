@@ -37,6 +37,7 @@ DIRECT = {
     "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
 }
 ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # a full plan of seven objects is ~2,200 tokens
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 529}
 HOW_TO_SET = (
     "no model configured: pass --model (or set KAI_MODEL), for example "
@@ -138,18 +139,41 @@ class Settings:
     cache: bool = True
     max_cost: float | None = None
     temperature: float = 0.0
+    max_tokens: int = DEFAULT_MAX_TOKENS  # the bound on every answer, sent on every request
 
 
-def settings_from(model: str | None, **kw: Any) -> Settings:
-    """Settings from flags, falling back to KAI_MODEL / KAI_API_BASE; no model is a model error."""
+def settings_from(model: str | None, config: Any = None, **kw: Any) -> Settings:
+    """Settings from flags, falling back to KAI_MODEL / KAI_API_BASE; no model is a model error.
+
+    max_tokens: --max-tokens, else KAI_MAX_TOKENS, else `max_tokens:` in .kai.yaml (`config`)."""
     name = model or os.environ.get("KAI_MODEL")
     if not name:
         raise ModelError(HOW_TO_SET)
     kw.setdefault("api_base", os.environ.get("KAI_API_BASE"))
+    if kw.get("max_tokens") is None and os.environ.get("KAI_MAX_TOKENS"):
+        kw["max_tokens"] = max_tokens_from(os.environ["KAI_MAX_TOKENS"], "KAI_MAX_TOKENS")
+    configured = getattr(config, "extra", {}).get("max_tokens") if config is not None else None
+    if kw.get("max_tokens") is None and configured is not None:
+        kw["max_tokens"] = max_tokens_from(
+            configured, f"{config.source or '.kai.yaml'}: max_tokens"
+        )
     fallbacks = os.environ.get("KAI_FALLBACK_MODELS")
     if fallbacks and not kw.get("fallbacks"):
         kw["fallbacks"] = [f.strip() for f in fallbacks.split(",") if f.strip()]
     return Settings(model=name, **{k: v for k, v in kw.items() if v is not None})
+
+
+def max_tokens_from(value: Any, where: str) -> int:
+    """A max-tokens setting as a positive integer; anything else is an input error."""
+    from kai.errors import InputError
+
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{where}: expected a positive number of tokens, got {value!r}")
+    return n
 
 
 def provider_of(model: str) -> tuple[str, str]:
@@ -270,7 +294,12 @@ def _openai_call(
         raise ModelError(f"{key_env} is not set: the {provider_of(s.model)[0]} API needs a key")
     if key:
         headers["authorization"] = f"Bearer {key}"
-    body: dict[str, Any] = {"model": name, "messages": messages, "temperature": s.temperature}
+    body: dict[str, Any] = {
+        "model": name,
+        "messages": messages,
+        "temperature": s.temperature,
+        "max_tokens": s.max_tokens,
+    }
     if schema is not None:
         if provider_of(s.model)[0] == "openai" and not s.api_base:
             body["response_format"] = {
@@ -323,7 +352,7 @@ def _anthropic_call(
     turns = _anthropic_turns(messages)
     body: dict[str, Any] = {
         "model": name,
-        "max_tokens": 8192,
+        "max_tokens": s.max_tokens,
         "temperature": s.temperature,
         "messages": turns,
     }
@@ -379,6 +408,7 @@ def _litellm_call(
         "messages": messages,
         "timeout": s.timeout,
         "temperature": s.temperature,
+        "max_tokens": s.max_tokens,
     }
     if s.api_base:
         kwargs["api_base"] = s.api_base
