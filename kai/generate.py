@@ -41,7 +41,8 @@ class Generated:
     rounds: list[Round] = field(default_factory=list)
     failing: list[Finding] = field(default_factory=list)
     stopped_because: str = ""
-    model_calls: int = 0
+    model_calls: int = 0  # completed calls; attempts without an answer are `retries`
+    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
@@ -294,6 +295,7 @@ def generate(
         plan = result.plan
     result.messages = [*base, {"role": "assistant", "content": answer}]
     result.model_calls = llm.calls
+    result.retries = getattr(llm, "retries", 0)
     result.prompt_tokens = llm.prompt_tokens
     result.completion_tokens = llm.completion_tokens
     result.cost_usd = llm.cost_usd
