@@ -289,6 +289,16 @@ def test_cli_questions_exit_2_when_not_interactive(
     assert r.code == 2 and "Which port does the agent listen on?" in r.out and "--set" in r.out
 
 
+def test_no_objects_and_no_questions_is_a_model_error_and_no_file(kai, tmp_path: Path) -> None:
+    """Authored answer: {"objects": [], "questions": []}, again after kai's corrective retry."""
+    out = tmp_path / "agent.yaml"
+    with recorder.use_cassette("openai_empty_plan_authored.yaml") as cassette:
+        r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "--no-cache", "-o", str(out))
+    assert cassette.play_count == 2  # one corrective retry
+    assert r.code == 3 and "no objects and no questions" in r.err and "PASS" not in r.out
+    assert len(r.err.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_cli_writes_plain_yaml(kai, tmp_path: Path) -> None:
     out = tmp_path / "agent.yaml"
     with recorder.use_cassette("openai_clean_draft.yaml"):

@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 from kai.config import Config  # noqa: E402
 from kai.generate import first_messages  # noqa: E402
 from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
-from kai.plan import PLAN_SCHEMA  # noqa: E402
+from kai.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
+from kai.prompts import render  # noqa: E402
 
 REQUEST = (
     "deploy ghcr.io/acme/agent:1.4.0 with 2 replicas on port 8000, health at /healthz and /readyz, "
@@ -303,6 +304,20 @@ def main() -> None:
         }
     )
     write("openai_questions", [(openai_request(msgs), openai_ok(questions, 6, 3398, 58))])
+    # Authored: a model that answers with nothing at all, twice (kai's corrective retry between).
+    empty = json.dumps({"objects": [], "rationale": "Done.", "questions": []})
+    try:
+        parse_plan(empty)
+        raise SystemExit("an empty plan must not parse")
+    except PlanError as e:
+        retry = [*msgs, {"role": "assistant", "content": empty}, *render("retry", error=str(e))]
+    write(
+        "openai_empty_plan_authored",
+        [
+            (openai_request(msgs), openai_ok(empty, 10, 3412, 12)),
+            (openai_request(retry), openai_ok(empty, 11, 3480, 12)),
+        ],
+    )
     write(
         "openai_429_then_ok",
         [
