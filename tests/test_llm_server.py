@@ -4,13 +4,11 @@ calls."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from llm_stand_in import Server, serving
 
 from kai.errors import ModelError
 from kai.llm import LLM, Settings
@@ -23,52 +21,9 @@ ANSWER = {
 LOADING = (503, {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}})
 
 
-class Server:
-    """Scripted answers per path, in order; records what it received."""
-
-    def __init__(self) -> None:
-        self.script: dict[str, list[tuple[int, Any]]] = {}
-        self.received: list[tuple[str, str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, method: str) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                server.received.append((method, self.path, body))
-                queue = server.script.get(self.path) or [(404, {"error": "not found"})]
-                status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._answer("GET")
-
-            def do_POST(self) -> None:
-                self._answer("POST")
-
-            def log_message(self, *_a: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def posts(self) -> list[Any]:
-        return [b for m, _, b in self.received if m == "POST"]
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    s = Server()
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+    yield from serving()
 
 
 def _llm(server: Server, **kw: Any) -> LLM:

@@ -260,6 +260,45 @@ def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+class Scripted:
+    """Stands in for kai.llm.LLM while authoring: answers in order and keeps what kai sent, so
+    an authored cassette holds the request bodies kai really sends for those answers."""
+
+    def __init__(self, answers: list[str]) -> None:
+        from kai.llm import Settings
+
+        self.settings = Settings(model="openai/gpt-4.1-mini", cache=False)
+        self.answers = answers
+        self.sent: list[list[dict[str, str]]] = []
+        self.calls = self.retries = self.prompt_tokens = self.completion_tokens = 0
+        self.cost_usd: float | None = None
+
+    def complete(self, messages: Any, schema: Any = None) -> Any:
+        from kai.llm import Completion, Usage
+        from kai.redact import redact_text
+
+        self.sent.append([{**m, "content": redact_text(m["content"])} for m in messages])
+        self.calls += 1
+        return Completion(self.answers[min(self.calls, len(self.answers)) - 1], "x", Usage())
+
+
+def authored_exchange(
+    name: str, answers: list[str], usage: list[tuple[int, int]], request: str = REQUEST
+) -> None:
+    """Run kai's loop against authored answers; write what it sent and what it got."""
+    from kai.generate import generate
+
+    llm = Scripted(answers)
+    generate(request, llm.settings, load_rules(), Config(), llm=llm)  # type: ignore[arg-type]
+    write(
+        name,
+        [
+            (openai_request(sent), openai_ok(answers[min(i, len(answers) - 1)], 20 + i, *usage[i]))
+            for i, sent in enumerate(llm.sent)
+        ],
+    )
+
+
 def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     data = {"interactions": [{"request": q, "response": a} for q, a in interactions], "version": 1}
     (HERE / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False, width=100))
@@ -341,6 +380,16 @@ def main() -> None:
             (openai_request(msgs), openai_ok(plan(first), 8, 3412, 2010)),
             (openai_request(reprompt), openai_ok(plan(HARDENED), 9, 5702, 2187)),
         ],
+    )
+    # Authored: a model that switches the evaluator off with a bare wildcard suppression on the
+    # flawed draft, and keeps it in its repair answer.
+    ignored = [
+        {**o, "metadata": {**o["metadata"], "annotations": {"kai.dev/ignore": "*"}}} for o in DRAFT
+    ]
+    authored_exchange(
+        "openai_ignore_all_authored",
+        [plan(ignored, rationale="All rules are ignored for this app.")],
+        [(3412, 640), (2950, 610), (2950, 610)],
     )
     write("gemini_via_litellm", [(gemini_request(msgs), gemini_ok(plan(HARDENED), 3480, 2201))])
     wrapped = (
