@@ -283,13 +283,17 @@ class Scripted:
 
 
 def authored_exchange(
-    name: str, answers: list[str], usage: list[tuple[int, int]], request: str = REQUEST
+    name: str,
+    answers: list[str],
+    usage: list[tuple[int, int]],
+    request: str = REQUEST,
+    given: dict[str, str] | None = None,
 ) -> None:
     """Run kai's loop against authored answers; write what it sent and what it got."""
     from kai.generate import generate
 
     llm = Scripted(answers)
-    generate(request, llm.settings, load_rules(), Config(), llm=llm)  # type: ignore[arg-type]
+    generate(request, llm.settings, load_rules(), Config(), given, llm=llm)  # type: ignore[arg-type]
     write(
         name,
         [
@@ -390,6 +394,26 @@ def main() -> None:
         "openai_ignore_all_authored",
         [plan(ignored, rationale="All rules are ignored for this app.")],
         [(3412, 640), (2950, 610), (2950, 610)],
+    )
+
+    # Authored: the person said health at / (--set health=/); the model probes /healthz first
+    # and follows the KAI-REQ finding in the repair round.
+    def probing(path: str) -> list[dict[str, Any]]:
+        out = json.loads(json.dumps(HARDENED))
+        for o in out:
+            if o["kind"] == "Deployment":
+                for c in o["spec"]["template"]["spec"]["containers"]:
+                    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                        if "httpGet" in c.get(probe, {}):
+                            c[probe]["httpGet"]["path"] = path
+        return out
+
+    authored_exchange(
+        "openai_health_constraint_authored",
+        [plan(HARDENED), plan([o for o in probing("/") if o["kind"] == "Deployment"])],
+        [(3420, 2187), (3000, 900)],
+        request=REQUEST.replace("health at /healthz and /readyz", "health at /"),
+        given={"health": "/"},
     )
     write("gemini_via_litellm", [(gemini_request(msgs), gemini_ok(plan(HARDENED), 3480, 2201))])
     wrapped = (
