@@ -775,7 +775,7 @@ def debug_cmd(
         import shlex
 
         line = (
-            "kubectl " + shlex.join(step.argv)
+            "kubectl " + shlex.join(step.argv) + (f" ({step.note})" if step.note else "")
             if step.argv
             else f"{step.tool} (not run: {step.note})"
         )
@@ -789,8 +789,11 @@ def debug_cmd(
     if d.evidence:
         console.print("[bold]Evidence:[/]")
         for e in d.evidence:
+            mark = (
+                "" if e.get("verified") == "yes" else " [yellow](unverified: in no tool result)[/]"
+            )
             console.print(
-                f"  [dim]{escape(e['source'])}:[/] “{escape(e['quote'])}”", highlight=False
+                f"  [dim]{escape(e['source'])}:[/] “{escape(e['quote'])}”{mark}", highlight=False
             )
     if d.confidence:
         console.print(f"[bold]Confidence:[/] {escape(d.confidence)}")
