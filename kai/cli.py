@@ -187,6 +187,15 @@ OfflineOpt = Annotated[
 ModelTimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
 ]
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Longest model answer, in tokens, sent on every request "
+        "[default: KAI_MAX_TOKENS, max_tokens in .kai.yaml, or 4096].",
+    ),
+]
 OpsTimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
 ]
@@ -453,6 +462,7 @@ def generate(
     no_cache: NoCacheOpt = False,
     max_cost: MaxCostOpt = None,
     timeout: ModelTimeoutOpt = 60.0,
+    max_tokens: MaxTokensOpt = None,
     fallback: Annotated[
         list[str] | None, typer.Option("--fallback", help="Fallback model (repeatable).")
     ] = None,
@@ -484,10 +494,12 @@ def generate(
     config = load_config()
     settings = settings_from(
         model,
+        config,
         api_base=api_base,
         cache=not no_cache,
         max_cost=max_cost,
         timeout=timeout,
+        max_tokens=max_tokens,
         fallbacks=fallback or [],
     )
     rules = rules_for(config, policies=policies or [])
@@ -613,6 +625,8 @@ def eval_tasks(
     output: Annotated[
         ListOutput, typer.Option("--output", "-o", help="Output format.")
     ] = ListOutput.table,
+    timeout: ModelTimeoutOpt = 60.0,
+    max_tokens: MaxTokensOpt = None,
 ) -> None:
     """Measure a model on the evaluation tasks: pass rate, model calls, tokens and cost per task."""
     from dataclasses import asdict
@@ -624,7 +638,9 @@ def eval_tasks(
     from kai.llm import LLM, settings_from
     from kai.pipeline import rules_for
 
-    settings = settings_from(model, api_base=api_base, cache=False)
+    settings = settings_from(
+        model, api_base=api_base, cache=False, timeout=timeout, max_tokens=max_tokens
+    )
     rules = rules_for(Config())
     from kai.resources import data_dir
 
@@ -858,7 +874,7 @@ def debug_cmd(
         import shlex
 
         line = (
-            "kubectl " + shlex.join(step.argv)
+            "kubectl " + shlex.join(step.argv) + (f" ({step.note})" if step.note else "")
             if step.argv
             else f"{step.tool} (not run: {step.note})"
         )
@@ -872,8 +888,11 @@ def debug_cmd(
     if d.evidence:
         console.print("[bold]Evidence:[/]")
         for e in d.evidence:
+            mark = (
+                "" if e.get("verified") == "yes" else " [yellow](unverified: in no tool result)[/]"
+            )
             console.print(
-                f"  [dim]{escape(e['source'])}:[/] “{escape(e['quote'])}”", highlight=False
+                f"  [dim]{escape(e['source'])}:[/] “{escape(e['quote'])}”{mark}", highlight=False
             )
     if d.confidence:
         console.print(f"[bold]Confidence:[/] {escape(d.confidence)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,6 +256,52 @@ class Investigator:
         )
 
 
+def text_tool_calls(text: str, known: set[str]) -> list[ToolCall]:
+    """Tool calls written as JSON in the answer's text, as small local models do:
+    {"name": "get", "arguments": {...}} in a ```json fence or bare (one or several). Only the
+    names of kai's tools count; anything else in the text stays text."""
+    decoder = json.JSONDecoder()
+    calls: list[ToolCall] = []
+    pos = 0
+    for m in re.finditer(r"\{", text):
+        if m.start() < pos:
+            continue
+        try:
+            value, end = decoder.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        pos = end
+        if not isinstance(value, dict) or value.get("name") not in known:
+            continue
+        args = value.get("arguments", value.get("parameters", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                args = {"_unreadable": args[:200]}
+        if isinstance(args, dict):
+            calls.append(ToolCall(f"text-call-{len(calls) + 1}", str(value["name"]), args))
+    return calls
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).strip(" .\"'“”").lower()
+
+
+def check_evidence(d: Diagnosis, results: Sequence[str]) -> None:
+    """Mark each quoted piece of evidence verified when it appears in a tool result kai returned
+    (whitespace and case aside), unverified otherwise. With no tool call at all, or no verified
+    quote, the model's confidence is not repeated as if it were earned."""
+    haystack = [_normal(r) for r in results]
+    for e in d.evidence:
+        quote = _normal(e.get("quote", ""))
+        e["verified"] = "yes" if quote and any(quote in h for h in haystack) else "no"
+    if not d.steps:
+        d.confidence = "none: the model used no tools, so nothing here was checked on the cluster"
+    elif d.evidence and not any(e["verified"] == "yes" for e in d.evidence):
+        d.confidence = "low: no quoted evidence appears in what the tools returned"
+
+
 def parse_diagnosis(text: str) -> Diagnosis:
     """The model's final JSON as a Diagnosis (prose around it is tolerated)."""
     try:
@@ -335,11 +381,17 @@ def diagnose(
         )
     ]
     used = 0
+    known = {str(t["name"]) for t in TOOL_SPECS}
+    results: list[str] = []  # what the tools returned, to check the evidence against
     stopped = "the model answered"
     completion: Completion | None = None
     for _ in range(max_steps + 1):
         final = used >= max_steps
         completion = llm.complete(messages, tools=Tools(TOOL_SPECS, "none" if final else "auto"))
+        from_text = False
+        if not completion.tool_calls and not final:
+            completion.tool_calls = text_tool_calls(completion.text, known)
+            from_text = bool(completion.tool_calls)
         if not completion.tool_calls or final:
             if final and completion.tool_calls:
                 stopped = f"the step budget ({max_steps}) ran out"
@@ -364,6 +416,11 @@ def diagnose(
             else:
                 used += 1
                 result = investigator.run(call)
+                results.append(result)
+                if from_text:
+                    step = investigator.steps[-1]
+                    how = "written as JSON in the answer's text"
+                    step.note = f"{step.note}; {how}" if step.note else how
                 if progress:
                     progress(investigator.steps[-1])
             messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
@@ -384,6 +441,7 @@ def diagnose(
     if anon and d.fix:
         d.fix = Command([anon.reveal(a) for a in d.fix.argv], d.fix.purpose)
     d.steps = investigator.steps
+    check_evidence(d, [anon.reveal(r) for r in results] if anon else results)
     d.model_calls, d.prompt_tokens, d.cost_usd = llm.calls, llm.prompt_tokens, llm.cost_usd
     d.stopped_because = stopped
     return d

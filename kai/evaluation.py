@@ -67,6 +67,16 @@ def _containers(objs: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
                 yield c
 
 
+def _map(value: Any) -> dict[str, Any]:
+    """A mapping, or empty: a model may write a scalar where a mapping belongs."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """A list, or empty: a model may write `ports: 8080` where a list belongs."""
+    return value if isinstance(value, list) else []
+
+
 def check(task: Task, result: Generated) -> list[str]:
     """What the answer got wrong against the task's expectations (empty: it passes)."""
     e = task.expect
@@ -87,7 +97,7 @@ def check(task: Task, result: Generated) -> list[str]:
     ports = {
         p.get("containerPort")
         for c in containers
-        for p in c.get("ports") or []
+        for p in _list(c.get("ports"))
         if isinstance(p, dict)
     }
     for port in e.get("ports", []):
@@ -96,42 +106,40 @@ def check(task: Task, result: Generated) -> list[str]:
     hpas = [o for o in objs if o.get("kind") == "HorizontalPodAutoscaler"]
     if "replicas" in e:
         declared = [
-            o.get("spec", {}).get("replicas")
+            _map(o.get("spec")).get("replicas")
             for o in objs
             if o.get("kind") in ("Deployment", "StatefulSet")
         ]
-        hpa_min = [h.get("spec", {}).get("minReplicas") for h in hpas]
+        hpa_min = [_map(h.get("spec")).get("minReplicas") for h in hpas]
         if e["replicas"] not in declared + hpa_min and not (
             e["replicas"] == 1 and None in declared
         ):
             failures.append(f"replicas {e['replicas']} not found (got {declared or hpa_min})")
     if "min_replicas" in e and e["min_replicas"] not in [
-        h.get("spec", {}).get("minReplicas") for h in hpas
+        _map(h.get("spec")).get("minReplicas") for h in hpas
     ]:
         failures.append(f"no HPA with minReplicas {e['min_replicas']}")
     for probe, path in (e.get("probes") or {}).items():
-        paths = [
-            ((c.get(f"{probe}Probe") or {}).get("httpGet") or {}).get("path") for c in containers
-        ]
+        paths = [_map(_map(c.get(f"{probe}Probe")).get("httpGet")).get("path") for c in containers]
         if path not in paths:
             failures.append(f"{probe} probe does not check {path}")
     failures += _exposure(e.get("exposure"), objs)
     if "namespace" in e and any(
-        (o.get("metadata") or {}).get("namespace") != e["namespace"] for o in objs
+        _map(o.get("metadata")).get("namespace") != e["namespace"] for o in objs
     ):
         failures.append(f"not every object is in namespace {e['namespace']}")
-    if "schedule" in e and e["schedule"] not in [o.get("spec", {}).get("schedule") for o in objs]:
+    if "schedule" in e and e["schedule"] not in [_map(o.get("spec")).get("schedule") for o in objs]:
         failures.append(f"no CronJob on schedule {e['schedule']}")
     if "secret_ref" in e:
         refs = {
-            ((env.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+            _map(_map(env.get("valueFrom")).get("secretKeyRef")).get("name")
             for c in containers
-            for env in c.get("env") or []
+            for env in _list(c.get("env"))
             if isinstance(env, dict)
         } | {
-            ((f.get("secretRef") or {}).get("name"))
+            _map(f.get("secretRef")).get("name")
             for c in containers
-            for f in c.get("envFrom") or []
+            for f in _list(c.get("envFrom"))
             if isinstance(f, dict)
         }
         if e["secret_ref"] not in refs:
@@ -157,7 +165,7 @@ def _exposure(expected: str | None, objs: Sequence[dict[str, Any]]) -> list[str]
         return []
     services = [o for o in objs if o.get("kind") == "Service"]
     ingresses = [o for o in objs if o.get("kind") == "Ingress"]
-    types = {(s.get("spec") or {}).get("type", "ClusterIP") for s in services}
+    types = {_map(s.get("spec")).get("type", "ClusterIP") for s in services}
     if expected == "none":
         return ["a Service exposes a workload that serves no traffic"] if services else []
     if expected == "ClusterIP":
@@ -170,15 +178,15 @@ def _exposure(expected: str | None, objs: Sequence[dict[str, Any]]) -> list[str]
     if expected == "headless":
         return (
             []
-            if any((s.get("spec") or {}).get("clusterIP") == "None" for s in services)
+            if any(_map(s.get("spec")).get("clusterIP") == "None" for s in services)
             else ["no headless Service"]
         )
     if expected.startswith("ingress:"):
         host = expected.split(":", 1)[1]
         for ing in ingresses:
-            spec = ing.get("spec") or {}
-            hosts = {r.get("host") for r in spec.get("rules") or []}
-            tls_hosts = {h for t in spec.get("tls") or [] for h in t.get("hosts") or []}
+            spec = _map(ing.get("spec"))
+            hosts = {_map(r).get("host") for r in _list(spec.get("rules"))}
+            tls_hosts = {h for t in _list(spec.get("tls")) for h in _list(_map(t).get("hosts"))}
             if host in hosts and host in tls_hosts:
                 return []
         return [f"no TLS Ingress for {host}"]
@@ -190,28 +198,31 @@ def run_eval(
     run: Callable[[Task], Generated],
     context: Callable[[Task], AbstractContextManager[Any]] | None = None,
 ) -> list[TaskResult]:
-    """Run every task; a task whose model call fails is a failed task, not a crashed run."""
+    """Run every task; a task whose model call fails, or on whose answer kai itself fails, is a
+    failed task with the reason, never a crashed run: the other tasks still run and every result
+    gathered is kept."""
     results = []
     for task in tasks:
         start = time.perf_counter()
-        with context(task) if context else nullcontext():
-            try:
+        generated: Generated | None = None
+        try:
+            with context(task) if context else nullcontext():
                 generated = run(task)
-            except KaiError as err:
-                results.append(
-                    TaskResult(task.id, False, [err.message], seconds=time.perf_counter() - start)
-                )
-                continue
-        failures = check(task, generated)
+            failures = check(task, generated)
+        except KaiError as err:
+            failures = [err.message]
+        except Exception as err:  # one task's internal error must not abort the others
+            detail = str(err).splitlines()[0] if str(err) else ""
+            failures = [f"internal error: {type(err).__name__}{': ' + detail if detail else ''}"]
         results.append(
             TaskResult(
                 task.id,
-                not failures,
+                generated is not None and not failures,
                 failures,
-                generated.model_calls,
-                generated.prompt_tokens,
-                generated.completion_tokens,
-                generated.cost_usd,
+                generated.model_calls if generated else 0,
+                generated.prompt_tokens if generated else 0,
+                generated.completion_tokens if generated else 0,
+                generated.cost_usd if generated else 0.0,
                 time.perf_counter() - start,
             )
         )

@@ -8,16 +8,18 @@ deterministic fixes -> a repair turn with the remaining findings -> evaluate aga
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kai import constraints
 from kai.config import Config
-from kai.errors import ModelError
+from kai.errors import KaiError, ModelError
 from kai.llm import LLM, Settings
 from kai.manifests import dump_yaml, load_text
-from kai.models import Finding, Report, Rule, Severity
+from kai.models import Finding, Manifest, Note, Report, Rule, Severity
 from kai.plan import PLAN_SCHEMA, Plan, PlanError, parse_plan
 from kai.prompts import render
 from kai.redact import redact_object
@@ -41,11 +43,14 @@ class Generated:
     rounds: list[Round] = field(default_factory=list)
     failing: list[Finding] = field(default_factory=list)
     stopped_because: str = ""
-    model_calls: int = 0
+    model_calls: int = 0  # completed calls; attempts without an answer are `retries`
+    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
     messages: list[dict[str, str]] = field(default_factory=list)  # the conversation, for a reprompt
+    # Suppression annotations the model wrote, removed before kai judged the plan.
+    stripped_suppressions: list[str] = field(default_factory=list)
 
 
 def _skill() -> tuple[str, str, str]:
@@ -157,6 +162,144 @@ def _finding_lines(findings: Sequence[Finding], rules: dict[str, Rule]) -> str:
     return "\n".join(lines)
 
 
+def strip_suppressions(
+    objects: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The model's objects without suppression annotations (kai.dev/ignore, its reason,
+    ignore.kai.dev/*), and what was removed: the evaluator is never switched off by the model.
+    Only the person can add a suppression back, by hand, in the file kai saved."""
+    from kai.policy.engine import IGNORE_ANNOTATION, IGNORE_PREFIX, IGNORE_REASON_ANNOTATION
+
+    def is_suppression(key: Any) -> bool:
+        return isinstance(key, str) and (
+            key in (IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION) or key.startswith(IGNORE_PREFIX)
+        )
+
+    def clean(meta: Any, where: str, removed: list[str]) -> Any:
+        ann = meta.get("annotations") if isinstance(meta, dict) else None
+        if not isinstance(ann, dict) or not any(is_suppression(k) for k in ann):
+            return meta
+        removed += [f"{where} {k}: {json.dumps(v)}" for k, v in ann.items() if is_suppression(k)]
+        kept = {k: v for k, v in ann.items() if not is_suppression(k)}
+        out = {k: v for k, v in meta.items() if k != "annotations"}
+        if kept:
+            out["annotations"] = kept
+        return out
+
+    removed: list[str] = []
+    cleaned = []
+    for obj in objects:
+        name = "/".join(_identity(obj))
+        if "metadata" in obj:
+            obj = {**obj, "metadata": clean(obj["metadata"], name, removed)}
+        spec = obj.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        if (
+            isinstance(spec, dict)
+            and isinstance(template, dict)
+            and isinstance(template.get("metadata"), dict)
+        ):
+            meta = clean(template["metadata"], f"{name} (pod template)", removed)
+            obj["spec"] = {**spec, "template": {**template, "metadata": meta}}
+        cleaned.append(obj)
+    return cleaned, removed
+
+
+def _judge(
+    objects: Sequence[dict[str, Any]],
+    rules: Sequence[Rule],
+    defaults: Any,
+    namespace: str,
+    required: dict[str, str],
+    evaluate: Any,
+    fix_text: Any,
+    schema_validate: Any,
+) -> tuple[Report, Any, list[Manifest], Report]:
+    """One round's verdict: the draft's findings, kai's fixes, then the evaluator, the schema
+    stage and the person's explicit constraints on the fixed plan."""
+    from kai.pipeline import SchemaOptions
+
+    draft_yaml = dump_yaml(objects)
+    draft_manifests, draft_notes = load_text(draft_yaml, "generated.yaml")
+    draft = evaluate(draft_manifests, rules, draft_notes, namespace)
+    fixed, fix_note = _fix_or_keep(fix_text, draft_yaml, rules, defaults, namespace)
+    manifests, notes = load_text(fixed.fixed, "generated.yaml")
+    report = evaluate(manifests, rules, notes, namespace)
+    if fix_note:
+        report.notes.append(Note("generated.yaml", 1, fix_note))
+    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
+    report.findings += schema_findings
+    report.notes += schema_notes
+    report.findings += constraints.check(manifests, required)
+    return draft, fixed, manifests, report
+
+
+def _fix_or_keep(
+    fix_text: Any, text: str, rules: Sequence[Rule], defaults: Any, namespace: str
+) -> tuple[Any, str]:
+    """kai's deterministic fixes, or the answer unchanged when the fixer cannot handle it (a
+    malformed answer, `ports: 8080` where a list belongs): the evaluator and the schema stage
+    still judge it and the repair round sends their findings back, instead of a crash."""
+    from kai.policy.fix import FileFix
+
+    try:
+        return fix_text(text, "generated.yaml", rules, defaults, namespace), ""
+    except Exception as e:  # kai's own stage failing on model output is not a crash
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return FileFix("generated.yaml", text, text), (
+            f"kai's fixer could not process this answer ({type(e).__name__}: {detail}); "
+            "no deterministic fixes were applied"
+        )
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return str(obj.get("kind")), str(name or "")
+
+
+def repair_messages(
+    base: Sequence[dict[str, str]],
+    manifests: Sequence[Manifest],
+    failing: Sequence[Finding],
+    rules: dict[str, Rule],
+) -> list[dict[str, str]]:
+    """A compact repair turn: the planning instructions and the request (the same prefix as the
+    first call, so a server's prompt cache serves it), then the remaining findings and only the
+    objects they are about. Earlier answers and the objects that pass are not resent."""
+    wanted = {(f.object.kind, f.object.name) for f in failing}
+    with_findings = [m.obj for m in manifests if _identity(m.obj) in wanted] or [
+        m.obj for m in manifests
+    ]
+    others = ["/".join(i) for i in (_identity(m.obj) for m in manifests) if i not in wanted]
+    system = [m for m in base if m["role"] == "system"]
+    request = "\n\n".join(m["content"] for m in base if m["role"] == "user")
+    return [
+        *system,
+        *render(
+            "repair",
+            request=request,
+            findings=_finding_lines(failing, rules),
+            manifests=dump_yaml(redact_object(o) for o in with_findings).strip(),
+            others=(
+                f"Your other objects pass and are kept as they are: {', '.join(others)}.\n"
+                if others and len(with_findings) < len(manifests)
+                else ""
+            ),
+        ),
+    ]
+
+
+def merge_objects(
+    current: Sequence[dict[str, Any]], answer: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The repaired plan: each object the model sent back replaces the one with the same kind,
+    name, a new one is added, and the objects it left out are kept."""
+    sent = {_identity(o): o for o in answer}
+    merged = [sent.pop(_identity(o), o) for o in current]
+    return [*merged, *sent.values()]
+
+
 def generate(
     request: str,
     settings: Settings,
@@ -173,7 +316,7 @@ def generate(
     previous_yaml: str = "",
 ) -> Generated:
     """Run the loop; with `history` and `feedback` it edits the previous plan (a reprompt)."""
-    from kai.pipeline import SchemaOptions, evaluate
+    from kai.pipeline import evaluate
     from kai.pipeline import validate as schema_validate
     from kai.policy.fix import fix_text
 
@@ -186,14 +329,19 @@ def generate(
             *history,
             *render("reprompt", feedback=feedback.strip(), manifests=current.strip()),
         ]
+        base = [dict(m) for m in history[:2]]
+        if len(base) == 2:
+            base[1]["content"] += f"\n\nThen the person asked for a change: {feedback.strip()}"
     else:
         messages = first_messages(request, rules, config, answers or {})
+        base = messages[:2]
     plan, answer = _ask(llm, messages)
     result = Generated(plan=plan)
     previous: int | None = None
     defaults = (
         config.extra.get("defaults") if isinstance(config.extra.get("defaults"), dict) else {}
     )
+    required = constraints.gather(answers or {}, config)
     for number in range(1, max_rounds + 1):
         if not plan.objects:
             result.stopped_because = (
@@ -203,15 +351,22 @@ def generate(
             )
             break
         calls_so_far = llm.calls
-        draft_yaml = dump_yaml(plan.objects)
-        draft_manifests, draft_notes = load_text(draft_yaml, "generated.yaml")
-        draft = evaluate(draft_manifests, rules, draft_notes, namespace)
-        fixed = fix_text(draft_yaml, "generated.yaml", rules, defaults, namespace)
-        manifests, notes = load_text(fixed.fixed, "generated.yaml")
-        report = evaluate(manifests, rules, notes, namespace)
-        schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
-        report.findings += schema_findings
-        report.notes += schema_notes
+        objects, removed = strip_suppressions(plan.objects)
+        result.stripped_suppressions += [
+            r for r in removed if r not in result.stripped_suppressions
+        ]
+        try:
+            draft, fixed, manifests, report = _judge(
+                objects, rules, defaults, namespace, required, evaluate, fix_text, schema_validate
+            )
+        except KaiError:
+            raise
+        except Exception as e:  # kai's own stage failing on a model answer: one line, exit 3
+            detail = str(e).splitlines()[0] if str(e) else ""
+            raise ModelError(
+                f"kai could not judge the model's answer (internal error {type(e).__name__}"
+                f"{': ' + detail if detail else ''}); rerun, or report it with the answer"
+            ) from None
         failing = [f for f in report.active() if f.severity.rank >= fail_on.rank]
         result.rounds.append(
             Round(number, calls_so_far, len(draft.active()), len(fixed.changes), len(failing))
@@ -229,22 +384,20 @@ def generate(
             result.stopped_because = f"--max-rounds {max_rounds} reached"
             break
         previous = len(failing)
-        current = dump_yaml(redact_object(m.obj) for m in manifests)
-        messages = [
-            *messages,
-            {"role": "assistant", "content": answer},
-            *render("repair", findings=_finding_lines(failing, by_id), manifests=current.strip()),
-        ]
+        messages = repair_messages(base, manifests, failing, by_id)
+        kept = [m.obj for m in manifests]
         plan, answer = _ask(llm, messages)
         result.plan = Plan(
-            objects=plan.objects,
+            objects=merge_objects(kept, plan.objects),
             rationale=plan.rationale or result.plan.rationale,
             explanations=plan.explanations or result.plan.explanations,
             assumptions=plan.assumptions or result.plan.assumptions,
             questions=plan.questions,
         )
-    result.messages = [*messages, {"role": "assistant", "content": answer}]
+        plan = result.plan
+    result.messages = [*base, {"role": "assistant", "content": answer}]
     result.model_calls = llm.calls
+    result.retries = getattr(llm, "retries", 0)
     result.prompt_tokens = llm.prompt_tokens
     result.completion_tokens = llm.completion_tokens
     result.cost_usd = llm.cost_usd

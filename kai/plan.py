@@ -50,6 +50,11 @@ def _from_json(data: Any) -> Plan:
             raise PlanError(
                 f"objects[{i}] is not a Kubernetes object (apiVersion and kind are required)"
             )
+    if not objects and not _strings(data.get("questions")):
+        raise PlanError(
+            'the answer has no objects and no questions: put the Kubernetes objects in "objects", '
+            'or ask what you need to know in "questions"'
+        )
     raw = data.get("explanations")
     explanations: dict[str, Any] = raw if isinstance(raw, dict) else {}
     return Plan(

@@ -690,10 +690,24 @@ def print_generated(console: Console, result: Any, explain: bool, show_yaml: boo
         console.print(
             f"[bold red]still failing[/] {f.rule} {escape(f.object.display())}: {escape(f.message)}"
         )
+    stripped = getattr(result, "stripped_suppressions", [])
+    if stripped:
+        console.print(
+            f"[yellow]removed {len(stripped)} suppression annotation{'s' if len(stripped) != 1 else ''} "
+            "the model wrote[/] (a model cannot switch the evaluator off; add one back by hand, "
+            "with kai.dev/ignore-reason, if you mean it):"
+        )
+        for line in stripped:
+            console.print(f"  - {escape(line)}")
+    notes = [n for n in (result.report.notes if result.report is not None else [])]
+    for n in notes:
+        if "fixer could not process" in n.message:
+            console.print(f"[yellow]note:[/] {escape(n.message)}")
     cost = "unknown cost" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
     console.print(
         f"{'[bold green]PASS[/]' if not result.failing else '[bold red]FAIL[/]'} stopped: {escape(result.stopped_because)}; "
-        f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}, "
+        f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}"
+        f"{f' ({result.retries} retried attempt' + ('s' if result.retries != 1 else '') + ' not counted)' if result.retries else ''}, "
         f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, {cost}"
     )
 

@@ -29,6 +29,7 @@ from kai.models import Finding, Manifest, Note, Severity
 UNKNOWN_FIELD = "KAI-SCH-001"
 WRONG_TYPE = "KAI-SCH-002"
 MISSING_FIELD = "KAI-SCH-003"
+UNKNOWN_KIND = "KAI-SCH-004"
 
 _REF = re.compile(r'"\$ref": ?"(?:/api/_definitions\.json)?#/\$defs/([^"]+)"')
 _API_GROUP = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
@@ -338,6 +339,49 @@ def field_line(text: str, doc_line: int, path: Sequence[str | int]) -> int:
     return doc_line
 
 
+@cache
+def _kinds_served(folder: str) -> dict[str, tuple[str, ...]]:
+    """kind -> the apiVersions this Kubernetes version serves it at, read from the schemas'
+    apiVersion and kind enums (read only when an object's apiVersion/kind has no schema)."""
+    out: dict[str, set[str]] = {}
+    for f in Path(folder).glob("*.json"):
+        if f.name.startswith("_"):
+            continue
+        try:
+            props = json.loads(f.read_text(encoding="utf-8")).get("properties") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        versions = (props.get("apiVersion") or {}).get("enum") or []
+        for kind in (props.get("kind") or {}).get("enum") or []:
+            out.setdefault(str(kind), set()).update(str(v) for v in versions)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _not_served(store: SchemaStore, api_version: str, kind: str) -> str | None:
+    """Why the API server rejects this apiVersion/kind, or None when it may be a custom resource.
+
+    No CRD can add a kind to the core group or any group without a dot (a CRD's group must be a
+    domain), and a built-in group (apps, batch, networking.k8s.io, ...) serves only its own kinds.
+    So a kind Kubernetes serves elsewhere, or any kind in a dotless group, is rejected; a kind in
+    another dotted group stays a custom resource that is "not validated" without its CRD."""
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    served = _kinds_served(str(store.folder))
+    builtin_groups = {v.rsplit("/", 1)[0] if "/" in v else "" for vs in served.values() for v in vs}
+    if "." in group and group not in builtin_groups:
+        return None  # a custom resource's group: "not validated" without its CRD
+    where = "the core group" if not group else f"the {group} group"
+    versions = [v for v in served.get(kind, ()) if v != api_version]
+    if versions:
+        return (
+            f"the API server rejects apiVersion {api_version} for kind {kind}: Kubernetes "
+            f"{store.version} serves {kind} as {' or '.join(versions)}"
+        )
+    return (
+        f"the API server rejects apiVersion {api_version} for kind {kind}: Kubernetes "
+        f"{store.version} has no kind {kind} in {where}, and no CRD can add one there"
+    )
+
+
 # ---------- the stage ----------
 
 
@@ -377,6 +421,9 @@ def validate(
             result.validated += 1
         elif (store.folder / schema_file_name(*key)).is_file():
             builtin_targets.append(m)
+        elif (rejected := _not_served(store, m.ref.apiVersion, m.ref.kind)) is not None:
+            issues[id(m)] = [Issue(UNKNOWN_KIND, ["apiVersion"], rejected)]
+            result.validated += 1
         else:
             group_version = (
                 m.ref.apiVersion if "/" in m.ref.apiVersion else f"core/{m.ref.apiVersion}"

@@ -187,7 +187,10 @@ def _hits_for(
 
 
 def suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
-    """Rule ids an object opts out of (kai.dev/ignore annotations), with the reason given."""
+    """Rule ids an object opts out of (kai.dev/ignore annotations), with the reason given.
+
+    "*" (every rule) counts only with a reason: a bare `kai.dev/ignore: "*"` switches nothing
+    off (wildcard_without_reason says so)."""
     meta = obj.get("metadata")
     ann = meta.get("annotations") if isinstance(meta, dict) else None
     if not isinstance(ann, dict):
@@ -203,7 +206,21 @@ def suppressions(obj: dict[str, Any]) -> dict[str, str | None]:
     for key, value in ann.items():
         if isinstance(key, str) and key.startswith(IGNORE_PREFIX):
             out[key[len(IGNORE_PREFIX) :].upper()] = str(value) if value else None
+    if "*" in out and not (out["*"] or "").strip():
+        del out["*"]
     return out
+
+
+def wildcard_without_reason(obj: dict[str, Any]) -> bool:
+    """A `kai.dev/ignore: "*"` (or ignore.kai.dev/*) with no reason, which kai does not honour."""
+    meta = obj.get("metadata")
+    ann = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(ann, dict):
+        return False
+    listed = ann.get(IGNORE_ANNOTATION)
+    star = isinstance(listed, str) and "*" in [p.strip() for p in listed.split(",")]
+    star = star or f"{IGNORE_PREFIX}*" in ann
+    return star and "*" not in suppressions(obj)
 
 
 def _rule_error_note(rule: Rule, m: Manifest, err: Exception) -> Note:
@@ -298,6 +315,17 @@ class Engine:
                 results = None  # one rule failed on this object: run them one by one to say which
         cel_index = {id(c): i for i, c in enumerate(plan.cel_rules)} if results is not None else {}
         ignored = suppressions(m.obj)
+        if wildcard_without_reason(m.obj):
+            notes.append(
+                Note(
+                    file=m.source.file,
+                    line=m.source.line,
+                    object=m.ref,
+                    message=f'{m.ref.display()}: kai.dev/ignore: "*" has no kai.dev/ignore-reason, '
+                    "so it is not honoured (every rule still applies); give the reason, or list "
+                    "the rule ids",
+                )
+            )
         out: list[Finding] = []
         for c in plan.rules:
             try:

@@ -21,8 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from kai.config import Config  # noqa: E402
 from kai.generate import first_messages  # noqa: E402
-from kai.plan import PLAN_SCHEMA  # noqa: E402
+from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
+from kai.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
+from kai.prompts import render  # noqa: E402
 
 REQUEST = (
     "deploy ghcr.io/acme/agent:1.4.0 with 2 replicas on port 8000, health at /healthz and /readyz, "
@@ -69,7 +71,12 @@ def openai_request(
     messages: list[dict[str, str]], schema: dict[str, Any] | None = PLAN_SCHEMA
 ) -> dict[str, Any]:
     """What kai's client sends to OpenAI: response_format only when it asks for JSON."""
-    body: dict[str, Any] = {"model": "gpt-4.1-mini", "messages": messages, "temperature": 0.0}
+    body: dict[str, Any] = {
+        "model": "gpt-4.1-mini",
+        "messages": messages,
+        "temperature": 0.0,
+        "max_tokens": DEFAULT_MAX_TOKENS,
+    }
     if schema is not None:
         body["response_format"] = {
             "type": "json_schema",
@@ -160,7 +167,7 @@ def anthropic_request(messages: list[dict[str, str]]) -> dict[str, Any]:
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     body = {
         "model": "claude-sonnet-4-5",
-        "max_tokens": 8192,
+        "max_tokens": DEFAULT_MAX_TOKENS,
         "temperature": 0.0,
         "messages": [m for m in messages if m["role"] != "system"],
         "system": system,
@@ -239,7 +246,11 @@ def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
             if m["role"] == "user"
         ],
         "system_instruction": {"parts": [{"text": system}]},
-        "generationConfig": {"temperature": 0.0, "response_mime_type": "application/json"},
+        "generationConfig": {
+            "temperature": 0.0,
+            "maxOutputTokens": DEFAULT_MAX_TOKENS,
+            "response_mime_type": "application/json",
+        },
     }
     return {
         "body": json.dumps(body),
@@ -247,6 +258,49 @@ def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
         "method": "POST",
         "uri": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent",
     }
+
+
+class Scripted:
+    """Stands in for kai.llm.LLM while authoring: answers in order and keeps what kai sent, so
+    an authored cassette holds the request bodies kai really sends for those answers."""
+
+    def __init__(self, answers: list[str]) -> None:
+        from kai.llm import Settings
+
+        self.settings = Settings(model="openai/gpt-4.1-mini", cache=False)
+        self.answers = answers
+        self.sent: list[list[dict[str, str]]] = []
+        self.calls = self.retries = self.prompt_tokens = self.completion_tokens = 0
+        self.cost_usd: float | None = None
+
+    def complete(self, messages: Any, schema: Any = None) -> Any:
+        from kai.llm import Completion, Usage
+        from kai.redact import redact_text
+
+        self.sent.append([{**m, "content": redact_text(m["content"])} for m in messages])
+        self.calls += 1
+        return Completion(self.answers[min(self.calls, len(self.answers)) - 1], "x", Usage())
+
+
+def authored_exchange(
+    name: str,
+    answers: list[str],
+    usage: list[tuple[int, int]],
+    request: str = REQUEST,
+    given: dict[str, str] | None = None,
+) -> None:
+    """Run kai's loop against authored answers; write what it sent and what it got."""
+    from kai.generate import generate
+
+    llm = Scripted(answers)
+    generate(request, llm.settings, load_rules(), Config(), given, llm=llm)  # type: ignore[arg-type]
+    write(
+        name,
+        [
+            (openai_request(sent), openai_ok(answers[min(i, len(answers) - 1)], 20 + i, *usage[i]))
+            for i, sent in enumerate(llm.sent)
+        ],
+    )
 
 
 def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
@@ -293,6 +347,20 @@ def main() -> None:
         }
     )
     write("openai_questions", [(openai_request(msgs), openai_ok(questions, 6, 3398, 58))])
+    # Authored: a model that answers with nothing at all, twice (kai's corrective retry between).
+    empty = json.dumps({"objects": [], "rationale": "Done.", "questions": []})
+    try:
+        parse_plan(empty)
+        raise SystemExit("an empty plan must not parse")
+    except PlanError as e:
+        retry = [*msgs, {"role": "assistant", "content": empty}, *render("retry", error=str(e))]
+    write(
+        "openai_empty_plan_authored",
+        [
+            (openai_request(msgs), openai_ok(empty, 10, 3412, 12)),
+            (openai_request(retry), openai_ok(empty, 11, 3480, 12)),
+        ],
+    )
     write(
         "openai_429_then_ok",
         [
@@ -316,6 +384,36 @@ def main() -> None:
             (openai_request(msgs), openai_ok(plan(first), 8, 3412, 2010)),
             (openai_request(reprompt), openai_ok(plan(HARDENED), 9, 5702, 2187)),
         ],
+    )
+    # Authored: a model that switches the evaluator off with a bare wildcard suppression on the
+    # flawed draft, and keeps it in its repair answer.
+    ignored = [
+        {**o, "metadata": {**o["metadata"], "annotations": {"kai.dev/ignore": "*"}}} for o in DRAFT
+    ]
+    authored_exchange(
+        "openai_ignore_all_authored",
+        [plan(ignored, rationale="All rules are ignored for this app.")],
+        [(3412, 640), (2950, 610), (2950, 610)],
+    )
+
+    # Authored: the person said health at / (--set health=/); the model probes /healthz first
+    # and follows the KAI-REQ finding in the repair round.
+    def probing(path: str) -> list[dict[str, Any]]:
+        out = json.loads(json.dumps(HARDENED))
+        for o in out:
+            if o["kind"] == "Deployment":
+                for c in o["spec"]["template"]["spec"]["containers"]:
+                    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                        if "httpGet" in c.get(probe, {}):
+                            c[probe]["httpGet"]["path"] = path
+        return out
+
+    authored_exchange(
+        "openai_health_constraint_authored",
+        [plan(HARDENED), plan([o for o in probing("/") if o["kind"] == "Deployment"])],
+        [(3420, 2187), (3000, 900)],
+        request=REQUEST.replace("health at /healthz and /readyz", "health at /"),
+        given={"health": "/"},
     )
     write("gemini_via_litellm", [(gemini_request(msgs), gemini_ok(plan(HARDENED), 3480, 2201))])
     wrapped = (
