@@ -160,6 +160,15 @@ OfflineOpt = Annotated[
 ModelTimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for each model answer.")
 ]
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Longest model answer, in tokens, sent on every request "
+        "[default: KAI_MAX_TOKENS, max_tokens in .kai.yaml, or 4096].",
+    ),
+]
 OpsTimeoutOpt = Annotated[
     float, typer.Option("--timeout", help="Seconds for each model answer and kubectl call.")
 ]
@@ -362,6 +371,7 @@ def generate(
     no_cache: NoCacheOpt = False,
     max_cost: MaxCostOpt = None,
     timeout: ModelTimeoutOpt = 60.0,
+    max_tokens: MaxTokensOpt = None,
     fallback: Annotated[
         list[str] | None, typer.Option("--fallback", help="Fallback model (repeatable).")
     ] = None,
@@ -393,10 +403,12 @@ def generate(
     config = load_config()
     settings = settings_from(
         model,
+        config,
         api_base=api_base,
         cache=not no_cache,
         max_cost=max_cost,
         timeout=timeout,
+        max_tokens=max_tokens,
         fallbacks=fallback or [],
     )
     rules = rules_for(config, policies=policies or [])
@@ -519,6 +531,8 @@ def eval_tasks(
     output: Annotated[
         ListOutput, typer.Option("--output", "-o", help="Output format.")
     ] = ListOutput.table,
+    timeout: ModelTimeoutOpt = 60.0,
+    max_tokens: MaxTokensOpt = None,
     repeat: Annotated[
         int,
         typer.Option(
@@ -536,7 +550,9 @@ def eval_tasks(
     from kai.llm import LLM, settings_from
     from kai.pipeline import rules_for
 
-    settings = settings_from(model, api_base=api_base, cache=False)
+    settings = settings_from(
+        model, api_base=api_base, cache=False, timeout=timeout, max_tokens=max_tokens
+    )
     rules = rules_for(Config())
     selected = [t for t in load_tasks(Path(tasks)) if not only or t.id in only]
 

@@ -17,7 +17,7 @@ from kai.config import Config
 from kai.errors import ModelError
 from kai.llm import LLM, Settings
 from kai.manifests import dump_yaml, load_text
-from kai.models import Finding, Report, Rule, Severity
+from kai.models import Finding, Manifest, Report, Rule, Severity
 from kai.plan import PLAN_SCHEMA, Plan, PlanError, parse_plan
 from kai.prompts import render
 from kai.redact import redact_object
@@ -41,7 +41,8 @@ class Generated:
     rounds: list[Round] = field(default_factory=list)
     failing: list[Finding] = field(default_factory=list)
     stopped_because: str = ""
-    model_calls: int = 0
+    model_calls: int = 0  # completed calls; attempts without an answer are `retries`
+    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
@@ -157,6 +158,54 @@ def _finding_lines(findings: Sequence[Finding], rules: dict[str, Rule]) -> str:
     return "\n".join(lines)
 
 
+def _identity(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return str(obj.get("kind")), str(name or "")
+
+
+def repair_messages(
+    base: Sequence[dict[str, str]],
+    manifests: Sequence[Manifest],
+    failing: Sequence[Finding],
+    rules: dict[str, Rule],
+) -> list[dict[str, str]]:
+    """A compact repair turn: the planning instructions and the request (the same prefix as the
+    first call, so a server's prompt cache serves it), then the remaining findings and only the
+    objects they are about. Earlier answers and the objects that pass are not resent."""
+    wanted = {(f.object.kind, f.object.name) for f in failing}
+    with_findings = [m.obj for m in manifests if _identity(m.obj) in wanted] or [
+        m.obj for m in manifests
+    ]
+    others = ["/".join(i) for i in (_identity(m.obj) for m in manifests) if i not in wanted]
+    system = [m for m in base if m["role"] == "system"]
+    request = "\n\n".join(m["content"] for m in base if m["role"] == "user")
+    return [
+        *system,
+        *render(
+            "repair",
+            request=request,
+            findings=_finding_lines(failing, rules),
+            manifests=dump_yaml(redact_object(o) for o in with_findings).strip(),
+            others=(
+                f"Your other objects pass and are kept as they are: {', '.join(others)}.\n"
+                if others and len(with_findings) < len(manifests)
+                else ""
+            ),
+        ),
+    ]
+
+
+def merge_objects(
+    current: Sequence[dict[str, Any]], answer: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The repaired plan: each object the model sent back replaces the one with the same kind,
+    name, a new one is added, and the objects it left out are kept."""
+    sent = {_identity(o): o for o in answer}
+    merged = [sent.pop(_identity(o), o) for o in current]
+    return [*merged, *sent.values()]
+
+
 def generate(
     request: str,
     settings: Settings,
@@ -186,8 +235,12 @@ def generate(
             *history,
             *render("reprompt", feedback=feedback.strip(), manifests=current.strip()),
         ]
+        base = [dict(m) for m in history[:2]]
+        if len(base) == 2:
+            base[1]["content"] += f"\n\nThen the person asked for a change: {feedback.strip()}"
     else:
         messages = first_messages(request, rules, config, answers or {})
+        base = messages[:2]
     plan, answer = _ask(llm, messages)
     result = Generated(plan=plan)
     previous: int | None = None
@@ -229,22 +282,20 @@ def generate(
             result.stopped_because = f"--max-rounds {max_rounds} reached"
             break
         previous = len(failing)
-        current = dump_yaml(redact_object(m.obj) for m in manifests)
-        messages = [
-            *messages,
-            {"role": "assistant", "content": answer},
-            *render("repair", findings=_finding_lines(failing, by_id), manifests=current.strip()),
-        ]
+        messages = repair_messages(base, manifests, failing, by_id)
+        kept = [m.obj for m in manifests]
         plan, answer = _ask(llm, messages)
         result.plan = Plan(
-            objects=plan.objects,
+            objects=merge_objects(kept, plan.objects),
             rationale=plan.rationale or result.plan.rationale,
             explanations=plan.explanations or result.plan.explanations,
             assumptions=plan.assumptions or result.plan.assumptions,
             questions=plan.questions,
         )
-    result.messages = [*messages, {"role": "assistant", "content": answer}]
+        plan = result.plan
+    result.messages = [*base, {"role": "assistant", "content": answer}]
     result.model_calls = llm.calls
+    result.retries = getattr(llm, "retries", 0)
     result.prompt_tokens = llm.prompt_tokens
     result.completion_tokens = llm.completion_tokens
     result.cost_usd = llm.cost_usd

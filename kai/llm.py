@@ -17,11 +17,12 @@ import importlib.util
 import json
 import os
 import random
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ DIRECT = {
     "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
 }
 ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # a full plan of seven objects is ~2,200 tokens
+MIN_ANSWER_TOKENS = 256  # less room than this in a context window is no room for a plan
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504, 529}
 HOW_TO_SET = (
     "no model configured: pass --model (or set KAI_MODEL), for example "
@@ -73,7 +76,8 @@ class Completion:
     model: str
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
-    calls: int = 1  # HTTP calls made, retries included
+    calls: int = 1  # completed model calls: 1, or 0 from the cache
+    retries: int = 0  # attempts before this one that got no answer (429, 503 "Loading model", ...)
     tool_calls: list[ToolCall] = field(default_factory=list)
 
 
@@ -138,18 +142,41 @@ class Settings:
     cache: bool = True
     max_cost: float | None = None
     temperature: float = 0.0
+    max_tokens: int = DEFAULT_MAX_TOKENS  # the bound on every answer, sent on every request
 
 
-def settings_from(model: str | None, **kw: Any) -> Settings:
-    """Settings from flags, falling back to KAI_MODEL / KAI_API_BASE; no model is a model error."""
+def settings_from(model: str | None, config: Any = None, **kw: Any) -> Settings:
+    """Settings from flags, falling back to KAI_MODEL / KAI_API_BASE; no model is a model error.
+
+    max_tokens: --max-tokens, else KAI_MAX_TOKENS, else `max_tokens:` in .kai.yaml (`config`)."""
     name = model or os.environ.get("KAI_MODEL")
     if not name:
         raise ModelError(HOW_TO_SET)
     kw.setdefault("api_base", os.environ.get("KAI_API_BASE"))
+    if kw.get("max_tokens") is None and os.environ.get("KAI_MAX_TOKENS"):
+        kw["max_tokens"] = max_tokens_from(os.environ["KAI_MAX_TOKENS"], "KAI_MAX_TOKENS")
+    configured = getattr(config, "extra", {}).get("max_tokens") if config is not None else None
+    if kw.get("max_tokens") is None and configured is not None:
+        kw["max_tokens"] = max_tokens_from(
+            configured, f"{config.source or '.kai.yaml'}: max_tokens"
+        )
     fallbacks = os.environ.get("KAI_FALLBACK_MODELS")
     if fallbacks and not kw.get("fallbacks"):
         kw["fallbacks"] = [f.strip() for f in fallbacks.split(",") if f.strip()]
     return Settings(model=name, **{k: v for k, v in kw.items() if v is not None})
+
+
+def max_tokens_from(value: Any, where: str) -> int:
+    """A max-tokens setting as a positive integer; anything else is an input error."""
+    from kai.errors import InputError
+
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{where}: expected a positive number of tokens, got {value!r}")
+    return n
 
 
 def provider_of(model: str) -> tuple[str, str]:
@@ -231,16 +258,84 @@ def _error_text(payload: Any) -> str:
     return str(payload)[:300]
 
 
+def server_context(api_base: str, timeout: float = 2.0) -> int | None:
+    """The context window an OpenAI-compatible local server reports, or None: llama.cpp (and
+    servers built on it) answer GET /props with default_generation_settings.n_ctx. Anything
+    else (no /props, another shape, no answer in 2 s) leaves it unknown."""
+    base = api_base.rstrip("/")
+    base = base[: -len("/v1")] if base.endswith("/v1") else base
+    try:
+        with urllib.request.urlopen(f"{base}/props", timeout=timeout) as resp:
+            data = json.loads(resp.read() or b"null")
+    except Exception:  # any failure means "not reported"
+        return None
+    if not isinstance(data, dict):
+        return None
+    settings = data.get("default_generation_settings")
+    for where in (settings if isinstance(settings, dict) else {}, data):
+        n = where.get("n_ctx")
+        if isinstance(n, int) and n > 0:
+            return n
+    return None
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
+class ContextExceeded(ModelError):
+    """The server said the request does not fit its context window (and how large it is)."""
+
+    def __init__(self, message: str, n_ctx: int | None, n_prompt: int | None) -> None:
+        super().__init__(message)
+        self.n_ctx = n_ctx
+        self.n_prompt = n_prompt
+
+
+_CTX_WORDS = re.compile(
+    r"context (?:size|length|window)|exceed_context_size|context_length_exceeded", re.I
+)
+_CTX_SIZE = re.compile(
+    r"(?:maximum context length|context (?:size|length|window))(?: is| of)?\D{0,20}(\d{3,7})",
+    re.I,
+)
+
+
+def _context_error(status: int, payload: Any, detail: str) -> ContextExceeded | None:
+    """llama.cpp's exceed_context_size_error (with n_ctx, n_prompt_tokens) or OpenAI's and vLLM's
+    context_length_exceeded ("maximum context length is N tokens") as one error kai can fit."""
+    err = payload.get("error") if isinstance(payload, dict) else None
+    fields = err if isinstance(err, dict) else {}
+    text = f"{detail} {fields.get('type', '')} {fields.get('code', '')}"
+    if status not in (400, 413, 422) or not _CTX_WORDS.search(text):
+        return None
+
+    def number(value: Any) -> int | None:
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    n_ctx = number(fields.get("n_ctx"))
+    if n_ctx is None:
+        m = _CTX_SIZE.search(detail)
+        n_ctx = int(m.group(1)) if m else None
+    return ContextExceeded(
+        f"the request does not fit the model's context ({status}): {detail}",
+        n_ctx,
+        number(fields.get("n_prompt_tokens")),
+    )
+
+
 def _check(status: int, headers: dict[str, str], payload: Any, provider: str) -> None:
     if status < 300:
         return
     detail = _error_text(payload)
+    too_long = _context_error(status, payload, detail)
+    if too_long is not None:
+        raise too_long
     if status in RETRY_STATUSES:
         after = headers.get("retry-after") or headers.get("Retry-After")
         try:
@@ -270,7 +365,12 @@ def _openai_call(
         raise ModelError(f"{key_env} is not set: the {provider_of(s.model)[0]} API needs a key")
     if key:
         headers["authorization"] = f"Bearer {key}"
-    body: dict[str, Any] = {"model": name, "messages": messages, "temperature": s.temperature}
+    body: dict[str, Any] = {
+        "model": name,
+        "messages": messages,
+        "temperature": s.temperature,
+        "max_tokens": s.max_tokens,
+    }
     if schema is not None:
         if provider_of(s.model)[0] == "openai" and not s.api_base:
             body["response_format"] = {
@@ -323,7 +423,7 @@ def _anthropic_call(
     turns = _anthropic_turns(messages)
     body: dict[str, Any] = {
         "model": name,
-        "max_tokens": 8192,
+        "max_tokens": s.max_tokens,
         "temperature": s.temperature,
         "messages": turns,
     }
@@ -379,6 +479,7 @@ def _litellm_call(
         "messages": messages,
         "timeout": s.timeout,
         "temperature": s.temperature,
+        "max_tokens": s.max_tokens,
     }
     if s.api_base:
         kwargs["api_base"] = s.api_base
@@ -434,7 +535,7 @@ def _one_model(
                 result = _openai_call(s, s.model, s.api_base, None, messages, schema, tools)
             else:
                 result = _litellm_call(s, messages, schema, tools)
-            result.calls = calls
+            result.calls, result.retries = 1, calls - 1
             return result
         except _Retryable as e:
             last = str(e)
@@ -470,10 +571,38 @@ class LLM:
         self.settings = settings
         self.cache_dir = cache_dir
         self.sleep = sleep
-        self.calls = 0
+        self.calls = 0  # completed calls (answers the model gave), the figure kai reports
+        self.retries = 0  # attempts that got no answer (rate limits, a loading server, timeouts)
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost_usd: float | None = 0.0
+        self.context: int | None = None  # the server's context window, when it says
+        self._probed = False
+        self._chars_per_token = 3.0  # until a completed call tells the real ratio
+
+    def _estimate(self, messages: Sequence[Message], tools: Tools | None) -> int:
+        size = len(json.dumps(list(messages))) + (len(json.dumps(tools.specs)) if tools else 0)
+        return int(size / self._chars_per_token) + 1
+
+    def _fit(self, s: Settings, messages: Sequence[Message], tools: Tools | None) -> Settings:
+        """Settings whose max_tokens fits what is left of a known context window."""
+        if self.context is None:
+            return s
+        prompt = self._estimate(messages, tools)
+        room = self.context - prompt - 16
+        if room < MIN_ANSWER_TOKENS:
+            raise ModelError(
+                f"the prompt (about {prompt} tokens) leaves no room for an answer in the "
+                f"server's context of {self.context} tokens: start the server with a larger "
+                "context (llama.cpp: --ctx-size 16384)"
+            )
+        return s if room >= s.max_tokens else replace(s, max_tokens=room)
+
+    def _learn(self, result: Completion, messages: Sequence[Message], tools: Tools | None) -> None:
+        if result.usage.prompt_tokens > 0:
+            size = len(json.dumps(list(messages))) + (len(json.dumps(tools.specs)) if tools else 0)
+            # A little under the measured ratio, so estimates err on the side of fitting.
+            self._chars_per_token = max(1.0, 0.9 * size / result.usage.prompt_tokens)
 
     def _key(self, model: str, messages: list[Message], schema: dict[str, Any] | None) -> str:
         material = json.dumps(
@@ -512,11 +641,26 @@ class LLM:
             if cached is not None:
                 return cached
             s = Settings(**{**asdict(self.settings), "model": model, "fallbacks": []})
+            if not self._probed and s.api_base:
+                self._probed = True
+                self.context = server_context(s.api_base)
             try:
-                result = _one_model(s, safe, schema, self.sleep, tools)
+                try:
+                    result = _one_model(self._fit(s, safe, tools), safe, schema, self.sleep, tools)
+                except ContextExceeded as e:
+                    # The server said how large its context is: fit the answer into it, once.
+                    if e.n_ctx is None or (self.context is not None and e.n_ctx >= self.context):
+                        raise
+                    self.context = e.n_ctx
+                    if e.n_prompt:
+                        size = len(json.dumps(safe))
+                        self._chars_per_token = max(1.0, 0.9 * size / e.n_prompt)
+                    self.retries += 1
+                    result = _one_model(self._fit(s, safe, tools), safe, schema, self.sleep, tools)
             except ModelError as e:
                 errors.append(str(e))
                 continue
+            self._learn(result, safe, tools)
             self._account(result)
             if not tools:
                 self._store(model, safe, schema, result)
@@ -525,6 +669,7 @@ class LLM:
 
     def _account(self, result: Completion) -> None:
         self.calls += result.calls
+        self.retries += result.retries
         self.prompt_tokens += result.usage.prompt_tokens
         self.completion_tokens += result.usage.completion_tokens
         if self.cost_usd is not None:

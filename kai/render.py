@@ -458,7 +458,8 @@ def print_generated(console: Console, result: Any, explain: bool, show_yaml: boo
     cost = "unknown cost" if result.cost_usd is None else f"{result.cost_usd:.4f} USD"
     console.print(
         f"{'[bold green]PASS[/]' if not result.failing else '[bold red]FAIL[/]'} stopped: {escape(result.stopped_because)}; "
-        f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}, "
+        f"{result.model_calls} model call{'s' if result.model_calls != 1 else ''}"
+        f"{f' ({result.retries} retried attempt' + ('s' if result.retries != 1 else '') + ' not counted)' if result.retries else ''}, "
         f"{result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, {cost}"
     )
 

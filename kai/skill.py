@@ -187,7 +187,8 @@ def principles_markdown(skill: Skill, rules: Sequence[Rule]) -> str:
     titles = {r.id: r.title for r in rules}
     out = [
         "Apply every principle by default. When the user insists on an exception, keep it visible:",
-        "annotate the object with `kai.dev/ignore: RULE-ID` and `kai.dev/ignore-reason: why`.",
+        "say which rule it breaks and why. Never write suppression annotations (`kai.dev/ignore`,",
+        "`ignore.kai.dev/*`) yourself: kai strips them from model output; only the person adds one.",
         "",
     ]
     for p in skill.principles:

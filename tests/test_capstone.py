@@ -302,7 +302,7 @@ def test_the_recorded_draft_is_imperfect_and_the_repair_turn_is_kais(tmp_path: P
     assert {"KAI-NET-001", "KAI-HPA-003", "KAI-AVL-003", "KAI-SEC-007"} <= rules
     assert "KAI-IMG-001" not in rules  # the image is pinned in the draft already
     repair = json.loads(tape["interactions"][1]["request"]["body"])["messages"]
-    assert [m["role"] for m in repair[-2:]] == ["assistant", "user"]
+    assert [m["role"] for m in repair] == ["system", "user"]  # compact: no earlier answer
     asked = set(re.findall(r"^- (KAI-[A-Z]+-\d+) ", repair[-1]["content"], re.M))
     assert asked == {"KAI-HPA-003", "KAI-AVL-003"}
-    assert "kind: NetworkPolicy" in repair[-1]["content"]  # kai's own fix, sent back
+    assert "NetworkPolicy/agent" in repair[-1]["content"]  # kai's own fix, named as kept

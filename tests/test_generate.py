@@ -74,10 +74,76 @@ def test_repair_prompt_carries_remaining_findings(sent_bodies: list[dict]) -> No
         _run()
     repair = bodies[1]["messages"][-1]["content"]
     assert "KAI-IMG-001" in repair and "KAI-CFG-001" in repair and "KAI-NET-006" in repair
-    assert "kind: NetworkPolicy" in repair  # the objects as kai fixed them
+    assert "kind: Deployment" in repair and "kind: Ingress" in repair  # the objects with findings
+    assert "imagePullPolicy: Always" in repair  # as kai fixed them
     assert "sk-proj-REDACTED-EXAMPLE-KEY" not in json.dumps(
         bodies
     )  # the draft's literal key never goes back
+
+
+def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict]) -> None:
+    """Round 2 resends the instructions and the request (one cached prefix), the findings and
+    the failing objects: not the first answer, and not the objects that already pass."""
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
+        result, _ = _run()
+    first, repair = sent_bodies[0]["messages"], sent_bodies[1]["messages"]
+    assert [m["role"] for m in repair] == ["system", "user"]  # no earlier answer resent
+    assert repair[0] == first[0] and repair[1]["content"].startswith(first[1]["content"])
+    text = repair[1]["content"]
+    assert "kind: PodDisruptionBudget" not in text and "kind: NetworkPolicy" not in text
+    assert "PodDisruptionBudget/agent" in text and "NetworkPolicy/agent" in text  # named, kept
+    assert len(json.dumps(repair)) < len(json.dumps(first)) + 3600
+    assert "PodDisruptionBudget" in result.yaml  # a kept object is still in the plan
+
+
+def test_a_repair_answer_replaces_only_the_objects_it_sends_back() -> None:
+    from kai.generate import merge_objects
+
+    def obj(kind: str, name: str, **spec: object) -> dict:
+        return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+    current = [obj("Deployment", "a", replicas=1), obj("Service", "a"), obj("ConfigMap", "c")]
+    answer = [obj("Deployment", "a", replicas=2), obj("Service", "b")]
+    merged = merge_objects(current, answer)
+    assert [(o["kind"], o["metadata"]["name"]) for o in merged] == [
+        ("Deployment", "a"),
+        ("Service", "a"),
+        ("ConfigMap", "c"),
+        ("Service", "b"),
+    ]
+    assert merged[0]["spec"] == {"replicas": 2}
+
+
+@pytest.mark.parametrize(
+    ("cassette", "model"),
+    [
+        ("openai_clean_draft.yaml", "openai/gpt-4.1-mini"),
+        ("anthropic_prose_wrapped.yaml", "anthropic/claude-sonnet-4-5"),
+    ],
+)
+def test_every_request_carries_a_max_tokens_bound(
+    sent_bodies: list[dict], cassette: str, model: str
+) -> None:
+    with recorder.use_cassette(cassette):
+        llm = LLM(Settings(model=model, cache=False, max_tokens=1500))
+        generate(REQUEST, llm.settings, RULES, Config(), llm=llm)
+    assert sent_bodies and all(b["max_tokens"] == 1500 for b in sent_bodies)
+
+
+def test_max_tokens_from_flag_env_or_kai_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kai.errors import InputError
+    from kai.llm import DEFAULT_MAX_TOKENS, settings_from
+
+    monkeypatch.delenv("KAI_MAX_TOKENS", raising=False)
+    team = Config(extra={"max_tokens": 2048})
+    assert settings_from("openai/x").max_tokens == DEFAULT_MAX_TOKENS
+    assert settings_from("openai/x", team).max_tokens == 2048
+    monkeypatch.setenv("KAI_MAX_TOKENS", "1024")
+    assert settings_from("openai/x", team).max_tokens == 1024
+    assert settings_from("openai/x", team, max_tokens=512).max_tokens == 512
+    monkeypatch.setenv("KAI_MAX_TOKENS", "lots")
+    with pytest.raises(InputError):
+        settings_from("openai/x")
 
 
 def test_prose_wrapped_answer_in_anthropic_format() -> None:
@@ -106,7 +172,7 @@ def test_rate_limit_then_success_waits_as_told() -> None:
     with recorder.use_cassette("openai_429_then_ok.yaml") as cassette:
         result, llm = _run(waits=waits)
     assert cassette.play_count == 2 and waits == [1.0]  # the Retry-After header
-    assert llm.calls == 2 and result.failing == []
+    assert llm.calls == 1 and llm.retries == 1 and result.failing == []  # a 429 is no answer
 
 
 def test_timeout_is_a_clear_model_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from kai.config import Config  # noqa: E402
 from kai.generate import first_messages  # noqa: E402
+from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
 from kai.plan import PLAN_SCHEMA  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
 
@@ -69,7 +70,12 @@ def openai_request(
     messages: list[dict[str, str]], schema: dict[str, Any] | None = PLAN_SCHEMA
 ) -> dict[str, Any]:
     """What kai's client sends to OpenAI: response_format only when it asks for JSON."""
-    body: dict[str, Any] = {"model": "gpt-4.1-mini", "messages": messages, "temperature": 0.0}
+    body: dict[str, Any] = {
+        "model": "gpt-4.1-mini",
+        "messages": messages,
+        "temperature": 0.0,
+        "max_tokens": DEFAULT_MAX_TOKENS,
+    }
     if schema is not None:
         body["response_format"] = {
             "type": "json_schema",
@@ -160,7 +166,7 @@ def anthropic_request(messages: list[dict[str, str]]) -> dict[str, Any]:
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     body = {
         "model": "claude-sonnet-4-5",
-        "max_tokens": 8192,
+        "max_tokens": DEFAULT_MAX_TOKENS,
         "temperature": 0.0,
         "messages": [m for m in messages if m["role"] != "system"],
         "system": system,
@@ -239,7 +245,11 @@ def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
             if m["role"] == "user"
         ],
         "system_instruction": {"parts": [{"text": system}]},
-        "generationConfig": {"temperature": 0.0, "response_mime_type": "application/json"},
+        "generationConfig": {
+            "temperature": 0.0,
+            "maxOutputTokens": DEFAULT_MAX_TOKENS,
+            "response_mime_type": "application/json",
+        },
     }
     return {
         "body": json.dumps(body),

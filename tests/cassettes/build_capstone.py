@@ -167,9 +167,16 @@ def draft() -> list[dict[str, Any]]:
 def repaired(as_sent: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The model's answer to the repair turn: the objects kai sent back (its fixes included),
     with the two findings fixed and kai's generic NetworkPolicy narrowed to what the request
-    asked for (the ingress controller in; DNS and HTTPS out)."""
+    asked for (the ingress controller in; DNS and HTTPS out). kai's compact repair turn sends only
+    the objects with findings and names the others; the model sends the NetworkPolicy back
+    anyway, because the request's last clause asks for exactly that policy."""
     out = []
-    for obj in copy.deepcopy(list(as_sent)):
+    objects = copy.deepcopy(list(as_sent))
+    if not any(o["kind"] == "NetworkPolicy" for o in objects):
+        objects.append(
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta()}
+        )
+    for obj in objects:
         kind = obj["kind"]
         if kind == "Deployment":
             obj["spec"].pop("replicas", None)  # KAI-HPA-003: the HPA owns the count

@@ -51,7 +51,7 @@ class RecordingProxy:
                         "application/json",
                     )
                 seconds = time.monotonic() - start
-                if method == "POST":
+                if not self.path.startswith("/health"):
                     with proxy._lock:
                         proxy.exchanges.append(
                             {
