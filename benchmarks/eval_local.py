@@ -216,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         if args.api_base:
             upstream = args.api_base.rstrip("/").removesuffix("/v1")
-            conditions["server"] = upstream
+            from localmodel.harness import xllamacpp_version
+
+            conditions["server"] = (
+                f"xllamacpp {xllamacpp_version()} (llama.cpp server) at {upstream}"
+            )
         else:
             server = stack.enter_context(model_server(threads=args.threads))
             upstream = server.url

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import vcr
-from conftest import EXAMPLES
+from conftest import EXAMPLES, model_tapes
 
 from kai.config import Config
 from kai.errors import ModelError
@@ -23,12 +23,7 @@ REQUEST = (
     "reachable at agent.example.com"
 )
 RULES = load_rules()
-recorder = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path"],
-    filter_headers=["authorization", "x-api-key"],
-)
+recorder = model_tapes()
 
 
 @pytest.fixture(autouse=True)

@@ -110,3 +110,22 @@ def test_a_prompt_edit_without_rerecording_fails_the_replay(
     r, cassette = replay(kai, monkeypatch, tmp_path, path)
     assert cassette.play_count == 0 and not cassette.all_played
     assert r.code != data["metadata"]["exit_code"]  # the replay did not reproduce the run
+
+
+def model_cassettes() -> list[Path]:
+    """Every cassette of model traffic (the cluster/ ones hold API-server traffic)."""
+    return [p for p in sorted(CASSETTES.rglob("*.yaml")) if "cluster" not in p.parts]
+
+
+def test_every_model_cassette_says_whether_it_was_recorded_or_authored() -> None:
+    paths = model_cassettes()
+    assert len(paths) >= 40
+    kinds: dict[str, list[str]] = {"recorded": [], "authored": []}
+    for path in paths:
+        meta = load(path).get("metadata") or {}
+        assert meta.get("provenance") in kinds, f"{path.name}: no provenance in its metadata"
+        kinds[meta["provenance"]].append(str(path.relative_to(CASSETTES)))
+        if meta["provenance"] == "authored":
+            assert meta["by"].startswith("tests/cassettes/build") and "no model answered" in meta["note"]
+    # only what record_model.py wrote from the local model is called recorded
+    assert kinds["recorded"] == [str(p.relative_to(CASSETTES)) for p in RECORDINGS]

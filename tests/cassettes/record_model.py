@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--check", action="store_true", help="replay only: fail when a recording is stale"
     )
+    ap.add_argument("--threads", type=int, default=1, help="threads of the --api-base server")
     args = ap.parse_args(argv)
     if args.check:
         return check()
@@ -202,12 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.api_base:
             upstream = args.api_base.rstrip("/").removesuffix("/v1")
             from localmodel.assemble_gguf import GGUF_SHA256, MODEL_NAME, QUANTIZATION
+            from localmodel.harness import xllamacpp_version
 
             meta: dict[str, Any] = {
                 "model": MODEL_NAME,
                 "quantization": QUANTIZATION,
                 "gguf_sha256": GGUF_SHA256,
-                "server": f"external server at {upstream}",
+                "server": f"xllamacpp {xllamacpp_version()} (llama.cpp server, started by serve.py)",
+                "threads": args.threads,
             }
         else:
             server = stack.enter_context(model_server())
