@@ -531,3 +531,25 @@ def test_repair_prompts_carry_whole_first_sentences_of_the_fix() -> None:
     )
     fix = line.split(" Fix: ", 1)[1]
     assert fix.endswith(".") and "\n" not in fix and len(fix) > 40
+
+
+def test_an_edited_prompt_no_longer_matches_its_cassette(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies are matched: the clean-draft cassette replays as built, and a plan prompt edited
+    without rebuilding the cassette finds no recorded exchange (the test fails loudly)."""
+    strict = model_tapes(match_body=True)
+    with strict.use_cassette("openai_clean_draft.yaml") as cassette:
+        result, _ = _run()
+    assert cassette.play_count == 1 and result.failing == []
+
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    from kai import prompts
+
+    original = prompts.template
+    monkeypatch.setattr(prompts, "template", lambda name: original(name) + "\nBe brief.\n")
+    with (
+        pytest.raises(CannotOverwriteExistingCassetteException),
+        strict.use_cassette("openai_clean_draft.yaml") as cassette,
+    ):
+        _run()
+    assert cassette.play_count == 0

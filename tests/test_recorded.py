@@ -60,7 +60,7 @@ def replay(kai: Any, monkeypatch: pytest.MonkeyPatch, tmp: Path, path: Path) -> 
 
 def test_there_are_recordings() -> None:
     names = {p.stem for p in RECORDINGS}
-    assert {"generate_web", "run_scale"} <= names
+    assert names and names <= {"generate_web", "run_scale"}  # record_model.py's scenarios
 
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
@@ -126,6 +126,9 @@ def test_every_model_cassette_says_whether_it_was_recorded_or_authored() -> None
         assert meta.get("provenance") in kinds, f"{path.name}: no provenance in its metadata"
         kinds[meta["provenance"]].append(str(path.relative_to(CASSETTES)))
         if meta["provenance"] == "authored":
-            assert meta["by"].startswith("tests/cassettes/build") and "no model answered" in meta["note"]
+            assert (
+                meta["by"].startswith("tests/cassettes/build")
+                and "no model answered" in meta["note"]
+            )
     # only what record_model.py wrote from the local model is called recorded
     assert kinds["recorded"] == [str(p.relative_to(CASSETTES)) for p in RECORDINGS]

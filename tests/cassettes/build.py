@@ -267,9 +267,7 @@ AUTHORED = {
 }
 
 
-def write(
-    name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]
-) -> None:
+def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     by = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("build") else "build.py"
     data = {
         "metadata": {**AUTHORED, "by": f"tests/cassettes/{by}"},
