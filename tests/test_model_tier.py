@@ -140,7 +140,7 @@ def test_generate_end_to_end(server: ModelServer, proxy: RecordingProxy, tmp_pat
     assert_model_outcome(proc, {0, 1})
     assert kubectl == []  # no cluster was touched: nothing applied without --apply and a yes
     served, prompt_tokens, completion_tokens = proxy.usage()
-    assert served >= 1 and all(x["status"] == 200 for x in proxy.exchanges)
+    assert served >= 1
     if proc.returncode == 3:
         assert not out.exists()  # a model error writes nothing
         assert_bounded(proxy)
