@@ -627,13 +627,19 @@ def eval_tasks(
     ] = ListOutput.table,
     timeout: ModelTimeoutOpt = 60.0,
     max_tokens: MaxTokensOpt = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat", min=1, max=100, help="Run every task K times; report pass@1 and pass^K."
+        ),
+    ] = 1,
 ) -> None:
     """Measure a model on the evaluation tasks: pass rate, model calls, tokens and cost per task."""
     from dataclasses import asdict
 
     from kai import render
     from kai.config import Config
-    from kai.evaluation import load_tasks, run_eval
+    from kai.evaluation import load_tasks, repeated, run_eval
     from kai.generate import generate as run_generate
     from kai.llm import LLM, settings_from
     from kai.pipeline import rules_for
@@ -651,11 +657,20 @@ def eval_tasks(
         llm = LLM(settings)
         return run_generate(task.request, settings, rules, Config(), max_rounds=max_rounds, llm=llm)
 
-    results = run_eval(selected, run)
+    runs = [run_eval(selected, run) for _ in range(repeat)]
+    results = [r for rs in runs for r in rs]
+    summary = repeated(runs)
     if output is ListOutput.table:
         render.print_eval(_console(), results)
+        if repeat > 1:
+            render.print_repeated(_console(), summary)
     else:
-        data = {"model": settings.model, "results": [asdict(r) for r in results]}
+        data: dict[str, Any] = {"model": settings.model, "results": [asdict(r) for r in results]}
+        if repeat > 1:
+            data["repeat"] = asdict(summary)
+            for i, rs in enumerate(runs, 1):
+                for r in data["results"][(i - 1) * len(rs) : i * len(rs)]:
+                    r["run"] = i
         sys.stdout.write(
             render.to_json(data) if output is ListOutput.json else render.to_yaml(data)
         )

@@ -227,3 +227,31 @@ def run_eval(
             )
         )
     return results
+
+
+@dataclass(slots=True)
+class Repeated:
+    """K runs of the same tasks: answers vary between runs, so one run's pass rate is a sample."""
+
+    repeat: int
+    passes: dict[str, int]  # task id -> runs (of `repeat`) in which it passed
+    pass_at_1: float  # the expected pass rate of one run: mean over tasks of passes / K
+    pass_hat_k: float  # pass^K: the share of tasks that passed in every one of the K runs
+
+
+def repeated(runs: Sequence[Sequence[TaskResult]]) -> Repeated:
+    """pass@1 and pass^K over K runs of the same tasks (K = len(runs))."""
+    k = len(runs)
+    if k == 0:
+        raise ValueError("no runs")
+    passes: dict[str, int] = {}
+    for results in runs:
+        for r in results:
+            passes[r.id] = passes.get(r.id, 0) + int(r.passed)
+    n = len(passes) or 1
+    return Repeated(
+        k,
+        passes,
+        sum(c / k for c in passes.values()) / n,
+        sum(c == k for c in passes.values()) / n,
+    )

@@ -712,6 +712,19 @@ def print_generated(console: Console, result: Any, explain: bool, show_yaml: boo
     )
 
 
+def print_repeated(console: Console, summary: Any) -> None:
+    """pass@1 and pass^K of `kai eval --repeat K`, and how often each task passed."""
+    from rich.markup import escape
+
+    k = summary.repeat
+    flaky = [f"{t} {c}/{k}" for t, c in sorted(summary.passes.items()) if 0 < c < k]
+    console.print(
+        f"{len(summary.passes)} tasks x {k} runs: pass@1 {summary.pass_at_1:.2f}, "
+        f"pass^{k} {summary.pass_hat_k:.2f}"
+        + (f"; passed only sometimes: {escape(', '.join(flaky))}" if flaky else "")
+    )
+
+
 def print_eval(console: Console, results: Sequence[Any]) -> None:
     """One row per task, then pass rate, calls, tokens and cost."""
     from rich.markup import escape

@@ -60,14 +60,24 @@ def kai(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
 BIN = Path(__file__).parent / "bin"
 
 
-def model_tapes() -> vcr.VCR:
-    """Recorded model exchanges: replay only (record mode none), secrets filtered."""
-    return vcr.VCR(
+def json_body(r1: Any, r2: Any) -> None:
+    """vcrpy matcher: the request bodies are the same JSON (key order and spacing aside), so a
+    prompt or wire-format change without rebuilding or re-recording the cassette fails."""
+    assert json.loads(r1.body or b"null") == json.loads(r2.body or b"null"), "request bodies differ"
+
+
+def model_tapes(match_body: bool = False) -> vcr.VCR:
+    """Model exchanges: replay only (record mode none), secrets filtered; with match_body the
+    request bodies must match too (the recorded cassettes; the authored ones stage follow-up
+    turns whose bodies are not what kai sends)."""
+    v = vcr.VCR(
         cassette_library_dir=str(Path(__file__).parent / "cassettes"),
         record_mode="none",
-        match_on=["method", "scheme", "host", "port", "path"],
+        match_on=["method", "scheme", "host", "port", "path", *(["json_body"] * match_body)],
         filter_headers=["authorization", "x-api-key"],
     )
+    v.register_matcher("json_body", json_body)
+    return v
 
 
 class FakeKubectl:

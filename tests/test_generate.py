@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import vcr
-from conftest import EXAMPLES
+from conftest import EXAMPLES, model_tapes
 
 from kai.config import Config
 from kai.errors import ModelError
@@ -23,12 +23,7 @@ REQUEST = (
     "reachable at agent.example.com"
 )
 RULES = load_rules()
-recorder = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path"],
-    filter_headers=["authorization", "x-api-key"],
-)
+recorder = model_tapes()
 
 
 @pytest.fixture(autouse=True)
@@ -581,3 +576,25 @@ def test_repair_prompts_carry_whole_first_sentences_of_the_fix() -> None:
     )
     fix = line.split(" Fix: ", 1)[1]
     assert fix.endswith(".") and "\n" not in fix and len(fix) > 40
+
+
+def test_an_edited_prompt_no_longer_matches_its_cassette(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies are matched: the clean-draft cassette replays as built, and a plan prompt edited
+    without rebuilding the cassette finds no recorded exchange (the test fails loudly)."""
+    strict = model_tapes(match_body=True)
+    with strict.use_cassette("openai_clean_draft.yaml") as cassette:
+        result, _ = _run()
+    assert cassette.play_count == 1 and result.failing == []
+
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    from kai import prompts
+
+    original = prompts.template
+    monkeypatch.setattr(prompts, "template", lambda name: original(name) + "\nBe brief.\n")
+    with (
+        pytest.raises(CannotOverwriteExistingCassetteException),
+        strict.use_cassette("openai_clean_draft.yaml") as cassette,
+    ):
+        _run()
+    assert cassette.play_count == 0

@@ -303,8 +303,21 @@ def authored_exchange(
     )
 
 
+# Every cassette these scripts write says it was written by hand (never "recorded"); the ones
+# recorded from a real model are tests/cassettes/local/, written by record_model.py.
+AUTHORED = {
+    "provenance": "authored",
+    "note": "hand-written from the provider's documented wire format to stage a case; no model answered",
+}
+
+
 def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    data = {"interactions": [{"request": q, "response": a} for q, a in interactions], "version": 1}
+    by = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("build") else "build.py"
+    data = {
+        "metadata": {**AUTHORED, "by": f"tests/cassettes/{by}"},
+        "interactions": [{"request": q, "response": a} for q, a in interactions],
+        "version": 1,
+    }
     (HERE / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False, width=100))
 
 
@@ -772,7 +785,11 @@ def eval_cassettes() -> None:
                 else good
             )
             pairs = [(openai_request(msgs), openai_ok(answer, 100 + 2 * n, 3400, len(answer) // 4))]
-        data = {"interactions": [{"request": q, "response": a} for q, a in pairs], "version": 1}
+        data = {
+            "metadata": {**AUTHORED, "by": "tests/cassettes/build.py (eval_cassettes)"},
+            "interactions": [{"request": q, "response": a} for q, a in pairs],
+            "version": 1,
+        }
         (HERE / "eval" / f"{task['id']}.yaml").write_text(
             yaml.safe_dump(data, sort_keys=False, width=100)
         )
