@@ -55,6 +55,15 @@ def _policy_types(np: dict[str, Any]) -> set[str]:
     return types
 
 
+def _pod_selector(np: dict[str, Any]) -> Any:
+    """spec.podSelector as the API decodes it: unset (or no spec at all) is `{}`, every pod in
+    the namespace; a spec or selector of the wrong type is rejected, so it selects nothing."""
+    spec = np.get("spec", {})
+    if not isinstance(spec, dict):
+        return None
+    return spec.get("podSelector", {})
+
+
 @check("network-policy-coverage", pod=True)
 def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A NetworkPolicy in the same namespace selects the workload's pods for ingress."""
@@ -64,7 +73,7 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     ns = ctx.namespace(m)
     for np in ctx.of_kind("NetworkPolicy", namespace=ns):
         if "Ingress" in _policy_types(np.obj) and label_selector_matches(
-            _spec(np.obj).get("podSelector"), labels
+            _pod_selector(np.obj), labels
         ):
             return
     yield Hit(
@@ -372,3 +381,72 @@ def statefulset_service(m: Manifest, ctx: Context) -> Iterator[Hit]:
     yield Hit(
         f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName"
     )
+
+
+_TEMPLATE_KINDS = (*workload.POD_KINDS, "PodTemplate")
+
+
+@check("pod-has-containers", kinds=_TEMPLATE_KINDS)
+def pod_has_containers(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A pod template lists at least one container, each a mapping (the API rejects the rest)."""
+    found = ctx.pod(m)
+    if found is None:
+        yield Hit(
+            f"{m.ref.kind} {m.ref.name} has no pod template with a containers list: "
+            "the API server rejects it, and no other pod rule could check it",
+        )
+        return
+    pod, path = found
+    containers = pod.get("containers")
+    if not containers:
+        yield Hit("the pod template lists no container", f"{path}.containers")
+        return
+    for field in workload.CONTAINER_FIELDS:
+        items = pod.get(field, [])
+        if not isinstance(items, list):
+            yield Hit(f"{field} is not a list", f"{path}.{field}")
+            continue
+        for i, c in enumerate(items):
+            if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
+                yield Hit(
+                    f"{field}[{i}] is not a container with a name and an image",
+                    f"{path}.{field}[{i}]",
+                )
+
+
+_APPS_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+
+@check("selector-matches-template", kinds=(*_APPS_KINDS, "ReplicationController", "Job"))
+def selector_matches_template(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A workload's selector selects its own pod template's labels (the API rejects it otherwise)."""
+    found = workload.pod_template(m.obj)
+    if found is None:
+        return  # pod-has-containers reports it
+    labels = ctx.labels(m)
+    spec = _spec(m.obj)
+    selector = spec.get("selector")
+    if m.ref.kind in _APPS_KINDS:
+        if not isinstance(selector, dict) or not (
+            selector.get("matchLabels") or selector.get("matchExpressions")
+        ):
+            yield Hit(
+                f"{m.ref.kind} {m.ref.name} has no (or an empty) spec.selector: apps/v1 requires one",
+                "spec.selector",
+            )
+            return
+        matches = label_selector_matches(selector, labels)
+    elif m.ref.kind == "ReplicationController":
+        if not isinstance(selector, dict) or not selector:
+            return  # defaulted to the template's labels
+        matches = all(labels.get(str(k)) == str(v) for k, v in selector.items())
+    else:  # Job: the selector is generated unless manualSelector is set
+        if spec.get("manualSelector") is not True or selector is None:
+            return
+        matches = label_selector_matches(selector, labels)
+    if not matches:
+        yield Hit(
+            f"spec.selector does not match the pod template's labels ({describe_labels(labels)}): "
+            "the API server rejects the object (`selector` does not match template `labels`)",
+            "spec.selector",
+        )
