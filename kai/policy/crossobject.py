@@ -195,6 +195,46 @@ def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     )
 
 
+# Topology keys that put replicas on different nodes or zones (the well-known node labels).
+SPREAD_KEYS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    }
+)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _term_spreads(term: Any, labels: dict[str, str], ns: str, ctx: Context) -> bool:
+    """A pod (anti-)affinity term applies to the workload's own pods: its selector matches their
+    labels, its namespaces include theirs, and its topology key is a node or zone key."""
+    if not isinstance(term, dict) or term.get("topologyKey") not in SPREAD_KEYS:
+        return False
+    if not label_selector_matches(term.get("labelSelector"), labels):
+        return False  # an unset labelSelector matches no pod
+    namespaces = _list(term.get("namespaces"))
+    ns_selector = term.get("namespaceSelector")
+    if ns_selector is None:
+        return not namespaces or ns in namespaces  # neither: the pod's own namespace
+    if ns in namespaces or ns_selector == {}:
+        return True
+    for n in ctx.of_kind("Namespace"):
+        if n.ref.name == ns:
+            meta = _dict(n.obj.get("metadata"))
+            own = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+            own.setdefault("kubernetes.io/metadata.name", ns)
+            return label_selector_matches(ns_selector, own)
+    return label_selector_matches(ns_selector, {"kubernetes.io/metadata.name": ns})
+
+
 @check("spread-across-nodes", kinds=("Deployment", "StatefulSet"), pod=True)
 def spread_across_nodes(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """Two or more replicas (counting an HPA's minReplicas) are spread across nodes."""
@@ -203,10 +243,20 @@ def spread_across_nodes(m: Manifest, ctx: Context) -> Iterator[Hit]:
         return
     found = workload.pod_spec(m.obj)
     pod: dict[str, Any] = found[0] if found else {}
-    affinity = pod.get("affinity")
-    if pod.get("topologySpreadConstraints") or (
-        isinstance(affinity, dict) and affinity.get("podAntiAffinity")
-    ):
+    labels, ns = ctx.labels(m), ctx.namespace(m)
+    for c in _list(pod.get("topologySpreadConstraints")):
+        if (
+            isinstance(c, dict)
+            and c.get("topologyKey") in SPREAD_KEYS
+            and label_selector_matches(c.get("labelSelector"), labels)
+        ):
+            return
+    anti = _dict(_dict(pod.get("affinity")).get("podAntiAffinity"))
+    terms = [*_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution"))] + [
+        _dict(w).get("podAffinityTerm")
+        for w in _list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ]
+    if any(_term_spreads(t, labels, ns, ctx) for t in terms):
         return
     yield Hit(
         f"{m.ref.kind} {m.ref.name} runs {count} replicas with nothing spreading them across nodes"
@@ -450,3 +500,25 @@ def selector_matches_template(m: Manifest, ctx: Context) -> Iterator[Hit]:
             "the API server rejects the object (`selector` does not match template `labels`)",
             "spec.selector",
         )
+
+
+@check("service-account-token", pod=True)
+def service_account_token(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """The pod mounts no API token: its own automountServiceAccountToken, or else its
+    ServiceAccount's (when that ServiceAccount is among the reviewed or existing objects)."""
+    found = ctx.pod(m)
+    if found is None:
+        return
+    pod, path = found
+    own = pod.get("automountServiceAccountToken")
+    if own is False:
+        return
+    if own is None:
+        name = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
+        for sa in ctx.of_kind("ServiceAccount", namespace=ctx.namespace(m)):
+            if sa.ref.name == name and sa.obj.get("automountServiceAccountToken") is False:
+                return  # inherited: the kubelet mounts no token
+    yield Hit(
+        "the pod mounts a ServiceAccount token: set automountServiceAccountToken: false unless it calls the API",
+        path,
+    )

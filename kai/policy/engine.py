@@ -171,6 +171,11 @@ class CompiledRule:
     fail_closed: FailFn | None = None
 
 
+def _batchable(c: CompiledRule) -> bool:
+    cel = c.rule.cel
+    return cel is not None and not cel.variables and "cel.bind(" not in cel.expression
+
+
 @dataclass(slots=True)
 class _Plan:
     """What runs on one kind of object: the rules, and one batched program for the CEL ones."""
@@ -263,14 +268,11 @@ class Engine:
                 and kind not in c.rule.match.exclude_kinds
                 and (has_pod or not c.needs_pod)
             ]
-            # Rules with `variables` run on their own: the CEL runtime mixes up same-named
-            # cel.bind slots of sibling expressions in one batched program (measured: KAI-RES-001
-            # and KAI-RES-002 together gave KAI-RES-002 a wrong verdict).
-            cel_rules = [
-                c
-                for c in applicable
-                if c.cel_source is not None and not (c.rule.cel and c.rule.cel.variables)
-            ]
+            # Rules that bind names of their own (`variables`, cel.bind) run on their own: the
+            # CEL runtime mixes up their slots with sibling expressions' comprehensions in one
+            # batched program (measured: KAI-RES-001 batched with KAI-RES-002, or with KAI-PRB-001,
+            # gave KAI-RES-001 a wrong verdict). tests/test_semantics.py compares both ways.
+            cel_rules = [c for c in applicable if c.cel_source is not None and _batchable(c)]
             specific = any(c.kinds or c.needs_pod for c in applicable)
             plan = _Plan(rules=applicable, cel_rules=cel_rules, specific=specific)
             if len(cel_rules) > 1:
