@@ -468,3 +468,37 @@ def test_manifest_objects_are_not_mutated_by_review() -> None:
     ENGINE.evaluate(manifests)
     assert [m.obj for m in manifests] == before
     assert isinstance(manifests[0], Manifest)
+
+
+HOST = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  hostNetwork: true
+  hostPID: true
+  hostIPC: true
+  containers:
+    - name: app
+      image: ghcr.io/acme/app:1.0
+      securityContext:
+        capabilities:
+          add: [NET_BIND_SERVICE, SYS_ADMIN]
+"""
+
+
+def test_fix_removes_host_namespaces_and_dangerous_capabilities_saying_what_may_break() -> None:
+    result = fix_text(HOST, "p.yaml", RULES)
+    changes = {c.rule: c.description for c in result.changes}
+    assert "no longer sees the node's interfaces" in changes["KAI-SEC-009"]
+    assert "node's processes" in changes["KAI-SEC-010"]
+    assert "shared memory" in changes["KAI-SEC-011"]
+    assert "removed SYS_ADMIN" in changes["KAI-SEC-005"] and "fails" in changes["KAI-SEC-005"]
+    obj = yaml.safe_load(result.fixed)
+    assert not {"hostNetwork", "hostPID", "hostIPC"} & set(obj["spec"])
+    assert obj["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] == [
+        "NET_BIND_SERVICE"
+    ]
+    hits = {f.rule for f in _review(result.fixed).findings}
+    assert not {"KAI-SEC-005", "KAI-SEC-009", "KAI-SEC-010", "KAI-SEC-011"} & hits
+    assert fix_text(result.fixed, "p.yaml", RULES).changes == []

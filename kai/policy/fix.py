@@ -272,6 +272,71 @@ def _no_token(t: Target) -> str:
     return "pod does not mount a ServiceAccount token"
 
 
+BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+
+
+@fixer("KAI-SEC-005")
+def _no_dangerous_capabilities(t: Target) -> str:
+    container = t.at(t.finding.path)
+    caps = _child(_child(container, "securityContext"), "capabilities")
+    add = caps.get("add")
+    if not isinstance(add, list):
+        raise Decline("capabilities.add is not a list: correct its type first")
+    removed = [c for c in add if c not in BASELINE_CAPABILITIES]
+    for c in removed:
+        add.remove(c)
+    if not add:
+        del caps["add"]
+    return (
+        f"container {container.get('name')}: removed {', '.join(map(str, removed))} from "
+        "capabilities.add; the process loses that power, so whatever used it (mounts, network "
+        "configuration, tracing, ...) fails until it is done another way"
+    )
+
+
+_HOST_NAMESPACES = {
+    "KAI-SEC-009": (
+        "hostNetwork",
+        "the pod gets its own network namespace: it no longer sees the node's interfaces or binds "
+        "the node's ports, so anything reaching it on the node's IP must go through a Service",
+    ),
+    "KAI-SEC-010": (
+        "hostPID",
+        "the pod no longer sees or signals the node's processes: node monitoring and debugging "
+        "tools that rely on it stop working",
+    ),
+    "KAI-SEC-011": (
+        "hostIPC",
+        "the pod no longer shares System V IPC or POSIX shared memory with the node's processes",
+    ),
+}
+
+
+@fixer(*_HOST_NAMESPACES)
+def _no_host_namespace(t: Target) -> str:
+    field, breaks = _HOST_NAMESPACES[t.finding.rule]
+    pod, _ = _pod(t)
+    if field in pod:
+        del pod[field]
+    return f"removed {field}: true; {breaks}"
+
+
 # ---------- resources and images ----------
 
 _UNITS = {
