@@ -106,12 +106,15 @@ spec:
     assert report.findings[0].path == "spec.jobTemplate.spec.template.spec"
 
 
-def test_a_failing_expression_becomes_a_note_not_a_crash() -> None:
+def test_a_failing_expression_fails_closed_with_a_note_not_a_crash() -> None:
     report = _review(
         "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
         _rule("object.spec.type == 'NodePort'"),
     )
-    assert report.findings == []
+    # Never a silent pass: the object counts as failing the rule, and a note says why.
+    assert [(f.rule, "could not be checked" in f.message) for f in report.findings] == [
+        ("T-001", True)
+    ]
     assert any(
         n.message.startswith("rule T-001 could not evaluate Service/s") for n in report.notes
     )
@@ -170,5 +173,10 @@ def test_batched_evaluation_isolates_a_failing_rule() -> None:
     good = replace(_rule("false", message="always"), id="T-GOOD")
     bad = replace(_rule("object.spec.type == 'NodePort'"), id="T-BAD")
     report = _review("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", good, bad)
-    assert [f.rule for f in report.findings] == ["T-GOOD"]
+    # T-GOOD keeps its own verdict; T-BAD fails closed on its own.
+    assert [(f.rule, f.message) for f in report.findings] == [
+        ("T-BAD", report.findings[0].message),
+        ("T-GOOD", "always"),
+    ]
+    assert "could not be checked" in report.findings[0].message
     assert [n.message.split(" could")[0] for n in report.notes] == ["rule T-BAD"]

@@ -9,7 +9,16 @@ from typing import Any
 from kai.errors import PolicyError
 from kai.models import CelCheck, Manifest, Rule
 from kai.policy import workload
-from kai.policy.engine import CheckFn, CompiledRule, Context, Hit, InterpretFn
+from kai.policy.engine import (
+    CheckFn,
+    CompiledRule,
+    Context,
+    FailFn,
+    Hit,
+    InterpretFn,
+    error_text,
+    unevaluable,
+)
 
 _FORMATTER = string.Formatter()
 MESSAGE_FIELDS = {"container", "field", "kind", "name", "image", "namespace", "apiVersion"}
@@ -41,7 +50,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         kinds = frozenset(rule.match.kinds) or crossobject.KINDS[rule.python]
         return CompiledRule(rule, fn, kinds, needs_pod=rule.python in crossobject.NEEDS_POD)
     assert rule.cel is not None
-    run, source, interpret = _cel_check(rule, rule.cel)
+    run, source, interpret, fail_closed = _cel_check(rule, rule.cel)
     return CompiledRule(
         rule,
         run,
@@ -49,10 +58,25 @@ def compile_rule(rule: Rule) -> CompiledRule:
         needs_pod=rule.cel.scope in ("pod", "container"),
         cel_source=source,
         interpret=interpret,
+        fail_closed=fail_closed,
     )
 
 
-def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn]:
+def _with_one_container(
+    obj: dict[str, Any], path: str, field: str, container: Any, fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """A copy of `obj` whose pod spec (at dotted `path`) holds only `container` in `field`."""
+    root = dict(obj)
+    node = root
+    for step in path.split(".") if path else []:
+        node[step] = dict(node[step])
+        node = node[step]
+    for f in fields:
+        node[f] = [container] if f == field else []
+    return root
+
+
+def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, FailFn]:
     from kai.policy import cel
 
     if check.scope not in ("object", "pod", "container"):
@@ -102,4 +126,44 @@ def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn]:
     def run(m: Manifest, ctx: Context) -> Iterator[Hit]:
         return interpret(program.evaluate(ctx.cel_activation(m)), m, ctx)
 
-    return run, program.source, interpret
+    def fail_closed(m: Manifest, ctx: Context, err: Exception) -> list[Hit]:
+        """The rule failed on this object: a container rule re-checks each container alone, so
+        one malformed container neither hides nor is hidden by its siblings; every container
+        (or object) that still cannot be evaluated counts as failing."""
+        found = ctx.pod(m) if scope == "container" else None
+        if found is None:
+            return [unevaluable(rule, m, err, f"{m.ref.display()} for {rule.id}")]
+        pod_spec, path = found
+        hits: list[Hit] = []
+        raw_fields = fields or workload.CONTAINER_FIELDS
+        for field in raw_fields:
+            items = pod_spec.get(field)
+            for i, c in enumerate(items if isinstance(items, list) else []):
+                where = f"{path}.{field}[{i}]"
+                name = c.get("name", "?") if isinstance(c, dict) else "?"
+                if not isinstance(c, dict):
+                    hits.append(
+                        Hit(
+                            f"{field}[{i}] of {m.ref.display()} is not a container object: "
+                            f"{rule.id} treats it as failing",
+                            where,
+                        )
+                    )
+                    continue
+                one = _with_one_container(m.obj, path, field, c, raw_fields)
+                try:
+                    result = program.evaluate(cel.activation(one))
+                    ok = isinstance(result, list) and len(result) == 1 and result[0] is True
+                    if not ok:
+                        hits.append(Hit(fmt(m, c, field), where))
+                except Exception as e:
+                    hits.append(
+                        Hit(
+                            f"container {name!s} could not be checked by {rule.id} "
+                            f"({error_text(e)}): treated as failing",
+                            where,
+                        )
+                    )
+        return hits or [unevaluable(rule, m, err, f"{m.ref.display()} for {rule.id}")]
+
+    return run, program.source, interpret, fail_closed

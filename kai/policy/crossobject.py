@@ -55,6 +55,15 @@ def _policy_types(np: dict[str, Any]) -> set[str]:
     return types
 
 
+def _pod_selector(np: dict[str, Any]) -> Any:
+    """spec.podSelector as the API decodes it: unset (or no spec at all) is `{}`, every pod in
+    the namespace; a spec or selector of the wrong type is rejected, so it selects nothing."""
+    spec = np.get("spec", {})
+    if not isinstance(spec, dict):
+        return None
+    return spec.get("podSelector", {})
+
+
 @check("network-policy-coverage", pod=True)
 def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A NetworkPolicy in the same namespace selects the workload's pods for ingress."""
@@ -64,7 +73,7 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     ns = ctx.namespace(m)
     for np in ctx.of_kind("NetworkPolicy", namespace=ns):
         if "Ingress" in _policy_types(np.obj) and label_selector_matches(
-            _spec(np.obj).get("podSelector"), labels
+            _pod_selector(np.obj), labels
         ):
             return
     yield Hit(
@@ -186,6 +195,46 @@ def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     )
 
 
+# Topology keys that put replicas on different nodes or zones (the well-known node labels).
+SPREAD_KEYS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    }
+)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _term_spreads(term: Any, labels: dict[str, str], ns: str, ctx: Context) -> bool:
+    """A pod (anti-)affinity term applies to the workload's own pods: its selector matches their
+    labels, its namespaces include theirs, and its topology key is a node or zone key."""
+    if not isinstance(term, dict) or term.get("topologyKey") not in SPREAD_KEYS:
+        return False
+    if not label_selector_matches(term.get("labelSelector"), labels):
+        return False  # an unset labelSelector matches no pod
+    namespaces = _list(term.get("namespaces"))
+    ns_selector = term.get("namespaceSelector")
+    if ns_selector is None:
+        return not namespaces or ns in namespaces  # neither: the pod's own namespace
+    if ns in namespaces or ns_selector == {}:
+        return True
+    for n in ctx.of_kind("Namespace"):
+        if n.ref.name == ns:
+            meta = _dict(n.obj.get("metadata"))
+            own = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+            own.setdefault("kubernetes.io/metadata.name", ns)
+            return label_selector_matches(ns_selector, own)
+    return label_selector_matches(ns_selector, {"kubernetes.io/metadata.name": ns})
+
+
 @check("spread-across-nodes", kinds=("Deployment", "StatefulSet"), pod=True)
 def spread_across_nodes(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """Two or more replicas (counting an HPA's minReplicas) are spread across nodes."""
@@ -194,10 +243,20 @@ def spread_across_nodes(m: Manifest, ctx: Context) -> Iterator[Hit]:
         return
     found = workload.pod_spec(m.obj)
     pod: dict[str, Any] = found[0] if found else {}
-    affinity = pod.get("affinity")
-    if pod.get("topologySpreadConstraints") or (
-        isinstance(affinity, dict) and affinity.get("podAntiAffinity")
-    ):
+    labels, ns = ctx.labels(m), ctx.namespace(m)
+    for c in _list(pod.get("topologySpreadConstraints")):
+        if (
+            isinstance(c, dict)
+            and c.get("topologyKey") in SPREAD_KEYS
+            and label_selector_matches(c.get("labelSelector"), labels)
+        ):
+            return
+    anti = _dict(_dict(pod.get("affinity")).get("podAntiAffinity"))
+    terms = [*_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution"))] + [
+        _dict(w).get("podAffinityTerm")
+        for w in _list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ]
+    if any(_term_spreads(t, labels, ns, ctx) for t in terms):
         return
     yield Hit(
         f"{m.ref.kind} {m.ref.name} runs {count} replicas with nothing spreading them across nodes"
@@ -371,4 +430,95 @@ def statefulset_service(m: Manifest, ctx: Context) -> Iterator[Hit]:
             return
     yield Hit(
         f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName"
+    )
+
+
+_TEMPLATE_KINDS = (*workload.POD_KINDS, "PodTemplate")
+
+
+@check("pod-has-containers", kinds=_TEMPLATE_KINDS)
+def pod_has_containers(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A pod template lists at least one container, each a mapping (the API rejects the rest)."""
+    found = ctx.pod(m)
+    if found is None:
+        yield Hit(
+            f"{m.ref.kind} {m.ref.name} has no pod template with a containers list: "
+            "the API server rejects it, and no other pod rule could check it",
+        )
+        return
+    pod, path = found
+    containers = pod.get("containers")
+    if not containers:
+        yield Hit("the pod template lists no container", f"{path}.containers")
+        return
+    for field in workload.CONTAINER_FIELDS:
+        items = pod.get(field, [])
+        if not isinstance(items, list):
+            yield Hit(f"{field} is not a list", f"{path}.{field}")
+            continue
+        for i, c in enumerate(items):
+            if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
+                yield Hit(
+                    f"{field}[{i}] is not a container with a name and an image",
+                    f"{path}.{field}[{i}]",
+                )
+
+
+_APPS_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+
+@check("selector-matches-template", kinds=(*_APPS_KINDS, "ReplicationController", "Job"))
+def selector_matches_template(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """A workload's selector selects its own pod template's labels (the API rejects it otherwise)."""
+    found = workload.pod_template(m.obj)
+    if found is None:
+        return  # pod-has-containers reports it
+    labels = ctx.labels(m)
+    spec = _spec(m.obj)
+    selector = spec.get("selector")
+    if m.ref.kind in _APPS_KINDS:
+        if not isinstance(selector, dict) or not (
+            selector.get("matchLabels") or selector.get("matchExpressions")
+        ):
+            yield Hit(
+                f"{m.ref.kind} {m.ref.name} has no (or an empty) spec.selector: apps/v1 requires one",
+                "spec.selector",
+            )
+            return
+        matches = label_selector_matches(selector, labels)
+    elif m.ref.kind == "ReplicationController":
+        if not isinstance(selector, dict) or not selector:
+            return  # defaulted to the template's labels
+        matches = all(labels.get(str(k)) == str(v) for k, v in selector.items())
+    else:  # Job: the selector is generated unless manualSelector is set
+        if spec.get("manualSelector") is not True or selector is None:
+            return
+        matches = label_selector_matches(selector, labels)
+    if not matches:
+        yield Hit(
+            f"spec.selector does not match the pod template's labels ({describe_labels(labels)}): "
+            "the API server rejects the object (`selector` does not match template `labels`)",
+            "spec.selector",
+        )
+
+
+@check("service-account-token", pod=True)
+def service_account_token(m: Manifest, ctx: Context) -> Iterator[Hit]:
+    """The pod mounts no API token: its own automountServiceAccountToken, or else its
+    ServiceAccount's (when that ServiceAccount is among the reviewed or existing objects)."""
+    found = ctx.pod(m)
+    if found is None:
+        return
+    pod, path = found
+    own = pod.get("automountServiceAccountToken")
+    if own is False:
+        return
+    if own is None:
+        name = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
+        for sa in ctx.of_kind("ServiceAccount", namespace=ctx.namespace(m)):
+            if sa.ref.name == name and sa.obj.get("automountServiceAccountToken") is False:
+                return  # inherited: the kubelet mounts no token
+    yield Hit(
+        "the pod mounts a ServiceAccount token: set automountServiceAccountToken: false unless it calls the API",
+        path,
     )

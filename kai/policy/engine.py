@@ -154,6 +154,8 @@ class Context:
 
 CheckFn = Callable[[Manifest, Context], Iterable[Hit]]
 InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
+# What a rule reports when it cannot evaluate an object: kai fails closed, never a silent pass.
+FailFn = Callable[[Manifest, Context, Exception], list[Hit]]
 
 
 @dataclass(slots=True)
@@ -166,6 +168,12 @@ class CompiledRule:
     # evaluate every CEL rule that applies to an object in one call.
     cel_source: str | None = None
     interpret: InterpretFn | None = None
+    fail_closed: FailFn | None = None
+
+
+def _batchable(c: CompiledRule) -> bool:
+    cel = c.rule.cel
+    return cel is not None and not cel.variables and "cel.bind(" not in cel.expression
 
 
 @dataclass(slots=True)
@@ -223,13 +231,35 @@ def wildcard_without_reason(obj: dict[str, Any]) -> bool:
     return star and "*" not in suppressions(obj)
 
 
+def error_text(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def _rule_error_note(rule: Rule, m: Manifest, err: Exception) -> Note:
     return Note(
         file=m.source.file,
         line=m.source.line,
         object=m.ref,
-        message=f"rule {rule.id} could not evaluate {m.ref.display()}: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+        message=f"rule {rule.id} could not evaluate {m.ref.display()}: {error_text(err)}",
     )
+
+
+def unevaluable(rule: Rule, m: Manifest, err: Exception, what: str | None = None) -> Hit:
+    """The finding for an object (or one container of it) a rule cannot evaluate."""
+    return Hit(
+        f"{what or m.ref.display()} could not be checked ({error_text(err)}): "
+        "treated as failing; the API server would reject or default this value",
+    )
+
+
+def _decoded(manifests: Sequence[Manifest]) -> list[Manifest]:
+    from kai.policy.normalize import decoded
+
+    out = []
+    for m in manifests:
+        obj = decoded(m.obj)
+        out.append(m if obj is m.obj else Manifest(ref=m.ref, source=m.source, obj=obj))
+    return out
 
 
 class Engine:
@@ -255,7 +285,11 @@ class Engine:
                 and kind not in c.rule.match.exclude_kinds
                 and (has_pod or not c.needs_pod)
             ]
-            cel_rules = [c for c in applicable if c.cel_source is not None]
+            # Rules that bind names of their own (`variables`, cel.bind) run on their own: the
+            # CEL runtime mixes up their slots with sibling expressions' comprehensions in one
+            # batched program (measured: KAI-RES-001 batched with KAI-RES-002, or with KAI-PRB-001,
+            # gave KAI-RES-001 a wrong verdict). tests/test_semantics.py compares both ways.
+            cel_rules = [c for c in applicable if c.cel_source is not None and _batchable(c)]
             specific = any(c.kinds or c.needs_pod for c in applicable)
             plan = _Plan(rules=applicable, cel_rules=cel_rules, specific=specific)
             if len(cel_rules) > 1:
@@ -275,7 +309,11 @@ class Engine:
         existing: Sequence[Manifest] = (),
     ) -> Report:
         """Evaluate `manifests`; `existing` objects (already in the cluster) inform cross-object
-        checks, such as a NetworkPolicy that already protects a workload, but are not judged."""
+        checks, such as a NetworkPolicy that already protects a workload, but are not judged.
+
+        Rules see each object as the API server decodes it (null values unset)."""
+        manifests = _decoded(manifests)
+        existing = _decoded(existing)
         ctx = Context([*manifests, *existing], default_namespace)
         findings: list[Finding] = []
         out_notes = list(notes)
@@ -332,9 +370,13 @@ class Engine:
                 hits = _hits_for(
                     c, m, ctx, results if id(c) in cel_index else None, cel_index.get(id(c), 0)
                 )
-            except Exception as err:  # a rule must never take the whole review down
+            except Exception as err:  # a rule must never take the whole review down, nor pass
                 notes.append(_rule_error_note(c.rule, m, err))
-                continue
+                try:
+                    hits = c.fail_closed(m, ctx, err) if c.fail_closed else []
+                except Exception:
+                    hits = []
+                hits = hits or [unevaluable(c.rule, m, err)]
             if not hits:
                 continue
             suppressed = c.rule.id in ignored or "*" in ignored

@@ -19,6 +19,7 @@ from kai.errors import InputError
 from kai.manifests import load_text
 from kai.models import Finding, Manifest, Rule
 from kai.policy.engine import Context, Engine
+from kai.policy.normalize import decoded
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -118,10 +119,37 @@ def _map() -> Any:
 
 
 def _child(node: Any, key: str) -> Any:
-    """node[key] as a mapping, created when missing (a null value counts as missing)."""
-    if not isinstance(node.get(key), dict):
+    """node[key] as a mapping, created when missing (a null value counts as missing).
+
+    A value of another type is the person's to correct: kai does not overwrite it."""
+    if not isinstance(node, dict):
+        raise Decline("the object is not a mapping where kai expected one")
+    value = node.get(key)
+    if value is None:
         node[key] = _map()
+    elif not isinstance(value, dict):
+        raise Decline(f"{key} is {_type_name(value)}, not a mapping: correct its type first")
     return node[key]
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _dict_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _pod(t: Target) -> tuple[Any, str]:
@@ -134,10 +162,21 @@ def _pod(t: Target) -> tuple[Any, str]:
 # ---------- security context ----------
 
 
+def _own_security_context(container: Any) -> dict[str, Any]:
+    """The container's securityContext; a wrong-typed one (the API rejects it) is declined, as
+    a pod-level fix would not make the container pass."""
+    if not isinstance(container, dict):
+        raise Decline("the container is not a mapping")
+    sc = container.get("securityContext")
+    if sc is not None and not isinstance(sc, dict):
+        raise Decline(f"securityContext is {_type_name(sc)}, not a mapping: correct its type first")
+    return sc or {}
+
+
 @fixer("KAI-SEC-001")
 def _non_root(t: Target) -> str:
     container = t.at(t.finding.path)
-    sc = container.get("securityContext") or {}
+    sc = _own_security_context(container)
     if sc.get("runAsUser") == 0 or sc.get("runAsNonRoot") is False:
         raise Decline("the container explicitly asks to run as root; change the image's user first")
     pod, _ = _pod(t)
@@ -167,7 +206,9 @@ def _drop_all(t: Target) -> str:
     container = t.at(t.finding.path)
     caps = _child(_child(container, "securityContext"), "capabilities")
     drop = caps.get("drop")
-    if not isinstance(drop, list):
+    if drop is not None and not isinstance(drop, list):
+        raise Decline("capabilities.drop is not a list: correct its type first")
+    if drop is None:
         from ruamel.yaml.comments import CommentedSeq
 
         drop = caps["drop"] = CommentedSeq()
@@ -187,8 +228,10 @@ def _read_only_root(t: Target) -> str:
         return f"container {container.get('name')}: read-only root filesystem"
     pod, _ = _pod(t)
     volumes = pod.get("volumes")
-    if not isinstance(volumes, list):
+    if volumes is None:
         volumes = pod["volumes"] = []
+    elif not isinstance(volumes, list):
+        raise Decline("volumes is not a list: correct its type first")
     names = {v.get("name") for v in volumes if isinstance(v, dict)}
     name = "tmp" if "tmp" not in names else "kai-tmp"
     if name not in names:
@@ -196,8 +239,10 @@ def _read_only_root(t: Target) -> str:
         volume["name"] = name
         volume["emptyDir"] = _map()
         volumes.append(volume)
-    if not isinstance(mounts, list):
+    if mounts is None:
         mounts = container["volumeMounts"] = []
+    elif not isinstance(mounts, list):
+        raise Decline("volumeMounts is not a list: correct its type first")
     mount = _map()
     mount["name"] = name
     mount["mountPath"] = "/tmp"
@@ -210,7 +255,7 @@ def _read_only_root(t: Target) -> str:
 @fixer("KAI-SEC-007")
 def _seccomp(t: Target) -> str:
     container = t.at(t.finding.path)
-    own = (container.get("securityContext") or {}).get("seccompProfile")
+    own = _own_security_context(container).get("seccompProfile")
     if isinstance(own, dict) and own.get("type") == "Unconfined":
         raise Decline("the container explicitly asks for Unconfined seccomp")
     pod, _ = _pod(t)
@@ -225,6 +270,71 @@ def _no_token(t: Target) -> str:
     pod, _ = _pod(t)
     pod["automountServiceAccountToken"] = False
     return "pod does not mount a ServiceAccount token"
+
+
+BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+
+
+@fixer("KAI-SEC-005")
+def _no_dangerous_capabilities(t: Target) -> str:
+    container = t.at(t.finding.path)
+    caps = _child(_child(container, "securityContext"), "capabilities")
+    add = caps.get("add")
+    if not isinstance(add, list):
+        raise Decline("capabilities.add is not a list: correct its type first")
+    removed = [c for c in add if c not in BASELINE_CAPABILITIES]
+    for c in removed:
+        add.remove(c)
+    if not add:
+        del caps["add"]
+    return (
+        f"container {container.get('name')}: removed {', '.join(map(str, removed))} from "
+        "capabilities.add; the process loses that power, so whatever used it (mounts, network "
+        "configuration, tracing, ...) fails until it is done another way"
+    )
+
+
+_HOST_NAMESPACES = {
+    "KAI-SEC-009": (
+        "hostNetwork",
+        "the pod gets its own network namespace: it no longer sees the node's interfaces or binds "
+        "the node's ports, so anything reaching it on the node's IP must go through a Service",
+    ),
+    "KAI-SEC-010": (
+        "hostPID",
+        "the pod no longer sees or signals the node's processes: node monitoring and debugging "
+        "tools that rely on it stop working",
+    ),
+    "KAI-SEC-011": (
+        "hostIPC",
+        "the pod no longer shares System V IPC or POSIX shared memory with the node's processes",
+    ),
+}
+
+
+@fixer(*_HOST_NAMESPACES)
+def _no_host_namespace(t: Target) -> str:
+    field, breaks = _HOST_NAMESPACES[t.finding.rule]
+    pod, _ = _pod(t)
+    if field in pod:
+        del pod[field]
+    return f"removed {field}: true; {breaks}"
 
 
 # ---------- resources and images ----------
@@ -297,12 +407,19 @@ def _pull_policy(t: Target) -> str:
 
 
 def _first_port(container: Any) -> Any:
-    for p in container.get("ports") or []:
-        if isinstance(p, dict) and "containerPort" in p:
-            return p.get("name") or p["containerPort"]
+    for p in _list_or_empty(_dict_or_empty(container).get("ports")):
+        if isinstance(p, dict) and _valid_port(p.get("containerPort")):
+            if p.get("protocol", "TCP") != "TCP":
+                continue  # a TCP probe on a UDP port never succeeds
+            name = p.get("name")
+            return name if isinstance(name, str) and name else p["containerPort"]
     raise Decline(
         "the container declares no port to probe: add an HTTP health endpoint and probe it"
     )
+
+
+def _valid_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
 
 
 def _tcp_probe(port: Any, period: int, failures: int) -> Any:
@@ -351,8 +468,8 @@ def _labels(t: Target) -> str:
 
 
 def _selector_labels(t: Target) -> dict[str, str]:
-    spec = t.manifest.obj.get("spec") or {}
-    selector = spec.get("selector") if isinstance(spec, dict) else None
+    spec = _dict_or_empty(t.manifest.obj.get("spec"))
+    selector = spec.get("selector")
     if (
         isinstance(selector, dict)
         and isinstance(selector.get("matchLabels"), dict)
@@ -383,12 +500,12 @@ def _service_ports(t: Target) -> list[Any]:
     ports: list[Any] = []
     names: dict[str, Any] = {}
     found = t.ctx.pod(t.manifest)
-    for c in (found[0].get("containers") or []) if found else []:
-        for p in c.get("ports") or [] if isinstance(c, dict) else []:
-            if isinstance(p, dict) and p.get("name"):
+    for c in _list_or_empty(found[0].get("containers")) if found else []:
+        for p in _list_or_empty(_dict_or_empty(c).get("ports")):
+            if isinstance(p, dict) and isinstance(p.get("name"), str):
                 names[p["name"]] = p.get("containerPort")
     for svc in t.ctx.of_kind("Service", namespace=t.ctx.namespace(t.manifest)):
-        spec = svc.obj.get("spec") or {}
+        spec = _dict_or_empty(svc.obj.get("spec"))
         selector = spec.get("selector")
         if (
             not isinstance(selector, dict)
@@ -396,11 +513,11 @@ def _service_ports(t: Target) -> list[Any]:
             or any(labels.get(str(k)) != str(v) for k, v in selector.items())
         ):
             continue
-        for p in spec.get("ports") or []:
+        for p in _list_or_empty(spec.get("ports")):
             if isinstance(p, dict):
                 target = p.get("targetPort", p.get("port"))
                 target = names.get(target, target) if isinstance(target, str) else target
-                if target is not None and target not in ports:
+                if (_valid_port(target) or isinstance(target, str)) and target not in ports:
                     ports.append(target)
     return ports
 
@@ -495,6 +612,7 @@ def fix_text(
     seen_declines: set[tuple[str, str, str]] = set()
     for _ in range(MAX_PASSES):
         manifests, notes = load_text(current, file)
+        manifests = [Manifest(ref=m.ref, source=m.source, obj=decoded(m.obj)) for m in manifests]
         report = engine.evaluate(manifests, notes, default_namespace=namespace)
         ctx = Context(manifests, namespace)
         y = _yaml(current)
@@ -522,6 +640,15 @@ def fix_text(
             target = Target(doc, f, manifest, ctx, defaults, new_docs)
             try:
                 description = FIXERS[f.rule](target)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+                # The document's shape is not what the finding's path says (a wrong type the API
+                # would reject): leave it to the person rather than guess.
+                d = Decline("the object's structure is malformed here: correct it first")
+                key = (f.rule, f.object.display(), str(d))
+                if key not in seen_declines:
+                    seen_declines.add(key)
+                    result.declined.append(Change(f.rule, f.object.display(), str(d)))
+                continue
             except Decline as d:
                 key = (f.rule, f.object.display(), str(d))
                 if key not in seen_declines:

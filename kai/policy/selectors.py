@@ -10,7 +10,14 @@ def _expression_matches(expr: Any, labels: dict[str, str]) -> bool:
         return False
     key = expr.get("key")
     op = expr.get("operator")
-    values = [str(v) for v in expr.get("values") or []]
+    raw = expr.get("values", [])
+    if not isinstance(raw, list) or not isinstance(key, str):
+        return False  # rejected by the API server: selects nothing
+    values = [str(v) for v in raw]
+    # The API requires values for In/NotIn and none for Exists/DoesNotExist; a selector that breaks
+    # this is rejected, and a rejected object selects nothing.
+    if (op in ("In", "NotIn")) != bool(values):
+        return False
     if op == "In":
         return key in labels and labels[key] in values
     if op == "NotIn":
@@ -29,13 +36,13 @@ def label_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
     """
     if not isinstance(selector, dict):
         return False
-    match_labels = selector.get("matchLabels") or {}
+    match_labels = selector.get("matchLabels", {})
     if not isinstance(match_labels, dict):
         return False
     for k, v in match_labels.items():
         if labels.get(str(k)) != str(v):
             return False
-    exprs = selector.get("matchExpressions") or []
+    exprs = selector.get("matchExpressions", [])
     if not isinstance(exprs, list):
         return False
     return all(_expression_matches(e, labels) for e in exprs)
