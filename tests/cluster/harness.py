@@ -900,8 +900,8 @@ def _node_main(workdir: str, version: str) -> None:
     recording process must not share its HTTP connection pools with the stand-in's thread)."""
     cp = ControlPlane(bin_dir=Path(), workdir=Path(workdir), version=version)
     node = NodeStandIn(cp)
-    node.register()
     signal.signal(signal.SIGTERM, lambda *_: node._stop.set())
+    node.register()
     node._run()
 
 
