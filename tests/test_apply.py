@@ -1,7 +1,10 @@
 """kai apply against recorded kube-apiserver exchanges (vcrpy, record mode none): no cluster needed.
 
-The cassettes in cassettes/cluster/ were recorded from kai talking to cassettes/fake_apiserver.py,
-which answers in the API server's wire format; see cassettes/build_cluster.py.
+Each cassette in cassettes/cluster/ says where it comes from: "recorded from a real kube-apiserver
+v1.36.2" (cassettes/record_cluster.py, against the cluster tier's control plane) or "authored"
+(cassettes/build_cluster.py against cassettes/fake_apiserver.py) for what a real server cannot be
+made to do on demand (a 5xx mid-apply, scripted rollouts). The cluster tier (tests/cluster) runs the
+same stages against a live server.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ def test_conflict_explains_the_owner_then_force_takes_the_field(kai) -> None:
     ("cassette", "fixture", "expected"),
     [
         ("invalid_422", "mismatch.yaml", "invalid: spec.template.metadata.labels: Invalid value"),
-        ("unknown_field_400", "widget.yaml", ".spec.colour: field not declared in schema"),
+        ("unknown_field_ssa_500", "widget.yaml", ".spec.colour: field not declared in schema"),
         (
             "podsecurity_forbidden",
             "pod.yaml",

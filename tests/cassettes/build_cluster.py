@@ -1,6 +1,11 @@
-"""Records tests/cassettes/cluster/*.yaml: kai apply against fake_apiserver.py, through vcrpy.
+"""Authors tests/cassettes/cluster/*.yaml: kai apply against fake_apiserver.py, through vcrpy.
 
 python tests/cassettes/build_cluster.py
+
+These exchanges are AUTHORED (a hand-made server, not a real one) and each cassette says so. They
+stay for what the cluster tier (tests/cluster) cannot stage on demand: a 5xx mid-apply, exact
+rollout timing, scripted rollouts. Everything a real server can answer is recorded from one by
+record_cluster.py (names in RECORDED_FROM_A_REAL_SERVER; this script leaves those alone).
 """
 
 from __future__ import annotations
@@ -36,7 +41,24 @@ def hardened() -> list[dict]:
     ]
 
 
+RECORDED_FROM_A_REAL_SERVER = {
+    "invalid_422",
+    "podsecurity_forbidden",
+    "namespace_missing",
+    "crd_not_installed",
+    "unknown_field_400",  # now unknown_field_ssa_500: the real server answers 500
+    "conflict",
+    "conflict_forced",
+}
+AUTHORED = (
+    "# authored: a hand-made exchange (tests/cassettes/fake_apiserver.py via build_cluster.py),\n"
+    "# not recorded from a real server; kept for what the cluster tier cannot stage.\n"
+)
+
+
 def record(name: str, scenario: Scenario, *args: str, command: str = "apply") -> None:
+    if name in RECORDED_FROM_A_REAL_SERVER:
+        return  # record_cluster.py records it from a real control plane
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.yaml"
     path.unlink(missing_ok=True)
@@ -52,6 +74,7 @@ def record(name: str, scenario: Scenario, *args: str, command: str = "apply") ->
                 print(name, "exit", e.code, file=sys.stderr)
     finally:
         server.shutdown()
+    path.write_text(AUTHORED + path.read_text())
 
 
 def ready(n: int, **extra: object) -> dict:

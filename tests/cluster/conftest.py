@@ -7,10 +7,10 @@ folder is reported as skipped with the reason; every test here is marked `cluste
 
 Fixtures
 --------
-`cluster` (session) -> `Cluster`:
+`cluster` (package scope: one control plane for tests/cluster) -> `Cluster`:
     .server, .version (e.g. "v1.36.2"), .kubeconfig (Path; contexts `admin` (current),
     `restricted`, `limited`; users of the same names, bearer tokens), .components (which optional
-    binaries run), .cp (the harness.ControlPlane), .node (the harness.NodeStandIn)
+    binaries run), .cp (the harness.ControlPlane), .node (the node stand-in's process)
     .kai(*args, context="admin", stdin=None, env=None, cwd=None, timeout=180) -> Result
         runs `python -m kai ARGS` as a subprocess: this worktree's kai, KUBECONFIG naming a file
         whose current-context is `context`, a clean HOME/XDG dirs, no TTY (stdin is /dev/null
@@ -104,7 +104,7 @@ class Result:
 
 
 class Cluster:
-    def __init__(self, cp: harness.ControlPlane, node: harness.NodeStandIn, home: Path) -> None:
+    def __init__(self, cp: harness.ControlPlane, node: subprocess.Popen[bytes], home: Path) -> None:
         from kubernetes import client
 
         self.cp = cp
@@ -257,8 +257,10 @@ class Cluster:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Any:
+    """One control plane for this folder's tests, stopped after the last of them (package scope),
+    so it neither runs nor shares a process with the rest of the suite."""
     if BIN_DIR is None:
         pytest.skip(f"cluster tier: {WHY_NOT}")
     started = time.monotonic()
@@ -268,15 +270,30 @@ def cluster() -> Any:
     node = None
     home = Path(tempfile.mkdtemp(prefix="kai-cluster-home-"))
     try:
-        node = harness.NodeStandIn(cp).start()
-        if "kube-controller-manager" in cp.components:
-            node.wait_schedulable(timeout=90)
+        # the node stand-in is its own process: other tests patch this process's HTTP pools (vcrpy)
+        node = subprocess.Popen(
+            [sys.executable, str(HERE / "harness.py"), str(cp.workdir), cp.version],
+            preexec_fn=harness._die_with_parent,
+        )
         c = Cluster(cp, node, home)
+        if "kube-controller-manager" in cp.components:
+            c.wait_for(
+                lambda: (
+                    (n := c.get(f"/api/v1/nodes/{harness.NODE_NAME}")) is not None
+                    and not n["spec"].get("taints")
+                ),
+                timeout=90,
+                what="the stand-in node, Ready and untainted",
+            )
         c.startup_seconds = time.monotonic() - started  # type: ignore[attr-defined]
         yield c
     finally:
         if node is not None:
-            node.stop()
+            node.terminate()
+            try:
+                node.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                node.kill()
         cp.stop()
         shutil.rmtree(home, ignore_errors=True)
 

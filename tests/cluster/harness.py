@@ -893,3 +893,17 @@ class NodeStandIn:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+
+def _node_main(workdir: str, version: str) -> None:
+    """`python harness.py WORKDIR VERSION`: the node stand-in as its own process (used when the
+    recording process must not share its HTTP connection pools with the stand-in's thread)."""
+    cp = ControlPlane(bin_dir=Path(), workdir=Path(workdir), version=version)
+    node = NodeStandIn(cp)
+    signal.signal(signal.SIGTERM, lambda *_: node._stop.set())
+    node.register()
+    node._run()
+
+
+if __name__ == "__main__":
+    _node_main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,226 @@
+"""Records tests/cassettes/cluster/*.yaml from a REAL control plane (the cluster tier's harness).
+
+KAI_TEST_K8S_BIN=/tmp/kai-k8s-bin python tests/cassettes/record_cluster.py [NAME...]
+
+Starts etcd + kube-apiserver + controller-manager + scheduler and the node stand-in
+(tests/cluster/harness.py), stages each scenario for real (a CRD, a conflicting field manager, a
+namespace enforcing Pod Security, ...), runs `kai apply` through vcrpy in record mode, then rewrites
+the server address to tests/data/kubeconfig.yaml's (http://127.0.0.1:16443) so the tests replay it
+without a cluster. Each cassette starts with a comment naming the server version that answered.
+What a real server cannot be made to do on demand (an outage, a 5xx mid-apply, an old server
+version, a stalled rollout's exact timing) stays in build_cluster.py, labelled "authored".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import vcr
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+
+import harness  # noqa: E402
+
+from kai.cli import main  # noqa: E402
+
+OUT = HERE / "cluster"
+FIXTURES = ROOT / "tests" / "data" / "cluster"
+REPLAY_SERVER = "http://127.0.0.1:16443"
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.monitoring.example.com}
+spec:
+  group: monitoring.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer}
+"""
+
+
+class Recorder:
+    def __init__(self, cp: harness.ControlPlane) -> None:
+        self.cp = cp
+        self.kubeconfig = cp.workdir / "record.kubeconfig"
+        cfg = yaml.safe_load(cp.kubeconfig.read_text())
+        for ctx in cfg["contexts"]:
+            ctx["context"]["namespace"] = "agent"
+        self.kubeconfig.write_text(yaml.safe_dump(cfg))
+        venv_bin = Path(sys.executable).parent
+        self.kubectl_bin = (
+            str(venv_bin / "kubectl") if (venv_bin / "kubectl").exists() else "kubectl"
+        )
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        proc = subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr}")
+        return proc.stdout
+
+    def reset(self) -> None:
+        """A fresh namespace `agent` (the recorded kubeconfig's namespace)."""
+        subprocess.run(
+            [
+                self.kubectl_bin,
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "delete",
+                "namespace",
+                "agent",
+                "--ignore-not-found",
+                "--wait=true",
+                "--timeout=120s",
+            ],
+            capture_output=True,
+            timeout=150,
+        )
+        self.kubectl("create", "namespace", "agent")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "default" in self.kubectl("get", "serviceaccounts", "-n", "agent", "-o", "name"):
+                return
+            time.sleep(0.5)
+
+    def record(
+        self, name: str, setup: Callable[[], None], *args: str, context: str = "admin"
+    ) -> None:
+        self.reset()
+        setup()
+        path = OUT / f"{name}.yaml"
+        path.unlink(missing_ok=True)
+        cfg = yaml.safe_load(self.kubeconfig.read_text())
+        cfg["current-context"] = context
+        kubeconfig = self.cp.workdir / f"record-{context}.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(cfg))
+        recorder = vcr.VCR(
+            record_mode="all", filter_headers=["authorization"], decode_compressed_response=True
+        )
+        code: object = 0
+        with recorder.use_cassette(str(path)):
+            try:
+                main(["apply", *args, "--kubeconfig", str(kubeconfig)])
+            except SystemExit as e:
+                code = e.code
+        text = path.read_text().replace(self.cp.server, REPLAY_SERVER)
+        text = re.sub(r"(?m)^(\s+)- Bearer .*$", r"\1- Bearer filtered", text)
+        header = (
+            f"# recorded from a real kube-apiserver {self.cp.version} (etcd, controller-manager, "
+            f"scheduler; node stand-in) by tests/cassettes/record_cluster.py;\n"
+            f"# the server address is rewritten to tests/data/kubeconfig.yaml's. kai exited {code}.\n"
+        )
+        path.write_text(header + text)
+        print(name, "exit", code, file=sys.stderr)
+
+
+def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
+    dep = str(FIXTURES / "deployment.yaml")
+
+    def nothing() -> None:
+        pass
+
+    def client_side_owner() -> None:
+        # kubectl's client-side apply owns spec.replicas (3) before kai applies 2
+        text = (FIXTURES / "deployment.yaml").read_text().replace("replicas: 2", "replicas: 3")
+        r.kubectl("apply", "-f", "-", stdin=text)
+
+    def enforce_restricted() -> None:
+        r.kubectl("label", "namespace", "agent", "pod-security.kubernetes.io/enforce=restricted")
+
+    def widget_crd() -> None:
+        r.kubectl("apply", "-f", "-", stdin=WIDGET_CRD)
+        r.kubectl("wait", "--for=condition=Established", "crd/widgets.monitoring.example.com")
+
+    return {
+        "invalid_422": lambda: r.record(
+            "invalid_422", nothing, str(FIXTURES / "mismatch.yaml"), "--yes", "--ignore-findings"
+        ),
+        "podsecurity_forbidden": lambda: r.record(
+            "podsecurity_forbidden",
+            enforce_restricted,
+            str(FIXTURES / "pod.yaml"),
+            "--yes",
+            "--ignore-findings",
+        ),
+        "namespace_missing": lambda: r.record(
+            "namespace_missing", nothing, str(FIXTURES / "ghost.yaml"), "--yes", "--ignore-findings"
+        ),
+        "crd_not_installed": lambda: r.record(
+            "crd_not_installed", nothing, str(FIXTURES / "gadget.yaml"), "--yes"
+        ),
+        # server-side apply answers an unknown field with 500 "failed to create typed patch
+        # object" (kubernetes#122480), not the 400 the authored recording had
+        "unknown_field_ssa_500": lambda: r.record(
+            "unknown_field_ssa_500", widget_crd, str(FIXTURES / "widget.yaml"), "--yes"
+        ),
+        "conflict": lambda: r.record(
+            "conflict", client_side_owner, dep, "--yes", "--ignore-findings"
+        ),
+        "conflict_forced": lambda: r.record(
+            "conflict_forced",
+            client_side_owner,
+            dep,
+            "--yes",
+            "--ignore-findings",
+            "--force-conflicts",
+        ),
+    }
+
+
+def main_record(names: list[str]) -> None:
+    bin_dir, why = harness.bin_dir_from_env()
+    if bin_dir is None:
+        sys.exit(why)
+    os.environ["COLUMNS"] = "200"
+    os.environ.pop("KUBECONFIG", None)
+    cp = harness.ControlPlane.start(bin_dir)
+    # the stand-in runs in its own process: vcrpy patches every connection pool in this one
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "cluster" / "harness.py"),
+            str(cp.workdir),
+            cp.version,
+        ],
+        preexec_fn=harness._die_with_parent,
+    )
+    try:
+        r = Recorder(cp)
+        todo = scenarios(r)
+        for name in names or list(todo):
+            todo[name]()
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+        cp.stop()
+
+
+if __name__ == "__main__":
+    main_record(sys.argv[1:])
