@@ -141,6 +141,7 @@ def _too_deep(data: Any) -> int:
 
 # A \uD800-\uDFFF escape: a lone one decodes to a surrogate that no UTF-8 output can carry.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|\\U0000[dD][89a-fA-F]")
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -277,6 +278,13 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
     notes: list[Note] = []
     if not text.isascii() and _SURROGATE.search(text):  # only text handed over as str has them
         text = _SURROGATE.sub("\ufffd", text)
+    bad = _RAW_CONTROL.search(text)
+    if bad:  # YAML and JSON allow them only escaped; PyYAML and the API server refuse them too
+        line = text.count("\n", 0, bad.start()) + 1
+        raise InputError(
+            f"{file}:{line}: refused: a raw control character (U+{ord(bad.group()):04X}); "
+            "YAML and JSON allow one only escaped in a quoted string"
+        )
     docs: Iterable[tuple[int, Any]]
     if file.endswith(".json") or text.lstrip()[:1] in ("{", "["):
         try:
