@@ -31,33 +31,67 @@ class Config:
     source: str | None = None
 
 
-def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+def user_config_path() -> Path | None:
+    """~/.config/kai/config.yaml (or under XDG_CONFIG_HOME); None when there is no home."""
+    base = os.environ.get("XDG_CONFIG_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".config")
+        except (RuntimeError, KeyError, OSError):  # no HOME and no passwd entry
+            return None
     return Path(base) / "kai" / "config.yaml"
+
+
+def _exists(path: Path) -> bool:
+    """Whether a config file is there; a home kai cannot look into counts as "no file"."""
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def find_project_file(start: Path | None = None) -> Path | None:
     """The nearest .kai.yaml from `start` (default: the working directory) upwards."""
-    here = (start or Path.cwd()).resolve()
+    try:
+        here = (start or Path.cwd()).resolve()
+    except OSError:  # the working directory was removed
+        return None
     for d in (here, *here.parents):
         candidate = d / PROJECT_FILE
-        if candidate.is_file():
+        if _exists(candidate):
             return candidate
     return None
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from kai.yamlio import YAMLError, load_one
+    from kai.manifests import read_file
+    from kai.yamlio import YAMLError, check_node, load_one
 
+    text = read_file(path)  # a regular file, size-limited, UTF-8: one-line errors
     try:
-        data = load_one(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError) as e:
-        raise InputError(f"{path}: cannot read configuration: {str(e).splitlines()[0]}") from None
+        data = load_one(text, check=lambda node: check_node(node, str(path)))
+    except YAMLError as e:
+        raise InputError(
+            f"{path}: cannot read configuration: {_printable(str(e).splitlines()[0])}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: configuration must be a mapping")
+    from kai import schema  # only when there is a file to validate
+
+    try:
+        schema.check_config_file(data)
+    except ValueError as e:
+        raise InputError(f"{path}: invalid configuration at {_printable(str(e))}") from None
     return data
+
+
+def _printable(text: str) -> str:
+    from kai.yamlio import printable
+
+    return printable(text)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +106,7 @@ def load_config(project: Path | None = None) -> Config:
     data: dict[str, Any] = {}
     sources: list[str] = []
     user = user_config_path()
-    if user.is_file():
+    if user is not None and _exists(user):
         data = _read(user)
         sources.append(str(user))
     project = project or find_project_file()

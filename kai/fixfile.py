@@ -157,10 +157,11 @@ def _looks_json(text: str, file: str) -> bool:
 
 def _json_to_yaml(text: str, file: str, layout: Layout) -> str | None:
     """JSON text as YAML documents for the fixer (None when the text is flow-style YAML)."""
+    from kai.manifests import _replace_surrogates
     from kai.yamlio import dump_all
 
     try:
-        data = json.loads(text)
+        data = _replace_surrogates(json.loads(text))  # a lone \uD800 reads as U+FFFD, as in Go
     except json.JSONDecodeError:
         return None  # kai.manifests.load_text already said where, for a .json file
     except RecursionError:
@@ -201,6 +202,9 @@ def _yaml_to_json(text: str, file: str, layout: Layout) -> str:
     return out + "\n"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def fix_one(
     text: str,
     file: str,
@@ -233,7 +237,11 @@ def fix_one(
         result = fix_text(body, file, rules, defaults, namespace)
         fixed = text
         if result.changed:
-            fixed = layout.header + _restore_markers(result.fixed, layout)
+            # a lone \uD800 escape comes back from the round trip as a surrogate no UTF-8 file
+            # can hold: U+FFFD, as the API server (Go's decoder) reads it
+            fixed = layout.header + _LONE_SURROGATE.sub(
+                "\ufffd", _restore_markers(result.fixed, layout)
+            )
         check_text, check_file = fixed, file
     remaining: list[Any] = []
     if fail_on is not None:

@@ -682,11 +682,61 @@ def build_chart(objects: Sequence[dict[str, Any]], name: str) -> dict[str, str]:
         )
     if not objects:
         raise InputError("nothing to package: the input holds no Kubernetes objects")
-    return _Builder(list(objects), name).files()
+    for obj in objects:
+        _check_names(obj)
+    try:
+        return _Builder(list(objects), name).files()
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, yaml.YAMLError) as e:
+        # A shape the schema check could not see (a kind without a schema, say): say so in one
+        # line instead of failing inside the generator.
+        raise InputError(
+            f"cannot package these objects: a field has a shape kai does not expect "
+            f"({type(e).__name__}); run kai validate on them first"
+        ) from None
+
+
+# What a name may not hold: Kubernetes path-segment names exclude "/" and "%", every kind's
+# name is printable without spaces, and a chart file is named after it.
+_BAD_NAME = re.compile(r"[\x00-\x20\x7f-\x9f/%\\\u2028\u2029]")
+
+
+def _check_names(obj: dict[str, Any]) -> None:
+    from kai.yamlio import printable
+
+    meta = _meta(obj)
+    for key in ("name", "namespace", "generateName"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or _BAD_NAME.search(value) or value in (".", ".."):
+            shown = printable(str(value))[:80]
+            raise InputError(
+                f"{printable(str(obj.get('kind')))[:40]} '{shown}': metadata.{key} is not a valid "
+                "Kubernetes name (no spaces, slashes or control characters); fix it before packaging"
+            )
+
+
+def schema_type_errors(manifests: Sequence[Manifest]) -> None:
+    """Refuse objects whose fields have the wrong type (spec.rules: "x"): the first, by line."""
+    from kai.validate import WRONG_TYPE, validate
+
+    result = validate(manifests, strict=False, backend="builtin")
+    wrong = [f for f in result.findings if f.rule == WRONG_TYPE]
+    if wrong:
+        from kai.yamlio import printable
+
+        f = min(wrong, key=lambda f: (f.file, f.line))
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise InputError(
+            f"{f.file}:{f.line}: {printable(f.object.display())}: {f.path}: {f.message}{more}; "
+            "kai package helm needs well-typed objects (kai validate lists them)"
+        )
 
 
 def package_chart(manifests: Sequence[Manifest], name: str, out: Path) -> list[Path]:
     """Write the chart for these manifests into `out`; returns the files written."""
+    if manifests:
+        schema_type_errors(manifests)
     files = build_chart([m.obj for m in manifests], name)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")

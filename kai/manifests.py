@@ -46,6 +46,9 @@ _YAML_TYPE = {
 }
 
 
+# The same limit as the careful path (kai.yamlio.MAX_DEPTH), without importing PyYAML here.
+MAX_DEPTH = 128
+
 _fast: Any
 try:  # a Rust YAML parser, ~10x faster than PyYAML's Python-side construction
     import yaml_rs as _fast
@@ -92,26 +95,103 @@ def _needs_careful_path(text: str) -> bool:
     return ("- - - -" in text or " " * 200 in text) and bool(_DEEP.search(text))
 
 
-def _has_1_1_words(data: Any) -> bool:
-    """A plain yes/no/on/off would be a boolean to Kubernetes; the fast parser made it a string."""
+def _fast_declines(data: Any) -> bool:
+    """What the fast parser's result cannot be trusted with; the careful path decides instead.
+
+    A plain yes/no/on/off is a boolean to Kubernetes (the fast parser made it a string); a
+    number, boolean or null key, or nesting past the depth limit, gets the careful path's
+    conversion or its refusal with a line number. One walk, no recursion.
+    """
+    stack = [(data, 1)]
+    limit = MAX_DEPTH
+    words = _WORDS_1_1
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        depth += 1
+        if type(item) is dict:
+            for k, v in item.items():
+                if type(k) is not str or k in words:
+                    return True
+                if type(v) is dict or type(v) is list:
+                    stack.append((v, depth))
+                elif v in words:
+                    return True
+        else:
+            for v in item:
+                if type(v) is dict or type(v) is list:
+                    stack.append((v, depth))
+                elif v in words:
+                    return True
+    return False
+
+
+def _too_deep(data: Any) -> int:
+    """The nesting depth of decoded JSON if it is over MAX_DEPTH, else 0."""
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return depth
+        children = item.values() if type(item) is dict else item
+        stack.extend((v, depth + 1) for v in children if type(v) is dict or type(v) is list)
+    return 0
+
+
+# A \uD800-\uDFFF escape: a lone one decodes to a surrogate that no UTF-8 output can carry.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|\\U0000[dD][89a-fA-F]")
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(data: Any) -> Any:
+    """Lone surrogates become U+FFFD, as Go's encoding/json (the API server) decodes them."""
+
+    def fix(v: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v
+
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            for k, v in item.items():
-                if k in _WORDS_1_1:
-                    return True
-                if isinstance(v, (dict, list)):
-                    stack.append(v)
-                elif v in _WORDS_1_1:
-                    return True
+            pairs = [(fix(k), fix(v)) for k, v in item.items()]
+            item.clear()
+            item.update(pairs)
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
         elif isinstance(item, list):
-            for v in item:
-                if isinstance(v, (dict, list)):
-                    stack.append(v)
-                elif v in _WORDS_1_1:
-                    return True
-    return False
+            item[:] = [fix(v) for v in item]
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return fix(data)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise _DuplicateKey
+    return d
+
+
+def _json_documents(text: str, file: str) -> list[tuple[int, Any]]:
+    """JSON text; a duplicate key is refused with both lines (the careful YAML path finds them)."""
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs)
+    except _DuplicateKey:
+        list(_careful_documents(text, file))  # raises with the key and both lines
+        raise InputError(f"{file}: duplicate key in a JSON object") from None
+    except RecursionError:
+        raise InputError(f"{file}: refused: JSON nested too deeply") from None
+    if isinstance(data, (dict, list)):
+        depth = _too_deep(data)
+        if depth:
+            raise InputError(
+                f"{file}: refused: nested {depth} levels deep, over the limit of {MAX_DEPTH}"
+            )
+    return [(1, data)]
 
 
 def _first_content_line(text: str, start_line: int) -> int:
@@ -137,7 +217,7 @@ def _fast_documents(text: str) -> list[tuple[int, Any]] | None:
             except Exception:  # any disagreement: the careful path gives the authoritative error
                 return None
             if data is not None:
-                if _has_1_1_words(data):
+                if isinstance(data, (dict, list)) and _fast_declines(data):
                     return None
                 docs.append((_first_content_line(chunk, line), data))
         line += text.count("\n", pos, end) + (1 if end < len(text) else 0)
@@ -196,18 +276,29 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
     """Load every Kubernetes object from YAML or JSON text."""
     manifests: list[Manifest] = []
     notes: list[Note] = []
+    if not text.isascii() and _SURROGATE.search(text):  # only text handed over as str has them
+        text = _SURROGATE.sub("\ufffd", text)
+    bad = _RAW_CONTROL.search(text)
+    if bad:  # YAML and JSON allow them only escaped; PyYAML and the API server refuse them too
+        line = text.count("\n", 0, bad.start()) + 1
+        raise InputError(
+            f"{file}:{line}: refused: a raw control character (U+{ord(bad.group()):04X}); "
+            "YAML and JSON allow one only escaped in a quoted string"
+        )
+    docs: Iterable[tuple[int, Any]]
     if file.endswith(".json") or text.lstrip()[:1] in ("{", "["):
         try:
-            docs: Iterable[tuple[int, Any]] = [(1, json.loads(text))]
+            docs = _json_documents(text, file)
         except json.JSONDecodeError as e:
             if file.endswith(".json"):
                 raise InputError(f"{file}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
             docs = _careful_documents(text, file)  # flow-style YAML, not JSON
-        except RecursionError:
-            raise InputError(f"{file}: refused: JSON nested too deeply") from None
     else:
         docs = _fast_documents(text) or _careful_documents(text, file)
+    surrogates = "\\" in text and _SURROGATE_ESCAPE.search(text) is not None
     for line, data in docs:
+        if surrogates:
+            data = _replace_surrogates(data)
         if isinstance(data, list) and file.endswith(".json"):
             for item in data:
                 m, n = split_objects(item, file, line)
@@ -220,19 +311,82 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
     return manifests, notes
 
 
-def read_file(path: Path) -> str:
-    """A manifest file as text: size-limited, UTF-8, one-line errors."""
+def _decode(data: bytes, where: str) -> str:
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"{where}: refused: over the {MAX_INPUT_BYTES:,}-byte input limit (KAI_MAX_INPUT_BYTES)"
+        )
     try:
-        size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise InputError(
-                f"{path}: refused: {size:,} bytes is over the {MAX_INPUT_BYTES:,}-byte input limit (KAI_MAX_INPUT_BYTES)"
-            )
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{where}: not UTF-8 text (byte {e.start + 1} is not valid UTF-8)"
+        ) from None
+    # universal newlines, as a text-mode read gives: kai fix keeps the file's own line endings
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def read_file(path: Path) -> str:
+    """A manifest file as text: a regular file only, size-limited, UTF-8, one-line errors.
+
+    A FIFO, a device (/dev/zero, /dev/urandom) or a socket is refused before it is read, and
+    no more than the size limit plus one byte is ever read (a file that grows while read, or
+    /proc files whose size says 0).
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{path}: is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: refused: not a regular file (a FIFO, device or socket)")
+        if st.st_size > MAX_INPUT_BYTES:
+            raise InputError(
+                f"{path}: refused: {st.st_size:,} bytes is over the {MAX_INPUT_BYTES:,}-byte "
+                "input limit (KAI_MAX_INPUT_BYTES)"
+            )
+        chunks = []
+        left = MAX_INPUT_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    return _decode(b"".join(chunks), str(path))
+
+
+def read_stdin() -> str:
+    """Standard input as text: at most the size limit plus one byte, UTF-8, one-line errors."""
+    stream = sys.stdin
+    if stream is None:
+        raise InputError("-: cannot read standard input: it is closed")
+    try:
+        raw = getattr(stream, "buffer", None)
+        if raw is None:  # a text stream without bytes underneath (tests, embedding)
+            text = stream.read(MAX_INPUT_BYTES + 1)
+            if len(text) > MAX_INPUT_BYTES:
+                raise InputError(
+                    f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"
+                )
+            return str(text)
+        data = raw.read(MAX_INPUT_BYTES + 1)
+    except (OSError, ValueError) as e:  # a closed descriptor: EBADF, or "I/O on closed file"
+        raise InputError(
+            f"-: cannot read standard input: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"-: not UTF-8 text (byte {e.start + 1} is not valid UTF-8)") from None
+    return _decode(data or b"", "-")
 
 
 def discover(paths: Iterable[str]) -> list[str]:
@@ -280,7 +434,7 @@ def load_paths(
         manifests, notes, paths = load_charts(paths)
     for f in discover(paths):
         if f == "-":
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            text = stdin_text if stdin_text is not None else read_stdin()
             if len(text) > MAX_INPUT_BYTES:
                 raise InputError(
                     f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"

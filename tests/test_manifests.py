@@ -111,8 +111,43 @@ def test_modest_alias_use_is_fine() -> None:
     ],
 )
 def test_deep_nesting_is_refused(text: str) -> None:
-    with pytest.raises(InputError, match=r"nested too deeply|invalid YAML"):
+    with pytest.raises(
+        InputError, match=r"refused: nested (more than )?\d+ levels deep|nested too deeply"
+    ):
         load_text(text, "deep.yaml")
+
+
+@pytest.mark.parametrize("file", ["deep.yaml", "deep.json"])
+@pytest.mark.parametrize("shape", ["list", "map", "block"])
+def test_nesting_up_to_the_limit_loads_and_one_more_is_refused_with_the_depth(
+    file: str, shape: str
+) -> None:
+    from kai.manifests import MAX_DEPTH
+    from kai.yamlio import MAX_DEPTH as CAREFUL_MAX_DEPTH
+
+    assert MAX_DEPTH == CAREFUL_MAX_DEPTH
+
+    def text(depth: int) -> str:
+        inner = depth - 1  # the object itself is the first level
+        if shape == "list":
+            value = "[" * inner + "]" * inner
+        elif shape == "map":
+            value = '{"a": ' * inner + "1" + "}" * inner
+        else:
+            lines = "".join("\n" + "  " * (i + 1) + "a:" for i in range(inner - 1))
+            return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\nx:" + lines + " 1\n"
+        return (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "x": '
+            + value
+            + "}"
+        )
+
+    manifests, _ = load_text(text(MAX_DEPTH), file if shape != "block" else "deep.yaml")
+    assert [m.ref.name for m in manifests] == ["d"]
+    with pytest.raises(
+        InputError, match=f"nested {MAX_DEPTH + 1} levels deep, over the limit of {MAX_DEPTH}"
+    ):
+        load_text(text(MAX_DEPTH + 1), file if shape != "block" else "deep.yaml")
 
 
 def test_timestamps_stay_strings_like_kubernetes() -> None:
@@ -123,7 +158,9 @@ def test_timestamps_stay_strings_like_kubernetes() -> None:
 
 
 def test_python_tags_are_not_executed() -> None:
-    with pytest.raises(InputError, match="invalid YAML"):
+    with pytest.raises(
+        InputError, match=r"evil.yaml:1: refused: the !!python/object/apply:os.system tag"
+    ):
         load_text("!!python/object/apply:os.system ['echo pwned']\n", "evil.yaml")
 
 

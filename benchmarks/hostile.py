@@ -1,0 +1,159 @@
+"""Bounded time under hostile sizes: kai's commands on ~50 MB inputs, timed as a person runs them.
+
+    python benchmarks/hostile.py [--commands review validate fix explain package] [--only NAME]
+
+Generates each input in a temporary directory (nothing is shipped), runs the `kai` of this
+checkout (python -m kai) with a 120 s cap, and prints wall time, exit code and the last line
+of output per (input, command). The goal is every run under 20 s on a 2-core machine with an
+exit code of 0, 1 or 2. Prints numbers; asserts nothing (tests/test_hostile.py does that on
+small inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+
+
+def configmaps(path: Path, count: int = 110_000) -> None:
+    """110,000 small ConfigMaps in one file (~50 MB)."""
+    with path.open("w") as f:
+        for i in range(count):
+            f.write(
+                f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n"
+                f"  labels: {{app: a{i % 50}}}\ndata:\n  key: value-{i}\n"
+                f"  other: {'x' * 300}\n"
+            )
+
+
+def flow_line(path: Path, size: int = 50 * MB) -> None:
+    """One ConfigMap whose data is a single flow-style line of ~50 MB."""
+    entries = []
+    n, total = 0, 0
+    while total < size:
+        e = f'"k{n}": "{"v" * 40}"'
+        entries.append(e)
+        total += len(e) + 2
+        n += 1
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flow}\ndata: {"
+        + ", ".join(entries)
+        + "}\n"
+    )
+
+
+def json_list(path: Path, count: int = 60_000) -> None:
+    """A JSON List of ~60,000 Deployments (~50 MB), as kubectl get -o json writes it."""
+    items = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": f"d{i}", "labels": {"app": f"d{i}"}},
+            "spec": {
+                "selector": {"matchLabels": {"app": f"d{i}"}},
+                "template": {
+                    "metadata": {"labels": {"app": f"d{i}"}},
+                    "spec": {"containers": [{"name": "c", "image": f"nginx:1.{i % 20}"}]},
+                },
+            },
+        }
+        for i in range(count)
+    ]
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=1))
+
+
+def non_objects(path: Path, count: int = 100_000) -> None:
+    """100,000 tiny documents that are not objects (each a note in the table view)."""
+    path.write_text("".join(f"--- {i}\n" if i % 2 else "---\n- x\n" for i in range(count)))
+
+
+def many_keys(path: Path, count: int = 1_000_000) -> None:
+    """One ConfigMap with a million keys (~30 MB)."""
+    with path.open("w") as f:
+        f.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wide\ndata:\n")
+        for i in range(count):
+            f.write(f"  key{i}: value{i}\n")
+
+
+def anchors(path: Path, count: int = 20_000) -> None:
+    """Deployments sharing anchors (the careful path), ~20 MB."""
+    with path.open("w") as f:
+        for i in range(count):
+            f.write(
+                f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{i}\n"
+                f"  labels: &l {{app: d{i}}}\nspec:\n  selector:\n    matchLabels: *l\n"
+                f"  template:\n    metadata:\n      labels: *l\n    spec:\n      containers:\n"
+                f"        - name: c\n          image: nginx:1.27\n          args: [{'a, ' * 150}b]\n"
+            )
+
+
+INPUTS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "configmaps": ("configmaps.yaml", configmaps),
+    "flow-line": ("flow.yaml", flow_line),
+    "json-list": ("list.json", json_list),
+    "non-objects": ("docs.yaml", non_objects),
+    "many-keys": ("wide.yaml", many_keys),
+    "anchors": ("anchors.yaml", anchors),
+}
+COMMANDS = {
+    "review": ["review"],
+    "review-json": ["review", "-o", "json"],
+    "validate": ["validate"],
+    "fix": ["fix", "--dry-run"],
+    "explain": ["explain", "--offline"],
+    "package": ["package", "helm", "--name", "big", "-o", "{out}"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", nargs="+", default=list(COMMANDS), choices=list(COMMANDS))
+    parser.add_argument("--only", nargs="+", default=list(INPUTS), choices=list(INPUTS))
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "KAI_NO_CACHE": "1"}
+    print(f"{'input':<12} {'MB':>5} {'command':<12} {'seconds':>8} {'exit':>4}  last line")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only:
+            file, make = INPUTS[name]
+            path = Path(tmp) / file
+            make(path)
+            size = path.stat().st_size / MB
+            for command in args.commands:
+                out = Path(tmp) / f"chart-{name}"
+                argv = [a.replace("{out}", str(out)) for a in COMMANDS[command]]
+                start = time.perf_counter()
+                try:
+                    p = subprocess.run(
+                        [sys.executable, "-m", "kai", *argv, str(path)],
+                        capture_output=True,
+                        text=True,
+                        errors="replace",
+                        timeout=args.timeout,
+                        env=env,
+                        cwd=tmp,
+                    )
+                    code, text = p.returncode, (p.stdout + p.stderr).strip()
+                except subprocess.TimeoutExpired:
+                    code, text = -1, f"timed out after {args.timeout:.0f} s"
+                took = time.perf_counter() - start
+                last = text.splitlines()[-1][:70] if text else ""
+                print(
+                    f"{name:<12} {size:5.1f} {command:<12} {took:8.1f} {code:>4}  {last}",
+                    flush=True,
+                )
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()
