@@ -346,6 +346,7 @@ def preflight(
     manifests: Sequence[Manifest],
     creates: set[int] | None = None,
     later: Pending | None = None,
+    verbs: tuple[str, ...] = ("get", "patch"),
 ) -> list[str]:
     """What the current identity may not do, all listed together. Server-side apply is a patch,
     and a patch that creates the object also needs `create` (`creates`: ids of those manifests;
@@ -355,10 +356,10 @@ def preflight(
     seen: set[tuple[str, str, str | None, str]] = set()
     for m in manifests:
         ns = (m.ref.namespace or cluster.namespace) if later.namespaced(cluster, m) else None
-        verbs = ["get", "patch"]
-        if creates is None or id(m) in creates:
-            verbs.append("create")
-        for verb in verbs:
+        wanted = list(verbs)
+        if (creates is None or id(m) in creates) and "create" not in wanted:
+            wanted.append("create")
+        for verb in wanted:
             key = (m.ref.apiVersion, m.ref.kind, ns, verb)
             if key in seen:
                 continue
@@ -458,7 +459,7 @@ def dry_run(cluster: Cluster, manifests: Sequence[Manifest], force: bool = False
             result.changes.append(Change(m, "error", error=e.message))
     creates = {id(m) for m in manifests if id(m) in live and live[id(m)] is None}
     result.missing_permissions = preflight(
-        cluster, [m for m in manifests if id(m) in creates], creates=creates, later=later
+        cluster, [m for m in manifests if id(m) in creates], creates, later, verbs=()
     )
     if result.missing_permissions:
         return result

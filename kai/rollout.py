@@ -140,18 +140,18 @@ def replica_sets(cluster: Cluster, deployment: dict[str, Any]) -> list[dict[str,
         {"labelSelector": _selector(deployment)},
     )
     items = (r.data or {}).get("items", []) if r.status < 300 and isinstance(r.data, dict) else []
+
+    def ours(o: dict[str, Any]) -> bool:
+        if o.get("kind") != "Deployment":
+            return False
+        if o.get("uid") and meta.get("uid"):
+            return bool(o.get("uid") == meta.get("uid"))
+        return bool(o.get("name") == meta.get("name"))
+
     owned = [
         rs
         for rs in items
-        if any(
-            o.get("kind") == "Deployment"
-            and (
-                o.get("uid") == meta.get("uid")
-                if meta.get("uid")
-                else o.get("name") == meta.get("name")
-            )
-            for o in (rs.get("metadata") or {}).get("ownerReferences") or []
-        )
+        if any(ours(o) for o in (rs.get("metadata") or {}).get("ownerReferences") or [])
     ]
     return sorted(owned, key=lambda rs: int(_revision(rs) or 0))
 
@@ -229,9 +229,10 @@ def rollback(cluster: Cluster, applied: dict[str, Any], live: dict[str, Any]) ->
     so kai keeps owning the same fields and the next `kai apply` needs no --force-conflicts."""
     if live.get("kind") != "Deployment":
         return False, f"{live.get('kind')} has no revisions to roll back to"
-    current = _revision(live)
-    older = [rs for rs in replica_sets(cluster, live) if (_revision(rs) or "0") != current]
-    older = [rs for rs in older if int(_revision(rs) or 0) < int(current or 0)]
+    owned = replica_sets(cluster, live)
+    # the Deployment's revision annotation names the current one; without it, the newest
+    current = int(_revision(live) or (_revision(owned[-1]) if owned else None) or 0)
+    older = [rs for rs in owned if int(_revision(rs) or 0) < current]
     if not older:
         return False, "nothing to roll back to: this is the Deployment's first revision"
     previous = older[-1]
@@ -284,9 +285,10 @@ def watch(
             new_available = None
             if m.ref.kind == "Deployment" and live:
                 rs = new_replica_set(cluster, live)
-                new_available = (
-                    _int((rs or {}).get("status", {}).get("availableReplicas")) if rs else 0
-                )
+                if (
+                    rs is not None
+                ):  # before the controller made it, the Deployment's counters bound it
+                    new_available = _int((rs.get("status") or {}).get("availableReplicas"))
             p = progress(live, new_available)
             if on_progress:
                 on_progress(m.ref.display(), p.ready, p.desired)
