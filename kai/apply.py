@@ -1,18 +1,21 @@
-"""The cluster stages of `kai apply`: permission preflight, server-side dry run, diff, ordered apply.
+"""The cluster stages of `kai apply`: live context, permission preflight, server-side dry run,
+diff, ordered apply; and `kai review --cluster`.
 
 Each stage is a function over typed values; `kai/cli.py` renders them and asks for confirmation.
+The watch stage is kai/rollout.py.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kai.cluster import Cluster, ServerResult
+from kai.cluster import Cluster, LiveRead, NotServed, ServerResult
 from kai.errors import ClusterError
-from kai.models import Manifest
+from kai.models import Finding, Manifest, Note, Report, Rule, Source
 
 # Apply order: what others depend on first; NetworkPolicies before the workloads they protect,
 # so no pod ever runs unprotected; what refers to workloads after them.
@@ -60,6 +63,10 @@ class Change:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     conflict: bool = False
+    # Not dry-run yet: it needs a Namespace or CRD this run creates first (a dry run creates
+    # nothing, so the server would answer 404). The diff is the manifest itself (the object
+    # cannot exist yet); it is dry-run on the server after those are created, before it is applied.
+    waits_for: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +92,9 @@ class Applied:
     error: str | None = None
     not_attempted: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    steps: list[str] = field(
+        default_factory=list
+    )  # what happened between the applies (CRDs established)
 
 
 def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -123,61 +133,401 @@ def diff(live: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -
     )
 
 
-def preflight(cluster: Cluster, manifests: Sequence[Manifest]) -> list[str]:
-    """What the current identity may not do, all listed together (server-side apply is a patch)."""
-    missing = []
-    seen: set[tuple[str, str, str | None]] = set()
-    for m in manifests:
-        ns = (m.ref.namespace or cluster.namespace) if cluster.namespaced(m.obj) else None
-        key = (m.ref.apiVersion, m.ref.kind, ns)
-        if key in seen:
+# ---------- live context ----------
+
+
+@dataclass(slots=True)
+class LiveContext:
+    """Live objects in the namespaces a run touches, and what could not be read there."""
+
+    existing: list[Manifest] = field(default_factory=list)
+    unreadable: dict[str, dict[str, str]] = field(default_factory=dict)  # namespace -> kind -> why
+
+    def notes(self) -> list[Note]:
+        out = []
+        for ns, kinds in sorted(self.unreadable.items()):
+            names = ", ".join(sorted(kinds))
+            why = next(iter(kinds.values()))
+            out.append(
+                Note(
+                    f"cluster:{ns}",
+                    1,
+                    f"could not list {names} in namespace {ns} ({why}): findings that depend on them are unknown",
+                )
+            )
+        return out
+
+
+def _as_manifests(cluster: Cluster, read: LiveRead) -> list[Manifest]:
+    from kai.manifests import object_ref
+
+    origin = f"cluster:{cluster.context}/{read.namespace}"
+    return [Manifest(object_ref(o), Source(origin, 1), o) for o in read.objects]
+
+
+def live_context(cluster: Cluster, manifests: Sequence[Manifest]) -> LiveContext:
+    """Live objects in the target namespaces, for cross-object rules (those being applied excluded)."""
+    from kai.cluster import live_objects
+
+    namespaces = {
+        m.ref.namespace or cluster.namespace for m in manifests if m.ref.kind != "Namespace"
+    }
+    ours = {(m.ref.kind, m.ref.namespace or cluster.namespace, m.ref.name) for m in manifests}
+    out = LiveContext()
+    for ns in sorted(namespaces):
+        read = live_objects(cluster, ns)
+        if read.unreadable:
+            out.unreadable[ns] = read.unreadable
+        for m in _as_manifests(cluster, read):
+            if (m.ref.kind, m.ref.namespace or ns, m.ref.name) not in ours:
+                out.existing.append(m)
+    return out
+
+
+def mark_unknown(
+    report: Report,
+    rules: Sequence[Rule],
+    unreadable: dict[str, dict[str, str]],
+    default_namespace: str,
+) -> Report:
+    """Findings of cross-object rules that read a kind the identity could not list (in the
+    object's namespace) become "unknown": kai cannot tell whether the missing object exists."""
+    from kai.policy.crossobject import READS
+
+    if not unreadable:
+        return report
+    by_id = {r.id: r for r in rules}
+    findings = []
+    for f in report.findings:
+        rule = by_id.get(f.rule)
+        reads = READS.get(rule.python or "", frozenset()) if rule else frozenset()
+        blind = sorted(reads & set(unreadable.get(f.object.namespace or default_namespace, {})))
+        if blind:
+            f = replace(
+                f,
+                unknown=True,
+                message=f"{f.message} (unknown: could not list {', '.join(blind)} in namespace "
+                f"{f.object.namespace or default_namespace})",
+            )
+        findings.append(f)
+    report.findings = findings
+    return report
+
+
+def review_cluster(cluster: Cluster, rules: Sequence[Rule]) -> Report:
+    """`kai review --cluster`: the live objects of one namespace, evaluated as they are.
+
+    Read-only, Secrets never read. A namespace that does not exist, or that the identity may not
+    read at all, is an error (exit 4), never an empty PASS.
+    """
+    from kai.cluster import live_objects
+    from kai.pipeline import evaluate
+
+    ns = cluster.namespace
+    read = live_objects(cluster, ns)
+    if read.exists is False:
+        raise ClusterError(
+            f"namespace {ns} does not exist (context {cluster.context}, server {cluster.server})"
+        )
+    if read.unreadable and not read.objects and _all_denied(cluster, read):
+        # Nothing at all could be read: forbidden (for an identity without access the server
+        # does not say whether the namespace exists).
+        first = next(iter(read.unreadable.values()))
+        raise ClusterError(
+            f"forbidden: the identity of context {cluster.context} may not read namespace {ns}: {first}"
+        )
+    report = evaluate(_as_manifests(cluster, read), rules, namespace=ns)
+    ctx = LiveContext(unreadable={ns: read.unreadable} if read.unreadable else {})
+    report.notes += ctx.notes()
+    return mark_unknown(report, rules, ctx.unreadable, ns)
+
+
+def _all_denied(cluster: Cluster, read: LiveRead) -> bool:
+    """Every kind kai reads (that the server serves) was denied."""
+    from kai.cluster import LIVE_KINDS
+
+    served = 0
+    for api_version, kind in LIVE_KINDS:
+        try:
+            if cluster.resources(api_version).get(kind) is not None:
+                served += 1
+        except NotServed:
             continue
-        seen.add(key)
-        for verb in ("get", "patch"):
-            if not cluster.can_i(verb, m.ref.apiVersion, m.ref.kind, ns):
+    return served > 0 and len(read.unreadable) >= served
+
+
+def admission_findings(plan: DryRun, rules: Sequence[Rule]) -> Report:
+    """The dry run's admission and deprecation warnings as findings of KAI-SRV-001."""
+    rule = next((r for r in rules if r.server == "admission-warning" and r.enabled), None)
+    findings = []
+    if rule is not None:
+        for c in plan.changes:
+            m = c.manifest
+            findings += [
+                Finding(rule.id, rule.severity, w, m.ref, m.source.file, m.source.line)
+                for w in c.warnings
+            ]
+    return Report(
+        findings=findings,
+        objects=[c.manifest.ref for c in plan.changes],
+        rules=[rule.id] if rule else [],
+    )
+
+
+# ---------- what this run creates first ----------
+
+
+@dataclass(slots=True)
+class Pending:
+    """Namespaces and CRDs this run creates, which later objects need before a dry run can see them."""
+
+    namespaces: dict[str, Manifest] = field(default_factory=dict)
+    crds: dict[tuple[str, str], Manifest] = field(default_factory=dict)  # (group, kind) -> CRD
+
+    def waits_for(self, cluster: Cluster, m: Manifest) -> str | None:
+        group = m.ref.apiVersion.split("/")[0] if "/" in m.ref.apiVersion else ""
+        crd = self.crds.get((group, m.ref.kind))
+        if crd is not None:
+            return f"CustomResourceDefinition {crd.ref.name}"
+        if m.ref.kind in ("Namespace", "CustomResourceDefinition"):
+            return None
+        ns = m.ref.namespace or cluster.namespace
+        if ns in self.namespaces and self.namespaced(cluster, m):
+            return f"Namespace {ns}"
+        return None
+
+    def namespaced(self, cluster: Cluster, m: Manifest) -> bool:
+        group = m.ref.apiVersion.split("/")[0] if "/" in m.ref.apiVersion else ""
+        crd = self.crds.get((group, m.ref.kind))
+        if crd is not None:
+            return bool((crd.obj.get("spec") or {}).get("scope", "Namespaced") == "Namespaced")
+        return cluster.namespaced(m.obj)
+
+    def plural(self, m: Manifest) -> str | None:
+        group = m.ref.apiVersion.split("/")[0] if "/" in m.ref.apiVersion else ""
+        crd = self.crds.get((group, m.ref.kind))
+        if crd is None:
+            return None
+        return str(((crd.obj.get("spec") or {}).get("names") or {}).get("plural") or "") or None
+
+
+def pending(cluster: Cluster, manifests: Sequence[Manifest]) -> Pending:
+    """The Namespaces and CRDs among `manifests` that do not exist on the server yet."""
+    out = Pending()
+    for m in manifests:
+        if m.ref.kind == "Namespace" and m.ref.apiVersion == "v1":
+            if cluster.get(m.obj) is None:
+                out.namespaces[m.ref.name] = m
+        elif m.ref.kind == "CustomResourceDefinition" and m.ref.apiVersion.startswith(
+            "apiextensions.k8s.io/"
+        ):
+            spec = m.obj.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if not spec.get("group") or not kind:
+                continue
+            served = False
+            for v in spec.get("versions") or []:
+                if not isinstance(v, dict) or not v.get("served", True):
+                    continue
+                try:
+                    served = kind in cluster.resources(f"{spec['group']}/{v.get('name')}")
+                except NotServed:
+                    served = False
+                if served:
+                    break
+            if not served:
+                out.crds[(str(spec["group"]), str(kind))] = m
+    return out
+
+
+# ---------- preflight, dry run, apply ----------
+
+
+def preflight(
+    cluster: Cluster,
+    manifests: Sequence[Manifest],
+    creates: set[int] | None = None,
+    later: Pending | None = None,
+    verbs: tuple[str, ...] = ("get", "patch"),
+) -> list[str]:
+    """What the current identity may not do, all listed together. Server-side apply is a patch,
+    and a patch that creates the object also needs `create` (`creates`: ids of those manifests;
+    None: every one may be a creation)."""
+    later = later or Pending()
+    missing = []
+    seen: set[tuple[str, str, str | None, str]] = set()
+    for m in manifests:
+        ns = (m.ref.namespace or cluster.namespace) if later.namespaced(cluster, m) else None
+        wanted = list(verbs)
+        if (creates is None or id(m) in creates) and "create" not in wanted:
+            wanted.append("create")
+        for verb in wanted:
+            key = (m.ref.apiVersion, m.ref.kind, ns, verb)
+            if key in seen:
+                continue
+            seen.add(key)
+            if not cluster.can_i(verb, m.ref.apiVersion, m.ref.kind, ns, later.plural(m)):
                 where = f" in namespace {ns}" if ns else " (cluster-wide)"
                 missing.append(f"{verb} {m.ref.kind} ({m.ref.apiVersion}){where}")
     return missing
 
 
+_POD_SECURITY = re.compile(r'would violate PodSecurity "(privileged|baseline|restricted):')
+_LEVELS = {"privileged": 0, "baseline": 1, "restricted": 2}
+ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def _enforced_level(cluster: Cluster, ns: str, later: Pending) -> str | None:
+    """The namespace's enforced Pod Security level (None: not set, or not readable)."""
+    if ns in later.namespaces:
+        labels = (later.namespaces[ns].obj.get("metadata") or {}).get("labels") or {}
+    else:
+        r = cluster.call("GET", f"/api/v1/namespaces/{ns}")
+        if r.status >= 300 or not isinstance(r.data, dict):
+            return None  # a restricted identity may not read Namespaces: the warning stays one
+        labels = (r.data.get("metadata") or {}).get("labels") or {}
+    level = labels.get(ENFORCE)
+    return str(level) if level in _LEVELS else None
+
+
+def enforced_violations(cluster: Cluster, change: Change, later: Pending) -> str | None:
+    """A Pod Security warning about a level the namespace *enforces*: every pod the workload
+    creates will be rejected, so it is an error before apply, not a warning."""
+    levels = [m.group(1) for w in change.warnings for m in [_POD_SECURITY.search(w)] if m]
+    if not levels:
+        return None
+    ns = change.manifest.ref.namespace or cluster.namespace
+    enforced = _enforced_level(cluster, ns, later)
+    if enforced is None:
+        return None
+    if any(_LEVELS[enforced] >= _LEVELS[level] and level != "privileged" for level in levels):
+        warning = next(w for w in change.warnings if _POD_SECURITY.search(w))
+        return (
+            f"namespace {ns} enforces Pod Security {enforced!r}: every pod of "
+            f"{change.manifest.ref.kind} {change.manifest.ref.name} would be rejected: {warning}"
+        )
+    return None
+
+
+def _with_namespace(cluster: Cluster, m: Manifest, later: Pending) -> dict[str, Any]:
+    if not later.namespaced(cluster, m):
+        return m.obj
+    meta = dict(m.obj.get("metadata") or {})
+    meta["namespace"] = meta.get("namespace") or cluster.namespace
+    return {**m.obj, "metadata": meta}
+
+
+def _server_dry_run(
+    cluster: Cluster, m: Manifest, live: dict[str, Any] | None, force: bool, later: Pending
+) -> Change:
+    try:
+        server: ServerResult = cluster.apply(m.obj, dry_run=True, force=force)
+    except ClusterError as e:
+        return Change(m, "error", error=e.message)
+    if server.error:
+        return Change(
+            m, "error", warnings=server.warnings, error=server.error, conflict=server.conflict
+        )
+    text = diff(live, server.obj, m.ref.display())
+    action = "create" if live is None else ("update" if text else "unchanged")
+    change = Change(m, action, text, server.warnings)
+    if why := enforced_violations(cluster, change, later):
+        return Change(m, "error", text, server.warnings, error=why)
+    return change
+
+
 def dry_run(cluster: Cluster, manifests: Sequence[Manifest], force: bool = False) -> DryRun:
-    """Server-side apply with dryRun=All for every object, and the diff against what is live."""
-    result = DryRun(changes=[], missing_permissions=preflight(cluster, manifests))
+    """Server-side apply with dryRun=All for every object, and the diff against what is live.
+
+    Objects that need a Namespace or CRD this run creates cannot be dry-run yet (a dry run
+    creates nothing): they are listed as creations with the manifest as their diff, and
+    `apply` dry-runs them on the server once what they need exists.
+    """
+    later = pending(cluster, manifests)
+    result = DryRun(changes=[])
+    result.missing_permissions = preflight(cluster, manifests, creates=set(), later=later)
     if result.missing_permissions:
         return result  # all of them listed together, before anything is sent
-    for m in ordered(manifests):
+    live: dict[int, dict[str, Any] | None] = {}
+    waits: dict[int, str] = {}
+    for m in manifests:
+        if why := later.waits_for(cluster, m):
+            waits[id(m)] = why
+            live[id(m)] = None
+            continue
         try:
-            live = cluster.get(m.obj)
-            server: ServerResult = cluster.apply(m.obj, dry_run=True, force=force)
+            live[id(m)] = cluster.get(m.obj)
         except ClusterError as e:
             result.changes.append(Change(m, "error", error=e.message))
+    creates = {id(m) for m in manifests if id(m) in live and live[id(m)] is None}
+    result.missing_permissions = preflight(
+        cluster, [m for m in manifests if id(m) in creates], creates, later, verbs=()
+    )
+    if result.missing_permissions:
+        return result
+    for m in ordered(manifests):
+        if id(m) not in live:
+            continue  # its read failed: already an error
+        if id(m) in waits:
+            text = diff(None, _with_namespace(cluster, m, later), m.ref.display())
+            result.changes.append(Change(m, "create", text, waits_for=waits[id(m)]))
             continue
-        if server.error:
-            result.changes.append(
-                Change(
-                    m,
-                    "error",
-                    warnings=server.warnings,
-                    error=server.error,
-                    conflict=server.conflict,
-                )
-            )
-            continue
-        text = diff(live, server.obj, m.ref.display())
-        action = "create" if live is None else ("update" if text else "unchanged")
-        result.changes.append(Change(m, action, text, server.warnings))
+        result.changes.append(_server_dry_run(cluster, m, live[id(m)], force, later))
+    result.changes.sort(key=lambda c: KIND_ORDER.get(c.manifest.ref.kind, len(KIND_ORDER)))
     return result
 
 
+def wait_established(
+    cluster: Cluster, crd: Manifest, timeout: float = 30.0, sleep: Any = None
+) -> str | None:
+    """Wait until a CRD is Established (its kinds are served); None, or why it is not."""
+    import time
+
+    sleep = sleep or time.sleep
+    deadline = time.monotonic() + timeout
+    while True:
+        live = cluster.get(crd.obj) or {}
+        for cond in (live.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "Established" and cond.get("status") == "True":
+                cluster.forget()
+                return None
+            if cond.get("type") == "NamesAccepted" and cond.get("status") == "False":
+                return f"names not accepted: {cond.get('message', '')}"
+        if time.monotonic() >= deadline:
+            return f"not Established after {timeout:g} s"
+        sleep(0.2)
+
+
+def _apply_one(cluster: Cluster, change: Change, force: bool) -> ServerResult:
+    try:
+        return cluster.apply(change.manifest.obj, dry_run=False, force=force)
+    except ClusterError as e:
+        return ServerResult(0, error=e.message)
+
+
 def apply(cluster: Cluster, plan: DryRun, force: bool = False) -> Applied:
-    """Apply for real, in the order the dry run used; stop at the first failure and say what was done."""
+    """Apply for real, in the order the dry run used; stop at the first failure and say what was done.
+
+    Objects that waited for a Namespace or CRD are dry-run on the server once those exist (CRDs
+    Established), all together before the first of them is applied.
+    """
     out = Applied()
     todo = [c for c in plan.changes if c.action in ("create", "update")]
+    later = Pending()
+    checked = False
     for i, change in enumerate(todo):
-        try:
-            server = cluster.apply(change.manifest.obj, dry_run=False, force=force)
-        except ClusterError as e:
-            server = ServerResult(0, error=e.message)
+        if change.waits_for and not checked:
+            checked = True
+            failure = _dry_run_waiting(cluster, todo[i:], force, later, out)
+            if failure is not None:
+                out.failed, out.error = failure
+                out.not_attempted = [
+                    c.manifest.ref.display()
+                    for c in todo[i:]
+                    if c.manifest.ref.display() != out.failed
+                ]
+                return out
+        server = _apply_one(cluster, change, force)
         out.warnings += server.warnings
         if server.error:
             out.failed = change.manifest.ref.display()
@@ -185,206 +535,34 @@ def apply(cluster: Cluster, plan: DryRun, force: bool = False) -> Applied:
             out.not_attempted = [c.manifest.ref.display() for c in todo[i + 1 :]]
             return out
         out.applied.append(change.manifest.ref.display())
+        m = change.manifest
+        if m.ref.kind == "CustomResourceDefinition":
+            later.crds[("", m.ref.name)] = m  # applied: waited for before its resources
     return out
 
 
-# ---------- watch ----------
-
-ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
-
-
-@dataclass(slots=True)
-class Rollout:
-    name: str
-    done: bool
-    ready: int = 0
-    desired: int = 0
-    message: str = ""
-    pod_problems: list[str] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-    rolled_back: bool = False
-
-
-def progress(obj: dict[str, Any]) -> tuple[bool, bool, int, int, str]:
-    """(finished, failed, ready, desired, message) of a workload from its status, as kubectl rollout status reads it."""
-    kind = obj.get("kind")
-    spec, st = obj.get("spec") or {}, obj.get("status") or {}
-    meta = obj.get("metadata") or {}
-    observed = st.get("observedGeneration", 0) >= meta.get("generation", 0)
-    if kind == "Deployment":
-        desired = int(spec.get("replicas", 1))
-        for cond in st.get("conditions") or []:
-            if (
-                cond.get("type") == "Progressing"
-                and cond.get("reason") == "ProgressDeadlineExceeded"
-            ):
-                return (
-                    True,
-                    True,
-                    int(st.get("availableReplicas", 0)),
-                    desired,
-                    str(cond.get("message", "progress deadline exceeded")),
-                )
-        ready = int(st.get("availableReplicas", 0))
-        finished = (
-            observed
-            and int(st.get("updatedReplicas", 0)) == desired
-            and ready == desired
-            and not st.get("unavailableReplicas")
-        )
-        return finished, False, ready, desired, ""
-    if kind == "StatefulSet":
-        desired = int(spec.get("replicas", 1))
-        ready = int(st.get("readyReplicas", 0))
-        finished = observed and int(st.get("updatedReplicas", 0)) == desired and ready == desired
-        return finished, False, ready, desired, ""
-    if kind == "DaemonSet":
-        desired = int(st.get("desiredNumberScheduled", 0))
-        ready = int(st.get("numberAvailable", 0))
-        return (
-            observed and int(st.get("updatedNumberScheduled", 0)) == desired and ready == desired,
-            False,
-            ready,
-            desired,
-            "",
-        )
-    desired = int(spec.get("completions", 1))
-    for cond in st.get("conditions") or []:
-        if cond.get("type") == "Failed" and cond.get("status") == "True":
-            return (
-                True,
-                True,
-                int(st.get("succeeded", 0)),
-                desired,
-                str(cond.get("message") or cond.get("reason")),
-            )
-    return int(st.get("succeeded", 0)) >= desired, False, int(st.get("succeeded", 0)), desired, ""
-
-
-def _selector(obj: dict[str, Any]) -> str:
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    if obj.get("kind") == "Job" and not labels:
-        labels = {"job-name": (obj.get("metadata") or {}).get("name", "")}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def diagnose(cluster: Cluster, obj: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Why pods are not ready (waiting reasons, scheduling messages) and the latest events about them."""
-    ns = (obj.get("metadata") or {}).get("namespace") or cluster.namespace
-    pods = cluster.call("GET", f"/api/v1/namespaces/{ns}/pods", {"labelSelector": _selector(obj)})
-    problems, names = [], []
-    for pod in (pods.data or {}).get("items", []) if isinstance(pods.data, dict) else []:
-        name = pod["metadata"]["name"]
-        names.append(name)
-        st = pod.get("status") or {}
-        for cs in st.get("containerStatuses") or []:
-            waiting = (cs.get("state") or {}).get("waiting")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-                last = (cs.get("lastState") or {}).get("terminated") or {}
-                extra = f" (last exit {last.get('exitCode')}: {last.get('reason')})" if last else ""
-                problems.append(
-                    f"pod {name}: container {cs.get('name')} {waiting['reason']}: {waiting.get('message', '')}{extra}".rstrip(
-                        ": "
-                    )
-                )
-        if st.get("phase") == "Pending":
-            for cond in st.get("conditions") or []:
-                if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                    problems.append(
-                        f"pod {name}: Pending: {cond.get('message', cond.get('reason', ''))}"
-                    )
-    events = cluster.call("GET", f"/api/v1/namespaces/{ns}/events")
-    latest = []
-    for ev in (events.data or {}).get("items", []) if isinstance(events.data, dict) else []:
-        involved = (ev.get("involvedObject") or {}).get("name")
-        if involved in names and ev.get("type") == "Warning":
-            latest.append(f"{ev.get('reason')}: {ev.get('message')}")
-    return problems, latest[-5:]
-
-
-def rollback(cluster: Cluster, obj: dict[str, Any]) -> bool:
-    """Restore a Deployment's previous revision, as `kubectl rollout undo` does."""
-    if obj.get("kind") != "Deployment":
-        return False
-    ns = (obj.get("metadata") or {}).get("namespace") or cluster.namespace
-    rss = cluster.call(
-        "GET", f"/apis/apps/v1/namespaces/{ns}/replicasets", {"labelSelector": _selector(obj)}
-    )
-    owned = [
-        rs
-        for rs in (rss.data or {}).get("items", [])
-        if isinstance(rss.data, dict)
-        and any(
-            o.get("kind") == "Deployment" and o.get("name") == obj["metadata"]["name"]
-            for o in rs["metadata"].get("ownerReferences", [])
-        )
-    ]
-    revisions = sorted(
-        owned,
-        key=lambda rs: int(
-            rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0")
-        ),
-    )
-    if len(revisions) < 2:
-        return False
-    template = revisions[-2]["spec"]["template"]
-    labels = {
-        k: v
-        for k, v in (template.get("metadata", {}).get("labels") or {}).items()
-        if k != "pod-template-hash"
-    }
-    previous = {
-        **obj,
-        "spec": {
-            **obj["spec"],
-            "template": {
-                **template,
-                "metadata": {**template.get("metadata", {}), "labels": labels},
-            },
-        },
-    }
-    return cluster.apply(previous, dry_run=False, force=True).error is None
-
-
-def watch(
-    cluster: Cluster,
-    manifests: Sequence[Manifest],
-    timeout: float,
-    on_progress: Any = None,
-    interval: float = 2.0,
-    roll_back: bool = False,
-    sleep: Any = None,
-    clock: Any = None,
-) -> list[Rollout]:
-    """Follow each workload's rollout until ready, failed or `timeout` seconds have passed."""
-    import time
-
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
-    results = []
-    for m in manifests:
-        if m.ref.kind not in ROLLOUT_KINDS:
+def _dry_run_waiting(
+    cluster: Cluster, rest: list[Change], force: bool, later: Pending, out: Applied
+) -> tuple[str, str] | None:
+    """Wait for the CRDs applied so far, then dry-run each waiting object: (object, error) or None."""
+    for crd in later.crds.values():
+        if why := wait_established(cluster, crd):
+            return crd.ref.display(), f"CustomResourceDefinition not ready: {why}"
+        out.steps.append(f"{crd.ref.display()} is Established")
+    cluster.forget()
+    for change in rest:
+        if not change.waits_for:
             continue
-        deadline = clock() + timeout
-        polls = (
-            int(timeout / interval) + 2 if interval > 0 else 1
-        )  # bounded even if the clock stalls
-        while True:
-            polls -= 1
-            live = cluster.get(m.obj) or {}
-            finished, failed, ready, desired, message = progress(live)
-            if on_progress:
-                on_progress(m.ref.display(), ready, desired)
-            if finished and not failed:
-                results.append(Rollout(m.ref.display(), True, ready, desired))
-                break
-            if failed or clock() >= deadline or polls <= 0:
-                problems, events = diagnose(cluster, live or m.obj)
-                why = message or f"not ready after {timeout:g} s ({ready}/{desired} ready)"
-                undone = roll_back and rollback(cluster, live)
-                results.append(
-                    Rollout(m.ref.display(), False, ready, desired, why, problems, events, undone)
-                )
-                break
-            sleep(interval)
-    return results
+        try:
+            live = cluster.get(change.manifest.obj)
+        except ClusterError as e:
+            return change.manifest.ref.display(), e.message
+        checked = _server_dry_run(cluster, change.manifest, live, force, Pending())
+        if checked.action == "error":
+            return (
+                change.manifest.ref.display(),
+                f"dry run after {change.waits_for} was created: {checked.error}",
+            )
+        change.warnings = checked.warnings
+        out.warnings += checked.warnings
+    return None

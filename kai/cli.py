@@ -1121,22 +1121,24 @@ def _cluster_stages(
     """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code."""
     from rich.markup import escape
 
-    from kai import render
+    from kai import render, rollout
+    from kai.apply import admission_findings, dry_run, live_context, mark_unknown
     from kai.apply import apply as run_apply
-    from kai.apply import dry_run
     from kai.cluster import Cluster
-    from kai.errors import ExitCode, one_line
+    from kai.errors import ExitCode
     from kai.pipeline import SchemaOptions, evaluate
     from kai.pipeline import validate as schema_validate
 
     console = _console()
     cluster = Cluster(kubeconfig, context, namespace)
-    existing = _existing(cluster, manifests)
-    report = evaluate(manifests, rules, notes, cluster.namespace, existing)
+    live = live_context(cluster, manifests)
+    report = evaluate(manifests, rules, notes, cluster.namespace, live.existing)
+    report = mark_unknown(report, rules, live.unreadable, cluster.namespace)
+    report.notes += live.notes()
     schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
     report.findings += schema_findings
     report.notes += schema_notes
-    if report.findings:
+    if report.findings or live.unreadable:
         render.print_report(console, report, {r.id: r for r in rules}, threshold)
     if not report.summary(threshold).passed and not ignore_findings:
         console.print(
@@ -1152,7 +1154,7 @@ def _cluster_stages(
     render.print_dry_run(console, plan)
     if not plan.ok:
         return ExitCode.CLUSTER
-    server = _admission_findings(plan, rules)
+    server = admission_findings(plan, rules)
     if server.findings:
         render.print_report(console, server, {r.id: r for r in rules}, threshold)
         if not server.summary(threshold).passed and not ignore_findings:
@@ -1178,81 +1180,28 @@ def _cluster_stages(
             console.print("nothing applied")
             return ExitCode.CANCELLED
     done = run_apply(cluster, plan, force_conflicts)
-    for name in done.applied:
-        console.print(f"[green]applied[/] {escape(name)}")
+    render.print_applied(console, done)
     if done.failed:
-        console.print(
-            f"[bold red]failed[/] {escape(done.failed)}: {escape(one_line(done.error or ''))}",
-            soft_wrap=True,
-        )
-        for name in done.not_attempted:
-            console.print(f"[yellow]not applied[/] {escape(name)}")
         return ExitCode.CLUSTER
-    console.print(
-        f"[bold green]applied {len(done.applied)} object{'s' if len(done.applied) != 1 else ''}[/]"
-    )
     if no_watch:
         return 0
     applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
-    rollouts = render.watch_rollouts(console, cluster, applied, timeout, rollback)
+    with render.rollout_progress(console) as update:
+        rollouts = rollout.watch(cluster, applied, timeout, on_progress=update, roll_back=rollback)
+    render.print_rollouts(console, rollouts)
     if any(not r.done for r in rollouts):
         return ExitCode.CLUSTER
     return 0
-
-
-def _admission_findings(plan: Any, rules: list[Any]) -> Any:
-    """The dry run's admission and deprecation warnings as findings of KAI-SRV-001."""
-    from kai.models import Finding, Report
-
-    rule = next((r for r in rules if r.server == "admission-warning" and r.enabled), None)
-    findings = []
-    if rule is not None:
-        for c in plan.changes:
-            m = c.manifest
-            findings += [
-                Finding(rule.id, rule.severity, w, m.ref, m.source.file, m.source.line)
-                for w in c.warnings
-            ]
-    return Report(
-        findings=findings,
-        objects=[c.manifest.ref for c in plan.changes],
-        rules=[rule.id] if rule else [],
-    )
 
 
 def _review_cluster(
     rules: list[Any], kubeconfig: str | None, context: str | None, namespace: str | None
 ) -> Any:
     """The live objects of one namespace, evaluated as they are (read-only; Secrets never read)."""
-    from kai.cluster import Cluster, live_objects
-    from kai.manifests import object_ref
-    from kai.models import Manifest, Source
-    from kai.pipeline import evaluate
+    from kai.apply import review_cluster
+    from kai.cluster import Cluster
 
-    cluster = Cluster(kubeconfig, context, namespace)
-    objects = live_objects(cluster, cluster.namespace)
-    origin = f"cluster:{cluster.context}/{cluster.namespace}"
-    manifests = [Manifest(object_ref(o), Source(origin, 1), o) for o in objects]
-    return evaluate(manifests, rules, namespace=cluster.namespace)
-
-
-def _existing(cluster: Any, manifests: list[Any]) -> list[Any]:
-    """Live objects in the target namespaces, for cross-object rules (those being applied excluded)."""
-    from kai.cluster import live_objects
-    from kai.manifests import object_ref
-    from kai.models import Manifest, Source
-
-    namespaces = {
-        m.ref.namespace or cluster.namespace for m in manifests if m.ref.kind != "Namespace"
-    }
-    ours = {(m.ref.kind, m.ref.namespace or cluster.namespace, m.ref.name) for m in manifests}
-    out = []
-    for ns in sorted(namespaces):
-        for obj in live_objects(cluster, ns):
-            ref = object_ref(obj)
-            if (ref.kind, ref.namespace or ns, ref.name) not in ours:
-                out.append(Manifest(ref, Source(f"cluster:{cluster.context}", 1), obj))
-    return out
+    return review_cluster(Cluster(kubeconfig, context, namespace), rules)
 
 
 def _report_fixes(results: list[FixedFile], to_stderr: bool) -> None:

@@ -72,6 +72,51 @@ def _status_message(data: Any, fallback: str) -> tuple[str, bool]:
     return message, reason == "Conflict"
 
 
+def load_kubeconfig(
+    kubeconfig: str | None, context: str | None, configuration: Any
+) -> dict[str, Any]:
+    """Load one context into `configuration` by kubectl's merge rules; the chosen context entry.
+
+    With several files (KUBECONFIG=a:b), kubectl takes each cluster, user and context from the
+    first file that names it, and current-context from the first file that sets one. The
+    client merges the maps the same way but lets the last file's current-context win, so the
+    two would act as different identities in the same shell: fix that one value here.
+    """
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import (
+        KUBE_CONFIG_DEFAULT_LOCATION,
+        KubeConfigLoader,
+        KubeConfigMerger,
+    )
+
+    merged = KubeConfigMerger(kubeconfig or KUBE_CONFIG_DEFAULT_LOCATION)
+    if merged.config is None:
+        raise ConfigException("Invalid kube-config file. No configuration found.")
+    current = next(
+        (
+            merged.config_files[p]["current-context"]
+            for p in merged.paths
+            if isinstance(merged.config_files.get(p), dict)
+            and merged.config_files[p].get("current-context")
+        ),
+        None,
+    )
+    if current:
+        merged.config.value["current-context"] = current
+    else:
+        merged.config.value.pop("current-context", None)
+    loader = KubeConfigLoader(
+        config_dict=merged.config, config_base_path=None, active_context=context
+    )
+    loader.load_and_set(configuration)
+    chosen = loader.current_context
+    return dict(getattr(chosen, "value", chosen) or {})
+
+
+class NotServed(ClusterError):
+    """The server does not serve this group/version or kind (a CRD not installed, yet)."""
+
+
 class Cluster:
     """One cluster, as a kubeconfig context (or the in-cluster service account) selects it."""
 
@@ -89,17 +134,14 @@ class Cluster:
 
         self.context = context or "(in-cluster)"
         file_namespace = None
+        configuration = client.Configuration()
         # The client reads KUBECONFIG once, at import: read it now, so a long-running process
         # (kai mcp) and every later call see the current value (several files, os.pathsep-joined).
         kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
         try:
-            config.load_kube_config(config_file=kubeconfig, context=context)
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-            chosen = (
-                next((c for c in contexts if c["name"] == context), active) if context else active
-            )
-            self.context = chosen["name"]
-            file_namespace = chosen.get("context", {}).get("namespace")
+            chosen = load_kubeconfig(kubeconfig, context, configuration)
+            self.context = str(chosen.get("name"))
+            file_namespace = (chosen.get("context") or {}).get("namespace")
         except (
             ConfigException,
             OSError,
@@ -109,14 +151,14 @@ class Cluster:
             ValueError,
         ) as kube_error:
             try:
-                config.load_incluster_config()
+                config.load_incluster_config(client_configuration=configuration)
             except ConfigException:
                 where = kubeconfig or "KUBECONFIG or ~/.kube/config"
                 reason = (str(kube_error).splitlines() or [type(kube_error).__name__])[0]
                 if isinstance(kube_error, (TypeError, KeyError, AttributeError, ValueError)):
                     reason = "not a kubeconfig (a YAML mapping of clusters, users and contexts)"
                 raise ClusterError(f"no cluster configured: {where}: {reason}") from None
-        self.api = client.ApiClient()
+        self.api = client.ApiClient(configuration)
         self.server = str(self.api.configuration.host)
         self.namespace = namespace or file_namespace or "default"
         self._resources: dict[str, dict[str, tuple[str, bool]]] = {}
@@ -177,7 +219,7 @@ class Cluster:
             path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
             r = self.call("GET", path)
             if r.status == 404:
-                raise ClusterError(
+                raise NotServed(
                     f"the server does not serve {api_version} (is its CustomResourceDefinition installed?)"
                 )
             if r.status >= 300 or not isinstance(r.data, dict):
@@ -191,11 +233,18 @@ class Cluster:
             }
         return self._resources[api_version]
 
+    def forget(self, api_version: str | None = None) -> None:
+        """Drop cached discovery (after a CRD is established, its group appears)."""
+        if api_version is None:
+            self._resources.clear()
+        else:
+            self._resources.pop(api_version, None)
+
     def path(self, obj: dict[str, Any], with_name: bool = True) -> str:
         api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
         found = self.resources(api_version).get(kind)
         if found is None:
-            raise ClusterError(f"the server does not know {kind} in {api_version}")
+            raise NotServed(f"the server does not know {kind} in {api_version}")
         plural, namespaced = found
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         if namespaced:
@@ -242,10 +291,18 @@ class Cluster:
         message, conflict = _status_message(r.data, f"HTTP {r.status}")
         return ServerResult(r.status, None, r.warnings(), message, conflict)
 
-    def can_i(self, verb: str, api_version: str, kind: str, namespace: str | None) -> bool:
+    def can_i(
+        self,
+        verb: str,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        plural: str | None = None,
+    ) -> bool:
         """A SelfSubjectAccessReview: may the current identity `verb` this kind here?"""
         group = api_version.split("/")[0] if "/" in api_version else ""
-        plural = self.resources(api_version).get(kind, (kind.lower() + "s", True))[0]
+        if plural is None:
+            plural = self.resources(api_version).get(kind, (kind.lower() + "s", True))[0]
         attrs: dict[str, Any] = {"verb": verb, "group": group, "resource": plural}
         if namespace:
             attrs["namespace"] = namespace
@@ -279,24 +336,55 @@ LIVE_KINDS = (
 )
 
 
+@dataclass(slots=True)
+class LiveRead:
+    """What kai could read of one namespace: the objects, and the kinds it was not allowed to list."""
+
+    namespace: str
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # kind -> the server's reason
+    exists: bool | None = None  # None: the identity may not read the Namespace object
+
+
+def _one_line(data: Any, status: int) -> str:
+    return _status_message(data, f"HTTP {status}")[0].splitlines()[0] if data else f"HTTP {status}"
+
+
 def live_objects(
     cluster: Cluster, namespace: str, kinds: tuple[tuple[str, str], ...] = LIVE_KINDS
-) -> list[dict[str, Any]]:
-    """Every object of `kinds` in `namespace`, as the server stores it (read-only; Secrets never read)."""
-    out: list[dict[str, Any]] = []
+) -> LiveRead:
+    """Every object of `kinds` in `namespace`, as the server stores it (read-only; Secrets never read).
+
+    Kinds the identity may not list are named in `unreadable`, never silently skipped: rules that
+    depend on them cannot be decided. Unreachable servers and other failures raise ClusterError.
+    """
+    out = LiveRead(namespace)
+    ns = cluster.call("GET", f"/api/v1/namespaces/{namespace}")
+    if ns.status == 404:
+        out.exists = False
+        return out  # nothing can live in it
+    if ns.status < 300:
+        out.exists = True
+    elif ns.status != 403:  # a restricted identity may list in a namespace it cannot get
+        raise ClusterError(
+            f"reading namespace {namespace} failed ({ns.status}): {_one_line(ns.data, ns.status)}"
+        )
     for api_version, kind in kinds:
         try:
             found = cluster.resources(api_version).get(kind)
-        except ClusterError:
-            continue  # a group this cluster does not serve
+        except NotServed:
+            continue  # a group this cluster does not serve: no such objects can exist
         if found is None:
             continue
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         r = cluster.call("GET", f"{base}/namespaces/{namespace}/{found[0]}")
-        if r.status == 403:
-            continue  # not allowed to list it: review what we can see
+        if r.status in (401, 403):
+            out.unreadable[kind] = _one_line(r.data, r.status)
+            continue
         if r.status >= 300 or not isinstance(r.data, dict):
-            raise ClusterError(f"listing {found[0]} in {namespace} failed ({r.status})")
+            raise ClusterError(
+                f"listing {found[0]} in {namespace} failed ({r.status}): {_one_line(r.data, r.status)}"
+            )
         for item in r.data.get("items", []):
-            out.append({"apiVersion": api_version, "kind": kind, **item})
+            out.objects.append({"apiVersion": api_version, "kind": kind, **item})
     return out

@@ -284,6 +284,7 @@ def build_server(
                     "action": c.action,
                     "diff": c.diff,
                     "warnings": c.warnings,
+                    "waits_for": c.waits_for,
                     "error": c.error,
                 }
                 for c in plan.changes

@@ -84,6 +84,9 @@ class Finding:
     path: str | None = None
     suppressed: bool = False
     suppression_reason: str | None = None
+    # Undecidable: the rule depends on objects the identity may not read (kai review --cluster,
+    # kai apply). Listed, never counted as a failure.
+    unknown: bool = False
 
 
 @dataclass(slots=True)
@@ -146,6 +149,7 @@ class Summary:
     by_severity: dict[str, int]
     fail_on: Severity
     passed: bool
+    unknown: int = 0
 
 
 @dataclass(slots=True)
@@ -158,7 +162,7 @@ class Report:
     rules: list[str] = field(default_factory=list)
 
     def active(self) -> list[Finding]:
-        return [f for f in self.findings if not f.suppressed]
+        return [f for f in self.findings if not f.suppressed and not f.unknown]
 
     def summary(self, fail_on: Severity) -> Summary:
         active = self.active()
@@ -169,8 +173,9 @@ class Report:
         return Summary(
             objects=len(self.objects),
             findings=len(active),
-            suppressed=len(self.findings) - len(active),
+            suppressed=sum(1 for f in self.findings if f.suppressed),
             by_severity=counts,
             fail_on=fail_on,
             passed=passed,
+            unknown=sum(1 for f in self.findings if f.unknown and not f.suppressed),
         )

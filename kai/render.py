@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ def _finding_data(f: Finding) -> dict[str, Any]:
         "path": f.path,
         "suppressed": f.suppressed,
         "suppression_reason": f.suppression_reason,
+        "unknown": f.unknown,
     }
 
 
@@ -316,6 +318,8 @@ def _summary_line(report: Report, fail_on: Severity) -> str:
     s = report.summary(fail_on)
     counts = ", ".join(f"{s.by_severity[sev.value]} {sev.value}" for sev in reversed(Severity))
     suppressed = f", {s.suppressed} suppressed" if s.suppressed else ""
+    if s.unknown:
+        suppressed += f", {s.unknown} unknown (objects they depend on could not be read)"
     return (
         f"{'PASS' if s.passed else 'FAIL'} {s.objects} object{'s' if s.objects != 1 else ''}, "
         f"{s.findings} finding{'s' if s.findings != 1 else ''} ({counts}){suppressed}; "
@@ -500,7 +504,11 @@ def print_report(
                 table.add_section()
             table.add_row("", "", f"[bold]{escape(obj)}[/]  [dim]{escape(file)}[/]", "")
             for f in items:
-                sev = "[dim]suppressed[/]" if f.suppressed else _sev(f.severity)
+                sev = (
+                    "[dim]suppressed[/]"
+                    if f.suppressed
+                    else ("[magenta]unknown[/]" if f.unknown else _sev(f.severity))
+                )
                 msg = escape(f.message)
                 if f.suppressed and f.suppression_reason:
                     msg += f" [dim](ignored: {escape(f.suppression_reason)})[/]"
@@ -804,9 +812,15 @@ def print_dry_run(console: Console, plan: Any) -> None:
         ]
         from kai.errors import one_line
 
+        waits = (
+            f" [dim](dry-run on the server once {escape(c.waits_for)} exists, before it is applied)[/]"
+            if c.waits_for
+            else ""
+        )
         console.print(
             f"[{style}]{c.action}[/] {name}"
-            + (f": {escape(one_line(c.error))}" if c.error else ""),
+            + (f": {escape(one_line(c.error))}" if c.error else "")
+            + waits,
             soft_wrap=True,  # an error is one line, however long
         )
         if c.diff:
@@ -818,14 +832,35 @@ def print_dry_run(console: Console, plan: Any) -> None:
     )
 
 
-def watch_rollouts(
-    console: Console, cluster: Any, manifests: Sequence[Any], timeout: float, roll_back: bool
-) -> list[Any]:
-    """Rollout progress bars, then the reasons for any rollout that did not finish."""
+def print_applied(console: Console, done: Any) -> None:
+    """What the apply did: each object, the steps between (CRDs established), a failure and what was left."""
+    from rich.markup import escape
+
+    for step in done.steps:
+        console.print(f"[dim]{escape(step)}[/]")
+    for name in done.applied:
+        console.print(f"[green]applied[/] {escape(name)}")
+    for w in done.warnings:
+        console.print(f"[yellow]warning[/] {escape(w)}")
+    if done.failed:
+        from kai.errors import one_line
+
+        console.print(
+            f"[bold red]failed[/] {escape(done.failed)}: {escape(one_line(done.error or ''))}",
+            soft_wrap=True,  # an error is one line, however long
+        )
+        for name in done.not_attempted:
+            console.print(f"[yellow]not applied[/] {escape(name)}")
+        return
+    n = len(done.applied)
+    console.print(f"[bold green]applied {n} object{'s' if n != 1 else ''}[/]")
+
+
+@contextmanager
+def rollout_progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars for the watch stage: yields the callback kai.rollout.watch reports to."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from kai.apply import watch
 
     with Progress(
         TextColumn("{task.description}"),
@@ -841,7 +876,13 @@ def watch_rollouts(
                 tasks[name] = bar.add_task(f"rollout {escape(name)}", total=max(desired, 1))
             bar.update(tasks[name], completed=ready, total=max(desired, 1))
 
-        results = watch(cluster, manifests, timeout, on_progress=update, roll_back=roll_back)
+        yield update
+
+
+def print_rollouts(console: Console, results: Sequence[Any]) -> None:
+    """Each rollout's outcome; for a failed one the reasons, the events and what the rollback did."""
+    from rich.markup import escape
+
     for r in results:
         if r.done:
             console.print(f"[green]rolled out[/] {escape(r.name)} ({r.ready}/{r.desired} ready)")
@@ -851,6 +892,6 @@ def watch_rollouts(
             console.print(f"  {escape(p)}")
         for e in r.events:
             console.print(f"  [dim]event[/] {escape(e)}")
-        if r.rolled_back:
-            console.print(f"  [yellow]rolled back[/] {escape(r.name)} to its previous revision")
-    return results
+        if r.rollback:
+            style = "yellow" if r.rolled_back else "bold red"
+            console.print(f"  [{style}]{escape(r.rollback)}[/] ({escape(r.name)})")

@@ -355,10 +355,31 @@ def hpa_requests(m: Manifest, ctx: Context) -> Iterator[Hit]:
                     )
 
 
+def _pins_replicas(obj: dict[str, Any]) -> bool:
+    """Whether the object's author sets spec.replicas.
+
+    A file says so by the field. A live object always has it (the server defaults it, and the HPA
+    writes it through the scale subresource), so there the signal is managedFields: some manager
+    other than the scale subresource owns f:spec.f:replicas (an apply or an update that set it).
+    """
+    meta = obj.get("metadata")
+    managed = meta.get("managedFields") if isinstance(meta, dict) else None
+    if not isinstance(managed, list) or not managed:
+        return "replicas" in _spec(obj)
+    for entry in managed:
+        if not isinstance(entry, dict) or entry.get("subresource"):
+            continue
+        fields = entry.get("fieldsV1")
+        spec = fields.get("f:spec") if isinstance(fields, dict) else None
+        if isinstance(spec, dict) and "f:replicas" in spec:
+            return True
+    return False
+
+
 @check("hpa-replicas-conflict", kinds=("Deployment", "StatefulSet"), pod=True)
 def hpa_replicas_conflict(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A workload managed by an HPA should not also pin spec.replicas."""
-    if "replicas" in _spec(m.obj) and _hpa_for(m, ctx) is not None:
+    if _pins_replicas(m.obj) and _hpa_for(m, ctx) is not None:
         yield Hit(
             "spec.replicas is set while a HorizontalPodAutoscaler manages this workload: every apply resets the replica count",
             "spec.replicas",
@@ -522,3 +543,23 @@ def service_account_token(m: Manifest, ctx: Context) -> Iterator[Hit]:
         "the pod mounts a ServiceAccount token: set automountServiceAccountToken: false unless it calls the API",
         path,
     )
+
+
+# The kinds each check reads from the review Context besides the object itself: when the identity
+# may not list one of them in the object's namespace (kai review --cluster, kai apply), the
+# check's findings there are "unknown", not errors (see kai.apply.mark_unknown).
+_WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"})
+READS: dict[str, frozenset[str]] = {
+    "network-policy-coverage": frozenset({"NetworkPolicy"}),
+    "service-selector-matches": _WORKLOADS,
+    "service-target-port": _WORKLOADS,
+    "pdb-for-replicas": frozenset({"PodDisruptionBudget", "HorizontalPodAutoscaler"}),
+    "spread-across-nodes": frozenset({"HorizontalPodAutoscaler"}),
+    "pdb-below-replicas": frozenset({"Deployment", "StatefulSet", "HorizontalPodAutoscaler"}),
+    "hpa-target-exists": frozenset(_SCALABLE) & _WORKLOADS,
+    "hpa-requests": frozenset(_SCALABLE) & _WORKLOADS,
+    "hpa-replicas-conflict": frozenset({"HorizontalPodAutoscaler"}),
+    "ingress-backend-exists": frozenset({"Service"}),
+    "statefulset-service": frozenset({"Service"}),
+    "service-account-token": frozenset({"ServiceAccount"}),
+}

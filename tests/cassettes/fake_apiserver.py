@@ -245,6 +245,12 @@ def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
             plural, name = parts[-2], parts[-1]
             kind = PLURAL[plural][1]
             found = scenario.store.get((kind, name))
+            if (
+                found is None
+                and plural == "namespaces"
+                and any(o["metadata"].get("namespace") == name for o in scenario.store.values())
+            ):  # a real server has the namespace its objects live in
+                found = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             if found is not None and name in scenario.applied and name in scenario.rollout:
                 steps = scenario.rollout[name]
                 found = {**found, "status": steps.pop(0) if len(steps) > 1 else steps[0]}

@@ -1,0 +1,188 @@
+"""`kai review --cluster` verdicts against a real API server (issue 11, "False verdicts").
+
+Each test here failed before its fix: PASS/exit 0 for an unreachable server, a missing or a
+forbidden namespace; KAI-NET-001 errors for an identity that may not list NetworkPolicies;
+KAI-HPA-003 on every live HPA-managed Deployment (the server always fills spec.replicas).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import yaml
+
+from .conftest import Cluster
+from .util import deployment, one_line
+
+NETPOL = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  podSelector: {{matchLabels: {{app: web}}}}
+  policyTypes: [Ingress]
+  ingress: [{{from: [{{podSelector: {{}}}}]}}]
+"""
+
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 2
+  maxReplicas: 4
+  metrics:
+    - type: Resource
+      resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 70}}}}
+"""
+
+
+PROBES = (
+    "          readinessProbe: {httpGet: {path: /, port: 80}}\n"
+    "          livenessProbe: {httpGet: {path: /, port: 80}}\n"
+)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_server_is_an_error_not_a_pass(cluster: Cluster, tmp_path: Path) -> None:
+    config = yaml.safe_load(cluster.kubeconfig_for("admin").read_text())
+    for c in config["clusters"]:
+        c["cluster"]["server"] = f"https://127.0.0.1:{_closed_port()}"
+    path = tmp_path / "dead.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    r = cluster.kai("review", "--cluster", "-n", "default", "--kubeconfig", str(path))
+    assert r.code == 4, r
+    assert "PASS" not in r.out, r
+    assert "cannot reach the cluster" in one_line(r.err), r
+    assert len(r.err.strip().splitlines()) == 1, r
+
+
+def test_missing_namespace_is_an_error_not_a_pass(cluster: Cluster) -> None:
+    r = cluster.kai("review", "--cluster", "-n", "no-such-namespace-kai")
+    assert r.code == 4, r
+    assert "PASS" not in r.out, r
+    assert "namespace no-such-namespace-kai does not exist" in one_line(r.err), r
+
+
+def test_forbidden_namespace_is_an_error_not_a_pass(cluster: Cluster, namespace: str) -> None:
+    # `restricted` may edit its own test namespace, nothing in kube-system.
+    r = cluster.kai("review", "--cluster", "-n", "kube-system", context="restricted")
+    assert r.code == 4, r
+    assert "PASS" not in r.out, r
+    err = one_line(r.err)
+    assert "forbidden" in err and "kube-system" in err, r
+    # and the same identity in its own namespace is reviewed normally
+    ok = cluster.kai("review", "--cluster", "-n", namespace, context="restricted")
+    assert ok.code in (0, 1), ok
+
+
+def test_kinds_the_identity_cannot_list_make_findings_unknown(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.create(namespace, deployment("web", namespace))
+    cluster.create(namespace, NETPOL.format(ns=namespace))
+    # `limited` may read workloads and services, not NetworkPolicies.
+    cluster.grant(
+        namespace,
+        "limited",
+        [
+            {
+                "apiGroups": ["apps", ""],
+                "resources": ["deployments", "services"],
+                "verbs": ["get", "list"],
+            }
+        ],
+    )
+    admin = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert "KAI-NET-001" not in {f["rule"] for f in admin.json()["findings"]}, admin
+    r = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json", context="limited")
+    assert r.code in (0, 1), r
+    data = r.json()
+    net = [f for f in data["findings"] if f["rule"] == "KAI-NET-001"]
+    assert net and all(f["unknown"] for f in net), data["findings"]
+    assert data["summary"]["unknown"] >= 1
+    # an unknown is not a failure: the verdict is the admin's, who sees the NetworkPolicy
+    assert r.code == admin.code, (r, admin)
+    said = " ".join(n["message"] for n in data["notes"])
+    assert "NetworkPolicy" in said and "could not list" in said, data["notes"]
+
+
+def test_apply_is_not_refused_because_of_a_kind_it_cannot_read(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    cluster.create(namespace, NETPOL.format(ns=namespace))
+    cluster.grant(
+        namespace,
+        "limited",
+        [
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments"],
+                "verbs": ["get", "list", "watch", "create", "patch"],
+            },
+            {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]},
+            {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list"]},
+        ],
+    )
+    f = tmp_path / "web.yaml"
+    f.write_text(deployment("web", namespace, extra_spec=PROBES))
+    dry = cluster.kai("review", str(f))  # nothing else in it fails the review
+    assert dry.code in (0, 1) and "KAI-NET-001" in dry.out, dry
+    assert [line for line in dry.out.splitlines() if "error" in line and "KAI-" in line] == [
+        line for line in dry.out.splitlines() if "KAI-NET-001" in line and "error" in line
+    ], dry
+    r = cluster.kai("apply", str(f), "--yes", "--timeout", "60", context="limited")
+    assert r.code == 0, r
+    out = one_line(r.out)
+    assert "could not list" in out and "NetworkPolicy" in out, r
+    assert cluster.apps.read_namespaced_deployment("web", namespace).metadata.name == "web"
+
+
+def test_hpa_managed_live_deployment_is_not_flagged_hpa_003(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    unpinned = deployment("web", namespace).replace("  replicas: 1\n", "")
+    assert "replicas" not in unpinned
+    f = tmp_path / "web.yaml"
+    f.write_text(unpinned + "---\n" + HPA.format(ns=namespace))
+    r = cluster.kai("apply", str(f), "--yes", "--no-watch", "--ignore-findings")
+    assert r.code == 0, r
+    live = cluster.apps.read_namespaced_deployment("web", namespace)
+    assert live.spec.replicas is not None  # the server filled it in
+    review = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert "KAI-HPA-003" not in {x["rule"] for x in review.json()["findings"]}, review
+
+
+def test_pinned_replicas_under_an_hpa_are_still_flagged(cluster: Cluster, namespace: str) -> None:
+    cluster.create(namespace, deployment("web", namespace, replicas=3))
+    cluster.create(namespace, HPA.format(ns=namespace))
+    review = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert "KAI-HPA-003" in {x["rule"] for x in review.json()["findings"]}, review
+
+
+def test_kubeconfig_with_several_files_uses_kubectls_current_context(
+    cluster: Cluster, namespace: str
+) -> None:
+    first = cluster.kubeconfig_for("restricted")  # current-context: restricted
+    second = cluster.kubeconfig_for("admin")  # current-context: admin
+    merged = f"{first}:{second}"
+    who = cluster.kubectl("config", "current-context")
+    assert who.code == 0
+    env = {"KUBECONFIG": merged}
+    kubectl = cluster._run(
+        [cluster.kubectl_bin, "config", "current-context"], "admin", None, env, None, 30
+    )
+    assert kubectl.out.strip() == "restricted", kubectl
+    mark = cluster.audit_mark()
+    r = cluster.kai("review", "--cluster", "-n", namespace, env=env)
+    assert r.code in (0, 1), r
+    assert "context restricted" in one_line(r.out) or cluster.audit_events(mark, user="restricted")
+    assert cluster.audit_events(mark, user="restricted"), "kai did not act as restricted"
+    assert not cluster.audit_events(mark, user="admin"), "kai acted as admin, kubectl as restricted"
