@@ -584,6 +584,23 @@ class LLM:
         self._probed = False
         self._chars_per_token = 3.0  # until a completed call tells the real ratio
 
+    def _check_priced(self) -> None:
+        """--max-cost is a promise: refuse it, before any call, for a model whose price is unknown
+        (a silent budget of nothing would let every call through)."""
+        from kai.errors import InputError
+
+        for model in [self.settings.model, *self.settings.fallbacks]:
+            if cost(model, 1, 1) is None:
+                hint = (
+                    ""
+                    if _prices()
+                    else "; kai reads prices from litellm: pip install 'kai[litellm]'"
+                )
+                raise InputError(
+                    f"--max-cost: the price of {model} is unknown, so no budget can be kept for it"
+                    f"{hint}; drop --max-cost to run it unmetered"
+                )
+
     def _estimate(self, messages: Sequence[Message], tools: Tools | None) -> int:
         size = len(json.dumps(list(messages))) + (len(json.dumps(tools.specs)) if tools else 0)
         return int(size / self._chars_per_token) + 1
@@ -631,6 +648,8 @@ class LLM:
             {**m, "content": redact_text(m["content"])} if isinstance(m.get("content"), str) else m
             for m in messages
         ]
+        if self.settings.max_cost is not None:
+            self._check_priced()
         if (
             self.settings.max_cost is not None
             and self.cost_usd is not None

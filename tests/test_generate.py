@@ -434,6 +434,23 @@ def test_max_cost_guard_stops_before_overspending() -> None:
     assert cassette.play_count == 1  # the repair turn was never sent
 
 
+@pytest.mark.parametrize("priced", [True, False])
+def test_max_cost_is_refused_for_a_model_whose_price_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, priced: bool
+) -> None:
+    from kai import llm as llm_module
+    from kai.errors import InputError
+
+    if not priced:  # litellm's price table is not installed: gpt-4.1-mini's price is unknown
+        monkeypatch.setattr(llm_module, "_prices", lambda: {})
+    model = "openai/gpt-4.1-mini" if not priced else "openai/a-local-model-nobody-prices"
+    llm = LLM(Settings(model=model, cache=False, max_cost=1.0))
+    with pytest.raises(InputError, match=r"price of .* is unknown") as refused:
+        llm.complete([{"role": "user", "content": "hi"}])  # no cassette: nothing may be sent
+    assert ("kai[litellm]" in str(refused.value)) is not priced
+    assert llm.calls == 0
+
+
 def test_generate_says_it_is_offline_and_apply_without_a_cluster_exits_4(
     kai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
