@@ -35,19 +35,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("kai-*.whl"))
 
 
-def test_wheel_ships_the_knowledge_folders(wheel: Path) -> None:
-    names = zipfile.ZipFile(wheel).namelist()
-    repo_rules = sorted(p.name for p in (ROOT / "policies").glob("*.yaml"))
-    shipped = sorted(
-        Path(n).name for n in names if n.startswith("kai/_data/policies/") and n.count("/") == 3
-    )
-    assert shipped == repo_rules
-    assert any(n.startswith("kai/_data/policies/tests/") for n in names)
-    for folder in ("prompts", "agent"):
-        assert any(n.startswith(f"kai/_data/{folder}/") for n in names), folder
-
-
-def test_installed_kai_finds_every_rule_from_another_directory(wheel: Path, tmp_path: Path) -> None:
+def _installed(wheel: Path, tmp_path: Path) -> Path:
+    """The wheel installed alone into a folder of its own (put it on PYTHONPATH to use it)."""
     site = tmp_path / "site"
     subprocess.run(
         [
@@ -64,6 +53,23 @@ def test_installed_kai_finds_every_rule_from_another_directory(wheel: Path, tmp_
         check=True,
         capture_output=True,
     )
+    return site
+
+
+def test_wheel_ships_the_knowledge_folders(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    repo_rules = sorted(p.name for p in (ROOT / "policies").glob("*.yaml"))
+    shipped = sorted(
+        Path(n).name for n in names if n.startswith("kai/_data/policies/") and n.count("/") == 3
+    )
+    assert shipped == repo_rules
+    assert any(n.startswith("kai/_data/policies/tests/") for n in names)
+    for folder in ("prompts", "agent"):
+        assert any(n.startswith(f"kai/_data/{folder}/") for n in names), folder
+
+
+def test_installed_kai_finds_every_rule_from_another_directory(wheel: Path, tmp_path: Path) -> None:
+    site = _installed(wheel, tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -97,22 +103,7 @@ def test_wheel_ships_the_eval_tasks(wheel: Path) -> None:
 
 
 def test_installed_kai_eval_finds_its_tasks(wheel: Path, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    site = _installed(wheel, tmp_path)
     code = (
         "from kai.resources import data_dir; from kai.evaluation import load_tasks; "
         "d = data_dir('tasks'); print(d, len(load_tasks(d)))"
