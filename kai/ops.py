@@ -946,8 +946,24 @@ class Kubectl:
             extra += ["--kubeconfig", self.kubeconfig]
         return [*argv, *extra]
 
+    def configured(self) -> None:
+        """Say in one line, as kai apply does, when kubectl would have no cluster to talk to
+        (rather than kubectl's lines about localhost:8080 for every command)."""
+        if self.kubeconfig or os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return  # an explicit file (kubectl reports its own errors), or in-cluster
+        files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
+        if not files:
+            files = [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+        if not any(os.path.isfile(f) for f in files):
+            where = os.environ.get("KUBECONFIG") or "KUBECONFIG or ~/.kube/config"
+            raise ClusterError(
+                f"no cluster configured: {where}: no such file (give --kubeconfig or --context)"
+            )
+
     def run(self, argv: Sequence[str]) -> Ran:
         """Run `kubectl ARGV` (argv as given; kai's flags already applied) without a shell."""
+        if not self.ran:
+            self.configured()
         self.ran.append(list(argv))
         try:
             p = subprocess.run(

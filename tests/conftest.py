@@ -108,6 +108,7 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKubectl:
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("KAI_FAKE_KUBECTL_SCENARIO", str(fake.scenario))
     monkeypatch.setenv("KAI_FAKE_KUBECTL_LOG", str(fake.log))
+    monkeypatch.setenv("KUBECONFIG", str(ROOT / "tests" / "data" / "kubeconfig.yaml"))
     monkeypatch.delenv("KAI_KUBECTL", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")
     return fake

@@ -39,6 +39,26 @@ def test_a_read_runs_directly(kai, kubectl: FakeKubectl) -> None:
     assert "agent-7d9c6b5f4-x2x9z" in r.out and "kubectl get pods -n agents" in r.out
 
 
+def test_no_cluster_configured_is_one_line_and_runs_no_kubectl(
+    kai, kubectl: FakeKubectl, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    r = kai("run", "-c", "get pods")
+    assert r.code == 4
+    assert r.err.strip().splitlines() == [
+        "error: no cluster configured: KUBECONFIG or ~/.kube/config: no such file "
+        "(give --kubeconfig or --context)"
+    ]
+    assert kubectl.calls() == []
+    # a suggest-only run needs no cluster; an explicit kubeconfig is kubectl's to judge
+    assert kai("run", "-c", "get pods", "--approval", "suggest-only").code == 0
+    kubectl.on(["get", "pods", "--kubeconfig", "k.yaml"], GET_PODS)
+    assert kai("run", "-c", "get pods", "--kubeconfig", "k.yaml").code == 0
+    assert kubectl.calls() == [["get", "pods", "--kubeconfig", "k.yaml"]]
+
+
 def test_a_write_without_yes_and_without_a_terminal_runs_nothing(kai, kubectl: FakeKubectl) -> None:
     scale_scenario(kubectl)
     r = kai("run", "-c", "scale deploy/agent --replicas=5", "-n", "agents")
