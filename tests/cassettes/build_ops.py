@@ -228,6 +228,10 @@ def capture(
     scenario_file = HERE / f".{name}.scenario.json"
     scenario_file.write_text(json.dumps({"responses": scenario}))
     os.environ["KAI_FAKE_KUBECTL_SCENARIO"] = str(scenario_file)
+    # the stand-in kubectl needs no cluster, but kai checks that one is configured
+    os.environ["KUBECONFIG"] = str(
+        Path(__file__).resolve().parent.parent / "data" / "kubeconfig.yaml"
+    )
     os.environ.setdefault("OPENAI_API_KEY", "sk-build-not-a-real-key-000000000")
     os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-build-not-a-real-key-0000")
     sent: list[tuple[str, dict[str, str], dict[str, Any]]] = []
