@@ -511,7 +511,12 @@ def generate(
     console = _console(stderr=out == "-")
 
     def ask(**more: Any) -> Generated:
-        with console.status("asking the model...", spinner="dots"):
+        with console.status("asking the model...", spinner="dots") as status:
+
+            def progress(line: str) -> None:
+                console.print(line, style="dim", markup=False)
+                status.update(f"{line}: asking the model...")
+
             return run_generate(
                 request,
                 settings,
@@ -522,6 +527,7 @@ def generate(
                 threshold,
                 cache / "llm" if cache else None,
                 namespace or config.namespace or "default",
+                progress=progress,
                 **more,
             )
 

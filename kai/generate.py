@@ -9,7 +9,7 @@ deterministic fixes -> a repair turn with the remaining findings -> evaluate aga
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,8 +314,11 @@ def generate(
     history: Sequence[dict[str, str]] | None = None,
     feedback: str | None = None,
     previous_yaml: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> Generated:
-    """Run the loop; with `history` and `feedback` it edits the previous plan (a reprompt)."""
+    """Run the loop; with `history` and `feedback` it edits the previous plan (a reprompt).
+
+    `progress` hears one line per repair round ("round 2: repairing 3 findings")."""
     from kai.pipeline import evaluate
     from kai.pipeline import validate as schema_validate
     from kai.policy.fix import fix_text
@@ -384,6 +387,9 @@ def generate(
             result.stopped_because = f"--max-rounds {max_rounds} reached"
             break
         previous = len(failing)
+        if progress is not None:
+            n = len(failing)
+            progress(f"round {number + 1}: repairing {n} finding{'s' if n != 1 else ''}")
         messages = repair_messages(base, manifests, failing, by_id)
         kept = [m.obj for m in manifests]
         plan, answer = _ask(llm, messages)

@@ -76,6 +76,15 @@ def test_repair_prompt_carries_remaining_findings(sent_bodies: list[dict]) -> No
     )  # the draft's literal key never goes back
 
 
+def test_each_repair_round_is_announced(kai) -> None:
+    with recorder.use_cassette("openai_flawed_then_repaired.yaml") as cassette:
+        r = kai("generate", REQUEST, "--model", "openai/gpt-4.1-mini", "--no-cache")
+    assert cassette.play_count == 2, r.err
+    rounds = [line for line in r.out.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 1 and rounds[0].startswith("round 2: repairing ")
+    assert rounds[0].endswith(("finding", "findings"))
+
+
 def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict]) -> None:
     """Round 2 resends the instructions and the request (one cached prefix), the findings and
     the failing objects: not the first answer, and not the objects that already pass."""
