@@ -1435,8 +1435,8 @@ def policies_export(
     )
     if skipped:
         err.print(
-            f"not exported ({len(skipped)}, they look across objects or at the schema): "
-            + ", ".join(r.id for r in skipped),
+            f"not exported ({len(skipped)}: they look across objects or at the schema, or use "
+            "CEL the API server does not accept): " + ", ".join(r.id for r in skipped),
             markup=False,
         )
 

@@ -40,6 +40,7 @@ def test_json_finding_shape_is_stable(kai) -> None:
         "objects",
         "findings",
         "suppressed",
+        "unknown",
         "by_severity",
         "fail_on",
         "passed",
@@ -55,6 +56,7 @@ def test_json_finding_shape_is_stable(kai) -> None:
         "path",
         "suppressed",
         "suppression_reason",
+        "unknown",
     }
     assert f["object"] == {
         "apiVersion": "apps/v1",

@@ -15,7 +15,7 @@ from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 from kai.manifests import load_text
 from kai.policy.catalog import builtin_dir, load_rules
 from kai.policy.engine import Engine
-from kai.policy.export import RESOURCES, export_vap
+from kai.policy.export import RESOURCES, export_vap, exportable
 from kai.policy.fixtures import fixtures_for
 from kai.validate import available_versions, validate
 
@@ -77,7 +77,7 @@ def test_export_validates_against_the_vap_schema(kai, tmp_path: Path) -> None:
         for m in manifests
         if m.ref.kind == "ValidatingAdmissionPolicy"
     }
-    assert exported == {r.id for r in RULES if r.cel is not None and r.enabled}
+    assert exported == {r.id for r in RULES if exportable(r)}
     assert all(
         m.obj["spec"]["validationActions"] == ["Deny"]
         for m in manifests
@@ -153,7 +153,10 @@ KINDS = {
     "HorizontalPodAutoscaler",
 }
 CASES = [
-    (r, path) for r in RULES if r.cel is not None for _, path in fixtures_for(r, builtin_dir())
+    (r, path)
+    for r in RULES
+    if exportable(replace(r, enabled=True))
+    for _, path in fixtures_for(r, builtin_dir())
 ]
 
 

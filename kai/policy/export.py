@@ -58,8 +58,10 @@ _POD_SPEC = re.compile(r"(?<![.\w])podSpec\b")
 
 
 def exportable(rule: Rule) -> bool:
-    """Per-object CEL rules can be enforced by the API server; cross-object checks cannot."""
-    return rule.cel is not None and rule.enabled
+    """Per-object CEL rules can be enforced by the API server; cross-object checks cannot, nor
+    can expressions that bind names with cel.bind inside a comprehension: kube-apiserver
+    v1.36.2 rejects them as undeclared references (tests/cluster/test_vap.py)."""
+    return rule.cel is not None and rule.enabled and "cel.bind(" not in rule.cel.expression
 
 
 def policy_name(rule: Rule) -> str:
