@@ -381,7 +381,9 @@ def test_kai_fix_never_crashes_on_wrong_types(kai, tmp_path: Path, name: str) ->
     f = tmp_path / f"{name}.yaml"
     f.write_text(MALFORMED[name])
     r = kai("fix", str(f))
-    assert r.code == 0, r.err
+    # exit 1: what kai cannot repair (the wrong types themselves) is still failing, and says so
+    assert r.code in (0, 1), r.err
+    assert r.code == 0 or "still failing:" in r.err
     assert "internal error" not in r.err
     assert "kind: NetworkPolicy" in r.out  # the rest of the fixes still happen
 
