@@ -153,7 +153,11 @@ def run_task(task: Task, settings: Settings, rules: Any, max_rounds: int, proxy:
         except Exception as e:
             row.draft_failures = [f"{type(e).__name__}: {e}"]
     row.draft_passed = not row.draft_failures
-    mine = [x for x in proxy.exchanges[before:] if x["status"] == 200]
+    mine = [  # model calls only: kai also asks the server for its context size (GET /props)
+        x
+        for x in proxy.exchanges[before:]
+        if x["status"] == 200 and x["path"].endswith("/chat/completions")
+    ]
     row.server_calls = len(mine)
     row.server_prompt_tokens = sum(int(x["response"]["usage"]["prompt_tokens"]) for x in mine)
     row.server_completion_tokens = sum(
