@@ -1,20 +1,24 @@
 """How kai's cost grows with input size, as ratios against floors measured in the same run.
 
-    python benchmarks/scale.py [--sizes 1000 10000 50000] [--repeat 3]
+    python benchmarks/scale.py [--sizes 1000 10000 50000] [--repeat 3] > scale.md
 
 Every figure is CPU seconds (user + system) of one child process, best of --repeat, and its peak
 RSS; a ratio divides kai's CPU by a floor's on the same files: parsing with libyaml (PyYAML's C
 loader), parsing with yaml-rs (the Rust parser kai uses), a ruamel.yaml round trip (what `kai fix`
 must do at least), and `python -c pass` for start-up. It also measures a crowded namespace (2,000
 each of Deployments, Services, NetworkPolicies, HPAs and PDBs in one namespace: the case where
-cross-object checks go quadratic) and Checkov and kubeconform when they are on PATH. Prints
-numbers; asserts nothing.
+cross-object checks went quadratic) and Checkov and kubeconform when they are on PATH (and says
+when they are not). Prints Markdown (the README's speed table is its output) with the conditions:
+machine, load average before and after, versions, date and commit. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -99,23 +103,66 @@ def crowded_corpus(directory: Path, per_kind: int) -> int:
     return len(objs)
 
 
-def report(label: str, objects: int, files: list[str], repeat: int, extra: bool) -> None:
+def conditions() -> list[str]:
+    """What the numbers depend on: machine, load, versions, date, commit."""
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    versions = []
+    for dist in ("kai", "PyYAML", "yaml-rs", "ruamel.yaml", "cel-expr-python", "jsonschema-rs"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    tools = []
+    for tool in ("kubeconform", "checkov"):
+        tools.append(f"{tool}: {shutil.which(tool) or 'not on PATH (not measured)'}")
+    return [
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit {commit or '?'}"
+        + (" (with uncommitted changes)" if dirty else ""),
+        f"- machine: {os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
+        f"- load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        f"- versions: {', '.join(versions)}",
+        *[f"- {t}" for t in tools],
+    ]
+
+
+RESULTS: dict[str, dict[str, tuple[float, float]]] = {}
+
+
+def report(label: str, objects: int, files: list[str], repeat: int, extra: bool, fix: bool) -> None:
     kai = [PY, "-m", "kai"]
     rows: dict[str, tuple[float, float]] = {}
     for name, argv in floors(files).items():
-        rows[name] = measure(argv, repeat)
+        if name != "ruamel round trip" or fix:  # the floor of kai fix only
+            rows[name] = measure(argv, repeat)
     rows["kai review -o json"] = measure([*kai, "review", *files, "-o", "json"], repeat)
     rows["kai review --no-validate"] = measure(
         [*kai, "review", *files, "-o", "json", "--no-validate"], repeat
     )
     rows["kai validate -o json"] = measure([*kai, "validate", *files, "-o", "json"], repeat)
-    with tempfile.TemporaryDirectory() as tmp:
-        copies = []
-        for f in files:
-            dst = Path(tmp, Path(f).name)
-            shutil.copy(f, dst)
-            copies.append(str(dst))
-        rows["kai fix --dry-run"] = measure([*kai, "fix", *copies, "--dry-run"], repeat)
+    if fix:
+        with tempfile.TemporaryDirectory() as tmp:
+            copies = []
+            for f in files:
+                dst = Path(tmp, Path(f).name)
+                shutil.copy(f, dst)
+                copies.append(str(dst))
+            rows["kai fix --dry-run"] = measure([*kai, "fix", *copies, "--dry-run"], repeat)
     if extra and shutil.which("kubeconform"):
         rows["kubeconform -strict"] = measure(
             ["kubeconform", "-strict", "-skip", "CustomResourceDefinition", *files], repeat
@@ -137,19 +184,25 @@ def report(label: str, objects: int, files: list[str], repeat: int, extra: bool)
             ],
             1,
         )
-    libyaml = rows["libyaml parse"][0]
-    print(f"\n## {label}: {objects:,} objects in {len(files)} files")
-    print(f"{'measurement':40} {'CPU s':>8} {'objects/s':>11} {'x libyaml':>10} {'peak MiB':>9}")
+    RESULTS[label] = rows
+    libyaml, yamlrs = rows["libyaml parse"][0], rows["yaml-rs parse"][0]
+    print(f"\n### {label}: {objects:,} objects in {len(files)} files (best of {repeat})\n")
+    print("| measurement | CPU s | objects/s | x libyaml | x yaml-rs | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, (cpu, mib) in rows.items():
         rate = objects / cpu if cpu else float("inf")
-        print(f"{name:40} {cpu:8.2f} {rate:11,.0f} {cpu / libyaml:10.2f} {mib:9.0f}")
-    fix, rt = rows["kai fix --dry-run"][0], rows["ruamel round trip"][0]
-    print(f"kai fix / ruamel round trip: {fix / rt:.2f}x")
+        print(
+            f"| {name} | {cpu:.2f} | {rate:,.0f} | {cpu / libyaml:.2f} | {cpu / yamlrs:.2f} | {mib:.0f} |"
+        )
+    print()
+    if "kai fix --dry-run" in rows:
+        fix_cpu, rt = rows["kai fix --dry-run"][0], rows["ruamel round trip"][0]
+        print(f"- kai fix / ruamel round trip: {fix_cpu / rt:.2f}x")
     if "checkov" in rows:
-        print(f"checkov / kai review: {rows['checkov'][0] / rows['kai review -o json'][0]:.1f}x")
+        print(f"- checkov / kai review: {rows['checkov'][0] / rows['kai review -o json'][0]:.1f}x")
     if "kubeconform -strict" in rows:
         print(
-            "kubeconform / kai validate: "
+            "- kubeconform / kai validate: "
             f"{rows['kubeconform -strict'][0] / rows['kai validate -o json'][0]:.2f}x"
         )
 
@@ -163,9 +216,12 @@ def startup(repeat: int) -> None:
             [PY, "-m", "kai", "review", str(one), "-o", "json"], repeat
         )[0],
     }
-    print(f"\n## start-up (python -c pass: {floor:.3f} s CPU)")
+    print(f"\n### start-up (best of {repeat}; python -c pass: {floor:.3f} s CPU)\n")
+    print("| measurement | CPU s | x python -c pass | target |")
+    print("|---|---:|---:|---:|")
+    targets = {"kai --help": "6x", "kai review <one folder> -o json": "8x"}
     for name, cpu in rows.items():
-        print(f"{name:40} {cpu:8.3f} s  {cpu / floor:6.1f}x python -c pass")
+        print(f"| {name} | {cpu:.3f} | {cpu / floor:.1f} | {targets[name]} |")
 
 
 def main() -> None:
@@ -173,20 +229,40 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 50000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--crowded", type=int, default=2000, help="objects per kind (0: skip)")
+    parser.add_argument(
+        "--big", type=int, default=10000, help="sizes above this run once, without kai fix"
+    )
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, repeat {args.repeat}")
+    print("## kai speed, measured by benchmarks/scale.py\n")
+    print("CPU seconds (user + system) of one child process; ratios divide by a floor measured")
+    print("in the same run on the same files.\n")
+    print("\n".join(conditions()))
     startup(max(args.repeat, 5))
+    rates: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            folder = Path(tmp, f"corpus-{size}")
-            write_corpus(folder, size)
-            files = sorted(str(p) for p in folder.glob("*.yaml"))
-            report("mixed corpus, 20 namespaces", size, files, args.repeat, extra=size <= 10000)
         if args.crowded:
             folder = Path(tmp, "crowded")
             n = crowded_corpus(folder, args.crowded)
             files = sorted(str(p) for p in folder.glob("*.yaml"))
-            report("crowded namespace", n, files, args.repeat, extra=False)
+            label = f"crowded namespace ({args.crowded:,} each of 5 kinds in one namespace)"
+            report(label, n, files, args.repeat, extra=False, fix=False)
+            rows = RESULTS[label]
+            ratio = rows["kai review -o json"][0] / rows["libyaml parse"][0]
+            print(f"- crowded namespace: kai review {ratio:.1f}x the libyaml parse floor")
+        for size in args.sizes:
+            folder = Path(tmp, f"corpus-{size}")
+            write_corpus(folder, size)
+            files = sorted(str(p) for p in folder.glob("*.yaml"))
+            big = size > args.big
+            label = f"mixed corpus, 20 namespaces, {size:,} objects"
+            report(label, size, files, 1 if big else args.repeat, extra=not big, fix=not big)
+            rates[size] = size / RESULTS[label]["kai review -o json"][0]
+    if len(rates) > 1:
+        small = min(rates)
+        print(f"\n### throughput of kai review against {small:,} objects\n")
+        for size, rate in sorted(rates.items()):
+            print(f"- {size:,} objects: {rate:,.0f} objects/s ({rate / rates[small]:.2f}x)")
+    print(f"\n- load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kai.errors import PolicyError
 from kai.models import CelCheck, Manifest, Rule
 from kai.policy import workload
-from kai.policy.engine import (
-    CheckFn,
-    CompiledRule,
-    Context,
-    FailFn,
-    Hit,
-    InterpretFn,
-    error_text,
-    unevaluable,
-)
+from kai.policy.context import CheckFn, Context, Hit
+
+InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
+# What a rule reports when it cannot evaluate an object: kai fails closed, never a silent pass.
+FailFn = Callable[[Manifest, Context, Exception], list[Hit]]
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    rule: Rule
+    run: CheckFn
+    kinds: frozenset[str]
+    needs_pod: bool
+    # CEL rules also expose their full expression and how to read its result, so the engine can
+    # evaluate every CEL rule that applies to an object in one call.
+    cel_source: str | None = None
+    interpret: InterpretFn | None = None
+    fail_closed: FailFn | None = None
+
+
+def error_text(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def unevaluable(rule: Rule, m: Manifest, err: Exception, what: str | None = None) -> Hit:
+    """The finding for an object (or one container of it) a rule cannot evaluate."""
+    return Hit(
+        f"{what or m.ref.display()} could not be checked ({error_text(err)}): "
+        "treated as failing; the API server would reject or default this value",
+    )
+
 
 _FORMATTER = string.Formatter()
 MESSAGE_FIELDS = {"container", "field", "kind", "name", "image", "namespace", "apiVersion"}

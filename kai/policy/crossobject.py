@@ -11,7 +11,7 @@ from typing import Any
 
 from kai.models import Manifest
 from kai.policy import workload
-from kai.policy.engine import CheckFn, Context, Hit
+from kai.policy.context import CheckFn, Context, Hit
 from kai.policy.selectors import describe_labels, label_selector_matches
 
 CHECKS: dict[str, CheckFn] = {}
@@ -64,6 +64,11 @@ def _pod_selector(np: dict[str, Any]) -> Any:
     return spec.get("podSelector", {})
 
 
+def _ingress_pod_selector(np: Manifest) -> Any:
+    """The pods a NetworkPolicy isolates for ingress (None: it has no Ingress policy type)."""
+    return _pod_selector(np.obj) if "Ingress" in _policy_types(np.obj) else None
+
+
 @check("network-policy-coverage", pod=True)
 def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """A NetworkPolicy in the same namespace selects the workload's pods for ingress."""
@@ -71,22 +76,12 @@ def network_policy_coverage(m: Manifest, ctx: Context) -> Iterator[Hit]:
         return  # NetworkPolicy does not apply to host-network pods (another rule flags hostNetwork)
     labels = ctx.labels(m)
     ns = ctx.namespace(m)
-    for np in ctx.of_kind("NetworkPolicy", namespace=ns):
-        if "Ingress" in _policy_types(np.obj) and label_selector_matches(
-            _pod_selector(np.obj), labels
-        ):
-            return
+    if ctx.any_selecting("NetworkPolicy", ns, labels, _ingress_pod_selector):
+        return
     yield Hit(
         f"no NetworkPolicy in namespace {ns} selects these pods ({describe_labels(labels)}): "
         "every pod in the cluster can reach them"
     )
-
-
-def _selected_workloads(svc: Manifest, ctx: Context) -> list[Manifest]:
-    selector = _spec(svc.obj).get("selector")
-    if not isinstance(selector, dict):
-        return []
-    return ctx.selected_by(ctx.namespace(svc), selector)
 
 
 @check("service-selector-matches", kinds=("Service",))
@@ -96,7 +91,7 @@ def service_selector_matches(m: Manifest, ctx: Context) -> Iterator[Hit]:
     selector = spec.get("selector")
     if spec.get("type") == "ExternalName" or not isinstance(selector, dict) or not selector:
         return  # no selector: endpoints are managed by hand or by another controller
-    if not _selected_workloads(m, ctx):
+    if not ctx.selects_any(ctx.namespace(m), selector):
         yield Hit(
             f"selector {describe_labels({str(k): str(v) for k, v in selector.items()})} matches no workload's pod labels "
             f"in namespace {ctx.namespace(m)}: the Service will have no endpoints",
@@ -104,35 +99,40 @@ def service_selector_matches(m: Manifest, ctx: Context) -> Iterator[Hit]:
         )
 
 
-def _container_ports(w: Manifest) -> tuple[set[int], set[str]]:
-    numbers: set[int] = set()
-    names: set[str] = set()
-    found = workload.pod_spec(w.obj)
-    if not found:
-        return numbers, names
-    for _, _, c in workload.iter_containers(found[0], ("containers",)):
-        for p in c.get("ports") or []:
-            if not isinstance(p, dict):
-                continue
-            if isinstance(p.get("containerPort"), int):
-                numbers.add(p["containerPort"])
-            if isinstance(p.get("name"), str):
-                names.add(p["name"])
-    return numbers, names
+def _selected_ports(svc: Manifest, ctx: Context) -> tuple[frozenset[int], frozenset[str]] | None:
+    """The container ports (numbers, names) of the workloads a Service selects, or None when it
+    selects none; Services with one selector in one namespace share the answer."""
+    selector = _spec(svc.obj).get("selector")
+    if not isinstance(selector, dict) or not selector:
+        return None
+    ns = ctx.namespace(svc)
+    key = frozenset((str(k), str(v)) for k, v in selector.items())
+
+    def union() -> tuple[frozenset[int], frozenset[str]] | None:
+        targets = ctx.selected_by(ns, selector)
+        if not targets:
+            return None
+        numbers: set[int] = set()
+        names: set[str] = set()
+        for w in targets:
+            n, s = ctx.container_ports(w)
+            numbers |= n
+            names |= s
+        return frozenset(numbers), frozenset(names)
+
+    found: tuple[frozenset[int], frozenset[str]] | None = ctx.memo(
+        ("service-ports", ns, key), union
+    )
+    return found
 
 
 @check("service-target-port", kinds=("Service",))
 def service_target_port(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """Every Service port's targetPort is a port the selected containers declare."""
-    targets = _selected_workloads(m, ctx)
-    if not targets:
+    found = _selected_ports(m, ctx)
+    if found is None:
         return  # service-selector-matches reports this
-    numbers: set[int] = set()
-    names: set[str] = set()
-    for w in targets:
-        n, s = _container_ports(w)
-        numbers |= n
-        names |= s
+    numbers, names = found
     ports = _spec(m.obj).get("ports") or []
     for i, p in enumerate(ports if isinstance(ports, list) else []):
         if not isinstance(p, dict):
@@ -159,24 +159,39 @@ def service_target_port(m: Manifest, ctx: Context) -> Iterator[Hit]:
             )
 
 
-def _hpa_for(m: Manifest, ctx: Context) -> Manifest | None:
-    for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ctx.namespace(m)):
+def _hpas_by_target(ctx: Context, ns: str) -> dict[tuple[str, str], Manifest]:
+    """The first HPA in `ns` scaling each (kind, name)."""
+    out: dict[tuple[str, str], Manifest] = {}
+    for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ns):
         ref = _spec(hpa.obj).get("scaleTargetRef")
-        if (
-            isinstance(ref, dict)
-            and ref.get("kind") == m.ref.kind
-            and ref.get("name") == m.ref.name
-        ):
-            return hpa
-    return None
+        if isinstance(ref, dict):
+            kind, name = ref.get("kind"), ref.get("name")
+            if isinstance(kind, str) and isinstance(name, str):
+                out.setdefault((kind, name), hpa)
+    return out
+
+
+def _hpa_for(m: Manifest, ctx: Context) -> Manifest | None:
+    ns = ctx.namespace(m)
+    index = ctx.memo(("hpa-by-target", ns), lambda: _hpas_by_target(ctx, ns))
+    found: Manifest | None = index.get((m.ref.kind, m.ref.name))
+    return found
 
 
 def _effective_min_replicas(m: Manifest, ctx: Context) -> int | None:
-    hpa = _hpa_for(m, ctx)
-    if hpa is not None:
-        value = _spec(hpa.obj).get("minReplicas", 1)
-        return value if isinstance(value, int) else 1
-    return workload.replicas(m.obj)
+    def compute() -> int | None:
+        hpa = _hpa_for(m, ctx)
+        if hpa is not None:
+            value = _spec(hpa.obj).get("minReplicas", 1)
+            return value if isinstance(value, int) else 1
+        return workload.replicas(m.obj)
+
+    found: int | None = ctx.memo(("min-replicas", id(m)), compute)
+    return found
+
+
+def _pdb_selector(pdb: Manifest) -> Any:
+    return _spec(pdb.obj).get("selector")
 
 
 @check("pdb-for-replicas", kinds=("Deployment", "StatefulSet"), pod=True)
@@ -186,9 +201,8 @@ def pdb_for_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     if count is None or count < 2:
         return
     labels = ctx.labels(m)
-    for pdb in ctx.of_kind("PodDisruptionBudget", namespace=ctx.namespace(m)):
-        if label_selector_matches(_spec(pdb.obj).get("selector"), labels):
-            return
+    if ctx.any_selecting("PodDisruptionBudget", ctx.namespace(m), labels, _pdb_selector):
+        return
     yield Hit(
         f"{count} replicas but no PodDisruptionBudget selects these pods ({describe_labels(labels)}): "
         "a node drain may evict all of them at once"
@@ -226,12 +240,16 @@ def _term_spreads(term: Any, labels: dict[str, str], ns: str, ctx: Context) -> b
         return not namespaces or ns in namespaces  # neither: the pod's own namespace
     if ns in namespaces or ns_selector == {}:
         return True
-    for n in ctx.of_kind("Namespace"):
-        if n.ref.name == ns:
-            meta = _dict(n.obj.get("metadata"))
-            own = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
-            own.setdefault("kubernetes.io/metadata.name", ns)
-            return label_selector_matches(ns_selector, own)
+    namespaces_by_name = ctx.memo(
+        ("namespace-by-name",),
+        lambda: {n.ref.name: n for n in reversed(ctx.of_kind("Namespace"))},
+    )
+    n = namespaces_by_name.get(ns)
+    if n is not None:
+        meta = _dict(n.obj.get("metadata"))
+        own = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+        own.setdefault("kubernetes.io/metadata.name", ns)
+        return label_selector_matches(ns_selector, own)
     return label_selector_matches(ns_selector, {"kubernetes.io/metadata.name": ns})
 
 
@@ -270,9 +288,7 @@ def pdb_below_replicas(m: Manifest, ctx: Context) -> Iterator[Hit]:
     if not isinstance(wanted, int) or isinstance(wanted, bool):
         return  # percentages and maxUnavailable are KAI-AVL-003's
     selector = _spec(m.obj).get("selector")
-    for w in ctx.of_kind("Deployment", "StatefulSet", namespace=ctx.namespace(m)):
-        if not label_selector_matches(selector, ctx.labels(w)):
-            continue
+    for w in ctx.matching(ctx.namespace(m), selector, ("Deployment", "StatefulSet")):
         count = _effective_min_replicas(w, ctx)
         if count is not None and wanted >= count:
             yield Hit(
@@ -297,9 +313,8 @@ def hpa_target_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
     kind, name = str(ref["kind"]), str(ref["name"])
     if kind not in _SCALABLE:
         return  # a custom resource's scale subresource: cannot be checked offline
-    for t in ctx.of_kind(kind, namespace=ctx.namespace(m)):
-        if t.ref.name == name:
-            return
+    if ctx.get(kind, ctx.namespace(m), name) is not None:
+        return
     yield Hit(
         f"scaleTargetRef {kind}/{name} is not among the reviewed objects in namespace {ctx.namespace(m)}",
         "spec.scaleTargetRef",
@@ -337,9 +352,7 @@ def hpa_requests(m: Manifest, ctx: Context) -> Iterator[Hit]:
     ref = _spec(m.obj).get("scaleTargetRef")
     if not isinstance(ref, dict):
         return
-    for t in ctx.of_kind(str(ref.get("kind")), namespace=ctx.namespace(m)):
-        if t.ref.name != ref.get("name"):
-            continue
+    for t in ctx.named(str(ref.get("kind")), ctx.namespace(m), ref.get("name")):
         found = workload.pod_spec(t.obj)
         if not found:
             return
@@ -401,7 +414,7 @@ def _ingress_backends(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]
 @check("ingress-backend-exists", kinds=("Ingress",))
 def ingress_backend_exists(m: Manifest, ctx: Context) -> Iterator[Hit]:
     """Each Ingress backend names a Service (and one of its ports) among the reviewed objects."""
-    services = {s.ref.name: s for s in ctx.of_kind("Service", namespace=ctx.namespace(m))}
+    services = ctx.by_name("Service", ctx.namespace(m))
     for path, backend in _ingress_backends(m.obj):
         svc = backend.get("service")
         if not isinstance(svc, dict):
@@ -441,14 +454,14 @@ def statefulset_service(m: Manifest, ctx: Context) -> Iterator[Hit]:
             "spec.serviceName",
         )
         return
-    for s in ctx.of_kind("Service", namespace=ctx.namespace(m)):
-        if s.ref.name == name:
-            if _spec(s.obj).get("clusterIP") != "None":
-                yield Hit(
-                    f"Service {name} governs this StatefulSet but is not headless (clusterIP: None)",
-                    "spec.serviceName",
-                )
-            return
+    s = ctx.get("Service", ctx.namespace(m), name)
+    if s is not None:
+        if _spec(s.obj).get("clusterIP") != "None":
+            yield Hit(
+                f"Service {name} governs this StatefulSet but is not headless (clusterIP: None)",
+                "spec.serviceName",
+            )
+        return
     yield Hit(
         f"serviceName {name!s} names no Service among the reviewed objects", "spec.serviceName"
     )
@@ -536,8 +549,8 @@ def service_account_token(m: Manifest, ctx: Context) -> Iterator[Hit]:
         return
     if own is None:
         name = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
-        for sa in ctx.of_kind("ServiceAccount", namespace=ctx.namespace(m)):
-            if sa.ref.name == name and sa.obj.get("automountServiceAccountToken") is False:
+        for sa in ctx.named("ServiceAccount", ctx.namespace(m), name):
+            if sa.obj.get("automountServiceAccountToken") is False:
                 return  # inherited: the kubelet mounts no token
     yield Hit(
         "the pod mounts a ServiceAccount token: set automountServiceAccountToken: false unless it calls the API",

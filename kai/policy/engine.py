@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kai.models import Finding, Manifest, Note, Report, Rule
-from kai.policy import workload
+from kai.policy.compile import CompiledRule, compile_rule, error_text, unevaluable
+from kai.policy.context import CheckFn, Context, Hit
+
+__all__ = ["CheckFn", "Context", "Engine", "Hit", "error_text", "suppressions", "unevaluable"]
 
 IGNORE_ANNOTATION = "kai.dev/ignore"
 IGNORE_REASON_ANNOTATION = "kai.dev/ignore-reason"
@@ -63,112 +65,6 @@ BUILTIN_KINDS = frozenset(
         "Node",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A check's raw result: what is wrong and where in the object."""
-
-    message: str
-    path: str | None = None
-
-
-class Context:
-    """Everything a cross-object check may look at: all objects under review."""
-
-    def __init__(self, manifests: Sequence[Manifest], default_namespace: str = "default") -> None:
-        self.manifests = manifests
-        self.default_namespace = default_namespace
-        self._by_kind: dict[str, list[Manifest]] = defaultdict(list)
-        self._by_kind_ns: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
-        self._workloads: dict[str, list[Manifest]] | None = None
-        for m in manifests:
-            self._by_kind[m.ref.kind].append(m)
-            self._by_kind_ns[(m.ref.kind, m.ref.namespace or default_namespace)].append(m)
-        self._activation: tuple[int, Any] | None = None
-        self._pods: dict[int, tuple[dict[str, Any], str] | None] = {}
-        self._labels: dict[int, dict[str, str]] = {}
-        self._by_label: dict[tuple[str, str, str], list[Manifest]] | None = None
-
-    def pod(self, m: Manifest) -> tuple[dict[str, Any], str] | None:
-        """The object's PodSpec and its path (memoized: many rules ask)."""
-        key = id(m)
-        if key not in self._pods:
-            self._pods[key] = workload.pod_spec(m.obj)
-        return self._pods[key]
-
-    def labels(self, m: Manifest) -> dict[str, str]:
-        """The labels the object's pods carry (memoized)."""
-        key = id(m)
-        found = self._labels.get(key)
-        if found is None:
-            found = self._labels[key] = workload.pod_labels(m.obj)
-        return found
-
-    def cel_activation(self, m: Manifest) -> Any:
-        """The object converted to CEL values, shared by every CEL rule (one object at a time)."""
-        if self._activation is None or self._activation[0] != id(m):
-            from kai.policy import cel
-
-            self._activation = (id(m), cel.activation(m.obj))
-        return self._activation[1]
-
-    def namespace(self, m: Manifest) -> str:
-        return m.ref.namespace or self.default_namespace
-
-    def of_kind(self, *kinds: str, namespace: str | None = None) -> list[Manifest]:
-        out: list[Manifest] = []
-        for k in kinds:
-            out += (
-                self._by_kind.get(k, ())
-                if namespace is None
-                else self._by_kind_ns.get((k, namespace), ())
-            )
-        return out
-
-    def selected_by(self, namespace: str, selector: dict[str, str]) -> list[Manifest]:
-        """Workloads in `namespace` whose pod labels include every pair of a plain map selector."""
-        if self._by_label is None:
-            self._by_label = defaultdict(list)
-            for ns, items in (
-                (ns, self.workloads(ns)) for ns in {self.namespace(m) for m in self.manifests}
-            ):
-                for w in items:
-                    for pair in self.labels(w).items():
-                        self._by_label[(ns, *pair)].append(w)
-        if not selector:
-            return []
-        pairs = [(str(k), str(v)) for k, v in selector.items()]
-        candidates = min((self._by_label.get((namespace, *p), []) for p in pairs), key=len)
-        return [w for w in candidates if all(self.labels(w).get(k) == v for k, v in pairs)]
-
-    def workloads(self, namespace: str) -> list[Manifest]:
-        """Objects that carry a pod template (built-in workloads and custom resources alike)."""
-        if self._workloads is None:
-            self._workloads = defaultdict(list)
-            for m in self.manifests:
-                if self.pod(m):
-                    self._workloads[self.namespace(m)].append(m)
-        return self._workloads.get(namespace, [])
-
-
-CheckFn = Callable[[Manifest, Context], Iterable[Hit]]
-InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
-# What a rule reports when it cannot evaluate an object: kai fails closed, never a silent pass.
-FailFn = Callable[[Manifest, Context, Exception], list[Hit]]
-
-
-@dataclass(slots=True)
-class CompiledRule:
-    rule: Rule
-    run: CheckFn
-    kinds: frozenset[str]
-    needs_pod: bool
-    # CEL rules also expose their full expression and how to read its result, so the engine can
-    # evaluate every CEL rule that applies to an object in one call.
-    cel_source: str | None = None
-    interpret: InterpretFn | None = None
-    fail_closed: FailFn | None = None
 
 
 def _batchable(c: CompiledRule) -> bool:
@@ -231,24 +127,12 @@ def wildcard_without_reason(obj: dict[str, Any]) -> bool:
     return star and "*" not in suppressions(obj)
 
 
-def error_text(err: Exception) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
 def _rule_error_note(rule: Rule, m: Manifest, err: Exception) -> Note:
     return Note(
         file=m.source.file,
         line=m.source.line,
         object=m.ref,
         message=f"rule {rule.id} could not evaluate {m.ref.display()}: {error_text(err)}",
-    )
-
-
-def unevaluable(rule: Rule, m: Manifest, err: Exception, what: str | None = None) -> Hit:
-    """The finding for an object (or one container of it) a rule cannot evaluate."""
-    return Hit(
-        f"{what or m.ref.display()} could not be checked ({error_text(err)}): "
-        "treated as failing; the API server would reject or default this value",
     )
 
 
@@ -266,8 +150,6 @@ class Engine:
     """Compiled rules, ready to evaluate any number of manifests."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        from kai.policy.compile import compile_rule
-
         # Schema rules are reported by the validate stage, not evaluated here.
         self.compiled = [
             compile_rule(r) for r in rules if r.enabled and r.schema is None and r.server is None
