@@ -58,7 +58,7 @@ def deployment(i: int, hardened: bool) -> str:
         f"    metadata:\n      labels: {{app: web-{i}}}\n    spec:\n{sc}      containers:\n"
         f"      - name: web\n        image: nginx:1.27.{i % 9}\n        ports:\n"
         f"        - containerPort: 8080\n          name: http\n{csc}"
-        f'        env:\n        - {{name: MODE, value: "on"}}\n        - {{name: N, value: "{i}"}}\n'
+        f'        env:\n        - {{name: MODE, value: "on"}}\n        - {{name: COUNT, value: "{i}"}}\n'
     )
 
 

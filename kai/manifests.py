@@ -69,7 +69,8 @@ _BOUNDARY = re.compile(r"^(?:---|\.\.\.)(?=[ \t]|$)", re.M)
 # Per document: what only the source can tell. A tag, or a plain number with a leading 0 or _.
 _TAG_START = re.compile(r"(?:^|[\s\[{,])!", re.M)
 _ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\]}]", re.M)  # aliases need one: refusals decide
-_OCTAL_OR_UNDERSCORE = re.compile(r"(?:^|[\s\[{,:])[-+]?(?:0[0-7_]|_)", re.M)
+_OCTAL_OR_UNDERSCORE = re.compile(r"[\s\[{,:][-+]?(?:0[0-7_]|_)")
+_OCTAL_AT_START = re.compile(r"[-+]?(?:0[0-7_]|_)")
 _DIRECTIVE = re.compile(r"^%", re.M)
 # Plain scalars go-yaml reads as booleans and YAML 1.2 as strings, and the merge key.
 _GO_ONLY_WORDS = frozenset(
@@ -93,6 +94,12 @@ _GO_ONLY_WORDS = frozenset(
     )
 )
 _GO_ONLY_KEYS = _GO_ONLY_WORDS | {"<<"}
+# Where such a word could stand as a plain scalar: a value, a list item, a flow entry or a key.
+# When the document has none, every one of those strings was quoted (or inside a longer text).
+_PLAIN_WORD = re.compile(
+    r"(?:^|[:?\[{,-])[ \t]*(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)[ \t]*(?:$|[#,\]}:])",
+    re.M,
+)
 _NUMBER_START = frozenset("+-.0123456789")
 _INT64 = 1 << 63
 
@@ -111,7 +118,7 @@ def _ambiguous_number_text(v: str) -> bool:
     """
     known = _QUOTED_NUMBER.get(v)
     if known is None:
-        from kai.yamlio import go_resolve
+        from kai.goyaml import go_resolve
 
         known = type(go_resolve(v)) is not str
         if known:
@@ -140,7 +147,7 @@ def _number(v: Any) -> Any:
 
 
 def _key(k: Any) -> str:
-    from kai.yamlio import json_key
+    from kai.goyaml import json_key
 
     if type(k) is bool or type(k) is int or type(k) is float:
         if type(k) is float and (k != k or k in (float("inf"), float("-inf"))):
@@ -153,14 +160,22 @@ def _key(k: Any) -> str:
     raise _Undecided  # a null or complex key: the careful reader refuses it with its line
 
 
-def _go_values(data: Any) -> Any:
+def _go_values(data: Any, chunk: str) -> Any:
     """yaml-rs's YAML 1.2 result, in place, as Kubernetes reads the same text; or _Undecided.
 
-    One walk, no recursion, nesting limited to MAX_DEPTH.
+    One walk, no recursion, nesting limited to MAX_DEPTH. `chunk` is the document's text: a
+    string such as "on" is read as a string only when the text has no plain `on` anywhere.
     """
+    plain_words: list[bool] = []
+
+    def word(v: str) -> bool:
+        if not plain_words:
+            plain_words.append(_PLAIN_WORD.search(chunk) is not None)
+        return plain_words[0]
+
     if type(data) is not dict and type(data) is not list:
         if type(data) is str:
-            if data in _GO_ONLY_WORDS or (
+            if (data in _GO_ONLY_WORDS and word(data)) or (
                 data and data[0] in _NUMBER_START and _ambiguous_number_text(data)
             ):
                 raise _Undecided
@@ -178,11 +193,15 @@ def _go_values(data: Any) -> Any:
             for k, v in item.items():
                 if type(k) is not str:
                     renamed = True
-                elif k in keys or (k and k[0] in starts and _ambiguous_number_text(k)):
+                elif (k in keys and (k == "<<" or word(k))) or (
+                    k and k[0] in starts and _ambiguous_number_text(k)
+                ):
                     raise _Undecided
                 t = type(v)
                 if t is str:
-                    if v in words or (v and v[0] in starts and _ambiguous_number_text(v)):
+                    if (v in words and word(v)) or (
+                        v and v[0] in starts and _ambiguous_number_text(v)
+                    ):
                         raise _Undecided
                 elif t is dict or t is list:
                     stack.append((v, depth))
@@ -201,7 +220,9 @@ def _go_values(data: Any) -> Any:
             for i, v in enumerate(item):
                 t = type(v)
                 if t is str:
-                    if v in words or (v and v[0] in starts and _ambiguous_number_text(v)):
+                    if (v in words and word(v)) or (
+                        v and v[0] in starts and _ambiguous_number_text(v)
+                    ):
                         raise _Undecided
                 elif t is dict or t is list:
                     stack.append((v, depth))
@@ -293,6 +314,8 @@ def _needs_source(chunk: str) -> bool:
         return True
     if "&" in chunk and _ANCHOR.search(chunk):
         return True
+    if _OCTAL_AT_START.match(chunk):
+        return True
     return _OCTAL_OR_UNDERSCORE.search(chunk) is not None
 
 
@@ -310,7 +333,7 @@ def _documents(text: str, file: str) -> list[tuple[int, Any]]:
             try:
                 if _needs_source(chunk):
                     raise _Undecided
-                data = _go_values(_fast.loads(chunk, parse_datetime=False))
+                data = _go_values(_fast.loads(chunk, parse_datetime=False), chunk)
             except InputError:
                 raise
             except Exception:  # _Undecided, or anything yaml-rs refuses: the source decides
