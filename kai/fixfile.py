@@ -26,7 +26,9 @@ from kai.models import Rule, Severity
 
 if TYPE_CHECKING:
     from kai.policy.engine import Engine
-    from kai.policy.fix import FileFix as FixedFile
+    from kai.policy.fix import FileFix
+
+    FixedFile = FileFix  # one type for a file's fix (see __getattr__ below)
 
 BOM = "\ufeff"
 CHART_MESSAGE = (
