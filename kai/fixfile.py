@@ -10,7 +10,6 @@ the original untouched and is one line.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import json
 import os
@@ -18,12 +17,18 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kai.errors import InputError
 from kai.models import Rule, Severity
+
+if TYPE_CHECKING:
+    from kai.policy.engine import Engine
+    from kai.policy.fix import FileFix
+
+    FixedFile = FileFix  # one type for a file's fix (see __getattr__ below)
 
 BOM = "\ufeff"
 CHART_MESSAGE = (
@@ -46,31 +51,12 @@ class Layout:
     json_list: dict[str, Any] | None = None  # the List wrapper (apiVersion, kind, metadata)
 
 
-@dataclass(slots=True)
-class FixedFile:
-    """One file's fix: the texts as they are on disk (line endings, header and all)."""
+def __getattr__(name: str) -> Any:
+    if name == "FixedFile":  # one type for a file's fix: kai.policy.fix.FileFix (lazily imported)
+        from kai.policy.fix import FileFix
 
-    file: str
-    original: str
-    fixed: str
-    changes: list[Any] = field(default_factory=list)
-    declined: list[Any] = field(default_factory=list)
-    remaining: list[Any] = field(default_factory=list)  # findings at --fail-on after the fix
-
-    @property
-    def changed(self) -> bool:
-        return self.original != self.fixed
-
-    def diff(self) -> str:
-        name = self.file if self.file != "-" else "stdin"
-        return "".join(
-            difflib.unified_diff(
-                self.original.replace("\r\n", "\n").splitlines(keepends=True),
-                self.fixed.replace("\r\n", "\n").splitlines(keepends=True),
-                f"a/{name}",
-                f"b/{name}",
-            )
-        )
+        return FileFix
+    raise AttributeError(name)
 
 
 # ---------- refusing what kai fix cannot edit ----------
@@ -213,11 +199,18 @@ def fix_one(
     namespace: str,
     layout: Layout,
     fail_on: Severity | None = None,
+    engine: Engine | None = None,
 ) -> FixedFile:
-    """Fix one file's text (line endings already known to `layout`), its layout kept."""
+    """Fix one file's text (line endings already known to `layout`), its layout kept.
+
+    Parsed round-trip only when a fixable finding exists; `remaining` comes from the fixer's
+    own last evaluation of the text as written back (fix_text), not from another pass.
+    """
     from kai.manifests import load_text
-    from kai.policy.engine import Engine
-    from kai.policy.fix import fix_text
+    from kai.policy.fix import fix_engine, fix_text
+
+    if engine is None:
+        engine = fix_engine(rules, fail_on)
 
     original = (BOM if layout.bom else "") + (
         text.replace("\n", layout.newline) if layout.newline != "\n" else text
@@ -228,13 +221,12 @@ def fix_one(
     else:
         as_yaml = None
     if as_yaml is not None:
-        result = fix_text(as_yaml, file + ".yaml", rules, defaults, namespace)
+        result = fix_text(as_yaml, file + ".yaml", rules, defaults, namespace, fail_on, engine)
         fixed = _yaml_to_json(result.fixed, file, layout) if result.changed else text
-        check_text, check_file = fixed, file
     else:
         layout.header, body = _split_header(text)
         layout.end_marker, layout.marker_between = _markers(body)
-        result = fix_text(body, file, rules, defaults, namespace)
+        result = fix_text(body, file, rules, defaults, namespace, fail_on, engine)
         fixed = text
         if result.changed:
             # a lone \uD800 escape comes back from the round trip as a surrogate no UTF-8 file
@@ -242,24 +234,20 @@ def fix_one(
             fixed = layout.header + _LONE_SURROGATE.sub(
                 "\ufffd", _restore_markers(result.fixed, layout)
             )
-        check_text, check_file = fixed, file
-    remaining: list[Any] = []
-    if fail_on is not None:
-        manifests, notes = load_text(check_text, check_file)
-        report = Engine(rules).evaluate(manifests, notes, default_namespace=namespace)
-        remaining = [
-            f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank
+    if result.remaining and (layout.header or layout.marker_between or as_yaml is not None):
+        # the findings' lines as they are in the file written back (header, JSON)
+        manifests, notes = load_text(fixed, file)
+        report = engine.evaluate(manifests, notes, default_namespace=namespace)
+        rank = fail_on.rank if fail_on is not None else 0
+        result.remaining = [
+            f for f in report.findings if not f.suppressed and f.severity.rank >= rank
         ]
     if layout.newline != "\n":
         fixed = fixed.replace("\n", layout.newline)
-    return FixedFile(
-        file=file,
-        original=original,
-        fixed=(BOM if layout.bom else "") + fixed,
-        changes=list(result.changes),
-        declined=list(result.declined),
-        remaining=remaining,
-    )
+    result.original = original
+    result.fixed = (BOM if layout.bom else "") + fixed
+    result.file = file
+    return result
 
 
 def _peek_layout(path: Path) -> Layout:
@@ -281,8 +269,10 @@ def fix_files(
 ) -> list[FixedFile]:
     """Fix every file (charts refused up front); nothing is written here."""
     from kai.manifests import discover, read_file
+    from kai.policy.fix import fix_engine
 
     refuse_charts(paths)
+    engine = fix_engine(rules, fail_on)  # once for all files
     results = []
     for f in discover(paths):
         if f == "-":
@@ -290,7 +280,7 @@ def fix_files(
         else:
             text = read_file(Path(f))
             layout = _peek_layout(Path(f))
-        results.append(fix_one(text, f, rules, defaults or {}, namespace, layout, fail_on))
+        results.append(fix_one(text, f, rules, defaults or {}, namespace, layout, fail_on, engine))
     return results
 
 

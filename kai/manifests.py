@@ -55,76 +55,182 @@ try:  # a Rust YAML parser, ~10x faster than PyYAML's Python-side construction
 except ImportError:  # pragma: no cover - optional speed-up
     _fast = None
 
-# A document marker alone on its line (optionally with a comment): content after it goes slow.
-_MARKER = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
-# What the fast parser must not see, because it reads YAML 1.2 while Kubernetes (like PyYAML)
-# reads YAML 1.1, or because only the careful path guards it: anchors and aliases, tags, merge
-# keys, directives, content on a marker line, 1.1-only octals, deep nesting. Cheap substring
-# tests come first; a regex confirms only when one hits. 1.1-only booleans are caught after
-# parsing (see _has_1_1_words), since "no" and "on" are everywhere in a text.
-_SPECIAL = re.compile(r"[&*!]")
-_MARKER_CONTENT = re.compile(r"^(?:---|\.\.\.)[ \t]*[^\s#]|^%", re.M)
-_OCTAL_1_1 = re.compile(r"(?:[:\[,]|^[ \t]*-)[ \t]+[-+]?0(?:[0-7_]+|b[01_]+)[ \t]*(?:#.*)?$", re.M)
-_OCTAL_HINTS = tuple(f" 0{c}" for c in "01234567_b")
-_DEEP = re.compile(r"(?:-[ \t]+){32}|^[ \t]{200}", re.M)
-_WORDS_1_1 = frozenset(
-    v for w in ("yes", "no", "on", "off", "y", "n") for v in (w, w.upper(), w.capitalize())
+# One reader, with the API server's semantics (kai.yamlio: go-yaml v2.4 + sigs.k8s.io/yaml +
+# encoding/json). yaml-rs gives the speed: it parses each document (YAML 1.2), and one walk over
+# its result (_go_values) turns it into what Kubernetes reads: floats that JSON writes as
+# integers become integers, number and boolean keys strings. Where a YAML 1.2 value cannot tell
+# what go-yaml made of the text (the string "on" may have been plain, so true, or quoted; 777
+# may have been written 0777, which go-yaml reads as octal 511; a tag; `<<`), that one document
+# is decoded by kai.yamlio.go_documents instead, which reads the source itself. Both give the
+# same value for every input (tests/test_properties.py), so which one ran never shows.
+
+# Document boundaries: a marker at the start of a line (YAML forbids one inside any scalar).
+_BOUNDARY = re.compile(r"^(?:---|\.\.\.)(?=[ \t]|$)", re.M)
+# Per document: what only the source can tell. A tag, or a plain number with a leading 0 or _.
+_TAG_START = re.compile(r"(?:^|[\s\[{,])!", re.M)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\]}]", re.M)  # aliases need one: refusals decide
+_OCTAL_OR_UNDERSCORE = re.compile(r"[\s\[{,:][-+]?(?:0[0-7_]|_)")
+_OCTAL_AT_START = re.compile(r"[-+]?(?:0[0-7_]|_)")
+_DIRECTIVE = re.compile(r"^%", re.M)
+# Plain scalars go-yaml reads as booleans and YAML 1.2 as strings, and the merge key.
+_GO_ONLY_WORDS = frozenset(
+    (
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "Off",
+        "OFF",
+    )
 )
+_GO_ONLY_KEYS = _GO_ONLY_WORDS | {"<<"}
+# Where such a word could stand as a plain scalar: a value, a list item, a flow entry or a key.
+# When the document has none, every one of those strings was quoted (or inside a longer text).
+_PLAIN_WORD = re.compile(
+    r"(?:^|[:?\[{,-])[ \t]*(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)[ \t]*(?:$|[#,\]}:])",
+    re.M,
+)
+_NUMBER_START = frozenset("+-.0123456789")
+_INT64 = 1 << 63
 
 
-def _node_property(text: str) -> bool:
-    """An anchor, alias or tag: &name, *name or !tag at the start of a node."""
-    for m in _SPECIAL.finditer(text):
-        i = m.start()
-        prev = text[i - 1] if i else "\n"
-        nxt = text[i + 1 : i + 2]
-        if prev in " \t\n[{," and (
-            nxt.isalnum() or nxt in "_.-" or (m.group() == "!" and nxt in "!<")
-        ):
-            return True
-    return False
+class _Undecided(Exception):
+    """The YAML 1.2 value does not tell what go-yaml made of the text."""
 
 
-def _needs_careful_path(text: str) -> bool:
-    if "<<" in text or _node_property(text):
-        return True
-    if ("---" in text or "..." in text or "%" in text) and _MARKER_CONTENT.search(text):
-        return True
-    if any(h in text for h in _OCTAL_HINTS) and _OCTAL_1_1.search(text):
-        return True
-    return ("- - - -" in text or " " * 200 in text) and bool(_DEEP.search(text))
+_QUOTED_NUMBER: dict[str, bool] = {}
 
 
-def _fast_declines(data: Any) -> bool:
-    """What the fast parser's result cannot be trusted with; the careful path decides instead.
+def _ambiguous_number_text(v: str) -> bool:
+    """A string that go-yaml reads as a number when plain, and YAML 1.2 as a string when plain.
 
-    A plain yes/no/on/off is a boolean to Kubernetes (the fast parser made it a string); a
-    number, boolean or null key, or nesting past the depth limit, gets the careful path's
-    conversion or its refusal with a line number. One walk, no recursion.
+    ("8080" is not: YAML 1.2 reads a plain 8080 as a number too, so a string was quoted.)
     """
+    known = _QUOTED_NUMBER.get(v)
+    if known is None:
+        from kai.goyaml import go_resolve
+
+        known = type(go_resolve(v)) is not str
+        if known:
+            try:
+                known = type(_fast.loads("a: " + v, parse_datetime=False)["a"]) is str
+            except Exception:
+                known = True
+        if len(_QUOTED_NUMBER) < 65536:
+            _QUOTED_NUMBER[v] = known
+    return known
+
+
+def _number(v: Any) -> Any:
+    """A YAML 1.2 number as the API server reads it after go-yaml and encoding/json."""
+    if type(v) is int:
+        if -_INT64 <= v < _INT64:
+            return v
+        if 0 <= v < 2 * _INT64:
+            return float(v)  # a uint64: JSON digits the server reads as a float
+        raise _Undecided  # past 64 bits: go-yaml keeps 0x... as a string, digits as a float
+    if v != v or v in (float("inf"), float("-inf")):
+        raise _Undecided  # refused, or `.iNf` (a string to go-yaml): the source decides
+    if v == int(v) and abs(v) < 1e21 and -_INT64 <= int(v) < _INT64:
+        return int(v)
+    return v
+
+
+def _key(k: Any) -> str:
+    from kai.goyaml import json_key
+
+    if type(k) is bool or type(k) is int or type(k) is float:
+        if type(k) is float and (k != k or k in (float("inf"), float("-inf"))):
+            raise _Undecided
+        if type(k) is int and not -_INT64 <= k < _INT64:
+            raise _Undecided
+        s = json_key(k)
+        if s is not None:
+            return s
+    raise _Undecided  # a null or complex key: the careful reader refuses it with its line
+
+
+def _go_values(data: Any, chunk: str) -> Any:
+    """yaml-rs's YAML 1.2 result, in place, as Kubernetes reads the same text; or _Undecided.
+
+    One walk, no recursion, nesting limited to MAX_DEPTH. `chunk` is the document's text: a
+    string such as "on" is read as a string only when the text has no plain `on` anywhere.
+    """
+    plain_words: list[bool] = []
+
+    def word(v: str) -> bool:
+        if not plain_words:
+            plain_words.append(_PLAIN_WORD.search(chunk) is not None)
+        return plain_words[0]
+
+    if type(data) is not dict and type(data) is not list:
+        if type(data) is str:
+            if (data in _GO_ONLY_WORDS and word(data)) or (
+                data and data[0] in _NUMBER_START and _ambiguous_number_text(data)
+            ):
+                raise _Undecided
+            return data
+        return _number(data) if type(data) is int or type(data) is float else data
+    words, keys, starts = _GO_ONLY_WORDS, _GO_ONLY_KEYS, _NUMBER_START
     stack = [(data, 1)]
-    limit = MAX_DEPTH
-    words = _WORDS_1_1
     while stack:
         item, depth = stack.pop()
-        if depth > limit:
-            return True
+        if depth >= MAX_DEPTH and (depth > MAX_DEPTH or item):
+            raise _Undecided  # a level past the limit: refused with its line
         depth += 1
         if type(item) is dict:
+            renamed = False
             for k, v in item.items():
-                if type(k) is not str or k in words:
-                    return True
-                if type(v) is dict or type(v) is list:
+                if type(k) is not str:
+                    renamed = True
+                elif (k in keys and (k == "<<" or word(k))) or (
+                    k and k[0] in starts and _ambiguous_number_text(k)
+                ):
+                    raise _Undecided
+                t = type(v)
+                if t is str:
+                    if (v in words and word(v)) or (
+                        v and v[0] in starts and _ambiguous_number_text(v)
+                    ):
+                        raise _Undecided
+                elif t is dict or t is list:
                     stack.append((v, depth))
-                elif v in words:
-                    return True
+                elif t is int or t is float:
+                    n = _number(v)
+                    if n is not v:
+                        item[k] = n
+            if renamed:
+                pairs = [(k if type(k) is str else _key(k), v) for k, v in item.items()]
+                item.clear()
+                for k, v in pairs:
+                    if k in item:
+                        raise _Undecided  # `1: a` and `"1": b`: refused with the lines
+                    item[k] = v
         else:
-            for v in item:
-                if type(v) is dict or type(v) is list:
+            for i, v in enumerate(item):
+                t = type(v)
+                if t is str:
+                    if (v in words and word(v)) or (
+                        v and v[0] in starts and _ambiguous_number_text(v)
+                    ):
+                        raise _Undecided
+                elif t is dict or t is list:
                     stack.append((v, depth))
-                elif v in words:
-                    return True
-    return False
+                elif t is int or t is float:
+                    n = _number(v)
+                    if n is not v:
+                        item[i] = n
+    return data
 
 
 def _too_deep(data: Any) -> int:
@@ -202,33 +308,56 @@ def _first_content_line(text: str, start_line: int) -> int:
     return start_line
 
 
-def _fast_documents(text: str) -> list[tuple[int, Any]] | None:
-    """Parse plain Kubernetes YAML quickly; None means "use the careful path"."""
-    if _fast is None or _needs_careful_path(text):
-        return None
+def _needs_source(chunk: str) -> bool:
+    """What only the source of this document can tell (see _go_values for the rest)."""
+    if "!" in chunk and _TAG_START.search(chunk):
+        return True
+    if "&" in chunk and _ANCHOR.search(chunk):
+        return True
+    if _OCTAL_AT_START.match(chunk):
+        return True
+    return _OCTAL_OR_UNDERSCORE.search(chunk) is not None
+
+
+def _documents(text: str, file: str) -> list[tuple[int, Any]]:
+    """Every non-empty document of YAML text: (first content line, value as Kubernetes reads it)."""
+    if _fast is None or ("%" in text and _DIRECTIVE.search(text)):
+        return list(_careful_documents(text, file))
     docs: list[tuple[int, Any]] = []
-    pos, line = 0, 1
-    bounds = [(m.start(), m.end()) for m in _MARKER.finditer(text)] + [(len(text), len(text))]
-    for start, end in bounds:
+    pos, line = 0, 1  # where the current document's text starts, and its line
+    marks = [(m.start(), m.group()) for m in _BOUNDARY.finditer(text)] + [(len(text), "")]
+    for start, marker in marks:
         chunk = text[pos:start]
         if chunk.strip():
+            data: Any = None
             try:
-                data = _fast.loads(chunk, parse_datetime=False)
-            except Exception:  # any disagreement: the careful path gives the authoritative error
-                return None
-            if data is not None:
-                if isinstance(data, (dict, list)) and _fast_declines(data):
-                    return None
-                docs.append((_first_content_line(chunk, line), data))
-        line += text.count("\n", pos, end) + (1 if end < len(text) else 0)
-        pos = end + 1
+                if _needs_source(chunk):
+                    raise _Undecided
+                data = _go_values(_fast.loads(chunk, parse_datetime=False), chunk)
+            except InputError:
+                raise
+            except Exception:  # _Undecided, or anything yaml-rs refuses: the source decides
+                careful = list(_careful_documents(chunk, file, line))
+                docs += careful
+                data = None
+            else:
+                if data is not None:
+                    docs.append((_first_content_line(chunk, line), data))
+        line += text.count("\n", pos, start)
+        pos = start + 3  # after `---` the rest of the line belongs to the next document
+        if marker == "...":
+            end = text.find("\n", pos)
+            rest = text[pos : end if end >= 0 else len(text)].strip()
+            if rest and not rest.startswith("#"):
+                list(_careful_documents(text[start:], file, line))  # the error, with its line
+            pos = end if end >= 0 else len(text)
     return docs
 
 
-def _careful_documents(text: str, file: str) -> Iterable[tuple[int, Any]]:
-    from kai.yamlio import iter_documents  # PyYAML only when the fast path declines
+def _careful_documents(text: str, file: str, line0: int = 1) -> Iterable[tuple[int, Any]]:
+    from kai.yamlio import go_documents  # PyYAML only for what the source must decide
 
-    return iter_documents(text, file)
+    return go_documents(text, file, line0)
 
 
 def _is_list(data: dict[str, Any]) -> bool:
@@ -294,7 +423,7 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
                 raise InputError(f"{file}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
             docs = _careful_documents(text, file)  # flow-style YAML, not JSON
     else:
-        docs = _fast_documents(text) or _careful_documents(text, file)
+        docs = _documents(text, file)
     surrogates = "\\" in text and _SURROGATE_ESCAPE.search(text) is not None
     for line, data in docs:
         if surrogates:

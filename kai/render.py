@@ -515,13 +515,17 @@ def print_report(
                 where = f"{f.line}" + (f" {_short_path(f.path)}" if f.path else "")
                 table.add_row(sev, f.rule, msg, escape(where))
         console.print(table)
-    for note in report.notes:
+    for note in report.notes[:TABLE_NOTES]:
         console.print(f"[dim]note:[/] {escape(note.file)}:{note.line}: {escape(note.message)}")
+    if len(report.notes) > TABLE_NOTES:  # 100,000 notes would take a minute to print
+        more = len(report.notes) - TABLE_NOTES
+        console.print(f"[dim]note:[/] {more:,} more notes (all of them in -o json or -o compact)")
     if explain:
         print_explanations(console, findings, rules)
     print_summary(console, report, fail_on)
 
 
+TABLE_NOTES = 50  # the table view lists this many notes, then says how many more there are
 _POD_SPEC_PREFIXES = (
     "spec.jobTemplate.spec.template.spec.",
     "spec.template.spec.",

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from kai.errors import InputError
+from kai.goyaml import MERGE, NotJSON, go_resolve, json_key, json_number
 
 # An alias may be used many times; what matters is the size of the expanded tree.
 MAX_EXPANDED_NODES = 2_000_000
@@ -57,8 +58,8 @@ _MERGE = _TAG + "merge"
 _KEY_KIND = {_TAG + "null": "null", _TAG + "binary": "binary"}
 
 
-def _where(file: str, node: yaml.Node) -> str:
-    return f"{file}:{node.start_mark.line + 1}"
+def _where(file: str, node: yaml.Node, line0: int = 1) -> str:
+    return f"{file}:{node.start_mark.line + line0}"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -75,7 +76,13 @@ def _short(value: str) -> str:
     return printable(value if len(value) <= 60 else value[:57] + "...")
 
 
-def check_node(root: yaml.Node, file: str, max_nodes: int = MAX_EXPANDED_NODES) -> bool:
+def check_node(
+    root: yaml.Node,
+    file: str,
+    max_nodes: int = MAX_EXPANDED_NODES,
+    line0: int = 1,
+    keys: bool = True,
+) -> bool:
     """Refuse what Kubernetes would not read, before anything is constructed.
 
     Iterative (no Python recursion) over the node graph: a recursive alias (a node inside
@@ -83,7 +90,8 @@ def check_node(root: yaml.Node, file: str, max_nodes: int = MAX_EXPANDED_NODES) 
     key (kubectl and the API server reject them, sigs.k8s.io/yaml strict decoding), a null or
     complex key (sigs.k8s.io/yaml: "unsupported map key"), and tags JSON cannot carry
     (!!binary, !!set, !!timestamp, ...). Returns whether some key is a non-string scalar
-    (a number or boolean, which Kubernetes turns into its string).
+    (a number or boolean, which Kubernetes turns into its string). With keys=False the keys
+    are left to construct_go (the manifest reader), which resolves them first.
     """
     sizes: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height), once finished
     on_path: set[int] = set()
@@ -99,12 +107,12 @@ def check_node(root: yaml.Node, file: str, max_nodes: int = MAX_EXPANDED_NODES) 
             height = 1 + max((sizes[id(c)][1] for c in children), default=0)
             if height > MAX_DEPTH:
                 raise InputError(
-                    f"{_where(file, node)}: refused: nested {height} levels deep, "
+                    f"{_where(file, node, line0)}: refused: nested {height} levels deep, "
                     f"over the limit of {MAX_DEPTH}"
                 )
             if size > max_nodes:
                 raise InputError(
-                    f"{_where(file, node)}: refused: YAML aliases expand to more than "
+                    f"{_where(file, node, line0)}: refused: YAML aliases expand to more than "
                     f"{max_nodes:,} nodes (an alias bomb?)"
                 )
             sizes[key] = (size, height)
@@ -113,20 +121,20 @@ def check_node(root: yaml.Node, file: str, max_nodes: int = MAX_EXPANDED_NODES) 
             continue  # an alias of a node already checked
         if key in on_path:
             raise InputError(
-                f"{_where(file, node)}: refused: a YAML alias refers to a node that contains it "
+                f"{_where(file, node, line0)}: refused: a YAML alias refers to a node that contains it "
                 "(a recursive structure)"
             )
         tag = node.tag
         if isinstance(node, yaml.ScalarNode):
-            if tag not in _JSON_TAGS and tag != _MERGE:
-                raise InputError(f"{_where(file, node)}: refused: {_tag_reason(tag)}")
+            if tag not in _GO_TAGS and tag != _MERGE:
+                raise InputError(f"{_where(file, node, line0)}: refused: {_tag_reason(tag)}")
             sizes[key] = (1, 1)
             continue
         if tag not in _JSON_TAGS:
-            raise InputError(f"{_where(file, node)}: refused: {_tag_reason(tag)}")
+            raise InputError(f"{_where(file, node, line0)}: refused: {_tag_reason(tag)}")
         on_path.add(key)
         stack.append((node, True))
-        if isinstance(node, yaml.MappingNode):
+        if keys and isinstance(node, yaml.MappingNode):
             other_keys |= _check_keys(node, file)
         stack.extend((c, False) for c in reversed(_children(node)))
     return other_keys
@@ -185,29 +193,6 @@ def _check_keys(node: yaml.MappingNode, file: str) -> bool:
     return other
 
 
-def json_key(key: Any) -> str | None:
-    """A non-string key as Kubernetes writes it (sigs.k8s.io/yaml), None if it has no string form."""
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, int):
-        return str(key)
-    if isinstance(key, float):
-        if key != key:
-            return ".nan"
-        if key in (float("inf"), float("-inf")):
-            return ".inf" if key > 0 else "-.inf"
-        import struct
-
-        # Go formats float keys with 32-bit precision: the shortest text that reads back the same.
-        single = struct.unpack("f", struct.pack("f", key))[0]
-        for digits in range(1, 10):
-            text = f"{single:.{digits}g}"
-            if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
-                return text.replace("e+0", "e+").replace("e-0", "e-")
-        return repr(single)
-    return None
-
-
 def string_keys(data: Any, file: str, line: int) -> Any:
     """Every mapping key as a string, as Kubernetes turns YAML into JSON; refuses collisions."""
     stack = [data]
@@ -242,20 +227,183 @@ def string_keys(data: Any, file: str, line: int) -> Any:
 
 
 def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
-    """Yield (1-based line, data) for each non-empty YAML document in `text`."""
-    loader = KaiLoader(text)
+    """Yield (1-based line, data) for each non-empty YAML document in `text`, as Kubernetes reads it."""
+    return go_documents(text, file)
+
+
+def dump_all(objs: Iterable[dict[str, Any]]) -> str:
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump_all(list(objs), Dumper=dumper, sort_keys=False, default_flow_style=False))
+
+
+def dump(data: Any) -> str:
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True))
+
+
+# ---------- the manifest reader: go-yaml v2.4 + sigs.k8s.io/yaml + encoding/json semantics ----------
+#
+# kubectl and the API server read YAML with sigs.k8s.io/yaml: go-yaml v2.4 (a YAML 1.1-style
+# resolver) decodes into interface{}, sigs.k8s.io/yaml turns keys into strings, encoding/json
+# writes JSON, and the unstructured decoder reads numbers back (an integer when it parses as
+# int64, else a float). Everything below reproduces that chain for plain scalars:
+#   y/Y/yes/Yes/YES/on/On/ON/true/True/TRUE -> true (n/no/off/false likewise false);
+#   ""/~/null/Null/NULL -> null; .inf/.nan (and case variants in go-yaml's table) -> refused,
+#   as json.Marshal refuses them; 0777 -> 511 (a leading 0 is octal), 0o777 -> 511, 0x1F -> 31,
+#   0b101 -> 5, underscores ignored; 1e3 and 0E0 -> floats, which JSON writes as 1000 and 0 and
+#   the server reads as integers; integers past int64 -> floats; timestamps stay strings; a
+#   merge key `<<` copies the keys of a mapping (or a list of them) at its place, a later key
+#   overwriting an earlier one; keys become strings (true, 1, 1.5), null and other keys refused.
+
+PLAIN = "kai:plain"  # the tag given to an untagged plain scalar, resolved the Go way below
+_STR = _TAG + "str"
+_INT64 = 1 << 63
+
+
+def _go_scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar node's go-yaml value (before JSON)."""
+    tag, text = node.tag, node.value
+    if tag == PLAIN:
+        return go_resolve(text)
+    if tag == _STR:
+        return text
+    value: Any = go_resolve(text) if text or tag == _TAG + "null" else None
+    want = tag[len(_TAG) :]
+    ok = {
+        "int": type(value) is int,
+        "float": type(value) in (int, float),
+        "bool": type(value) is bool,
+        "null": value is None,
+        "merge": value is MERGE,
+    }.get(want, False)
+    if not ok:
+        raise InputError(f"cannot decode {_short(text)!r} as a !!{want}")
+    return float(value) if want == "float" else value
+
+
+class GoLoader(_BaseLoader):  # type: ignore[misc]
+    """libyaml's composer; plain scalars keep the PLAIN tag for the Go resolver."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return PLAIN if implicit[0] else _STR
+        return _TAG + ("map" if kind is yaml.MappingNode else "seq")
+
+
+_GO_TAGS = _JSON_TAGS | {PLAIN}
+
+
+def _go_key(node: yaml.Node, file: str, line0: int) -> Any:
+    """A mapping key as sigs.k8s.io/yaml writes it (a string), or MERGE."""
+    if not isinstance(node, yaml.ScalarNode):
+        what = "mapping" if isinstance(node, yaml.MappingNode) else "list"
+        raise InputError(
+            f"{file}:{node.start_mark.line + line0}: refused: a mapping key is a {what}; "
+            "Kubernetes keys must be strings (numbers and booleans are turned into strings)"
+        )
+    try:
+        raw = _go_scalar(node)
+    except InputError as e:
+        raise InputError(f"{file}:{node.start_mark.line + line0}: {e.message}") from None
+    if raw is MERGE or type(raw) is str:
+        return raw
+    key = json_key(raw) if raw is not None and not (type(raw) is int and raw >= _INT64) else None
+    if key is None:
+        what = "null" if raw is None else "an unsigned 64-bit number"
+        raise InputError(
+            f"{file}:{node.start_mark.line + line0}: refused: a mapping key is {what}; "
+            "Kubernetes keys must be strings (numbers and booleans are turned into strings)"
+        )
+    return key
+
+
+def _duplicate(file: str, key: str, first: yaml.Node, again: yaml.Node, line0: int) -> InputError:
+    a, b = first.start_mark, again.start_mark
+    where = (
+        f"first at line {a.line + line0}, again at line {b.line + line0}"
+        if a.line != b.line
+        else f"twice on line {a.line + line0}, columns {a.column + 1} and {b.column + 1}"
+    )
+    return InputError(
+        f"{file}:{b.line + line0}: duplicate key {_short(key)!r} ({where}); "
+        "kubectl and the API server reject duplicate fields"
+    )
+
+
+def construct_go(root: yaml.Node, file: str, line0: int = 1) -> Any:
+    """Build the JSON value of a checked node graph (see check_node) the way Kubernetes reads it."""
+    done: dict[int, Any] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        key = id(node)
+        if key in done:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                value = _go_scalar(node)
+                if type(value) is int or type(value) is float:
+                    value = json_number(value)
+                done[key] = "<<" if value is MERGE else value
+            except NotJSON:
+                raise InputError(
+                    f"{file}:{node.start_mark.line + line0}: refused: {_short(node.value)!r} is "
+                    "not a number JSON can carry (kubectl: json: unsupported value)"
+                ) from None
+            except InputError as e:
+                raise InputError(f"{file}:{node.start_mark.line + line0}: {e.message}") from None
+            continue
+        if not ready:
+            stack.append((node, True))
+            if isinstance(node, yaml.MappingNode):
+                stack.extend((v, False) for _, v in reversed(node.value))
+            else:
+                stack.extend((c, False) for c in reversed(node.value))
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            done[key] = [done[id(c)] for c in node.value]
+            continue
+        out: dict[str, Any] = {}
+        explicit: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            name = _go_key(k, file, line0)
+            if name is MERGE:
+                sources = v.value if isinstance(v, yaml.SequenceNode) else [v]
+                if not all(isinstance(s, yaml.MappingNode) for s in sources):
+                    raise InputError(
+                        f"{file}:{v.start_mark.line + line0}: invalid YAML: a merge key `<<` "
+                        "needs a mapping or a list of mappings"
+                    )
+                for s in reversed(sources):  # earlier mappings take precedence (go-yaml)
+                    out.update(done[id(s)])
+                continue
+            first = explicit.get(name)
+            if first is not None:
+                raise _duplicate(file, name, first, k, line0)
+            explicit[name] = k
+            out[name] = done[id(v)]
+        done[key] = out
+    return done[id(root)]
+
+
+def go_documents(text: str, file: str, line0: int = 1) -> Iterator[tuple[int, Any]]:
+    """Yield (line, JSON value) for each non-empty document, decoded as Kubernetes does.
+
+    The careful reader: libyaml composes the nodes (with marks for line numbers), check_node
+    refuses recursion, alias bombs, depth and tags JSON cannot carry, construct_go resolves.
+    """
+    loader = GoLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            line = node.start_mark.line + 1
-            other_keys = check_node(node, file)
-            data = loader.construct_document(node)
-            yield line, string_keys(data, file, line) if other_keys else data
+            line = node.start_mark.line + line0
+            check_node(node, file, line0=line0, keys=False)
+            yield line, construct_go(node, file, line0)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        where = f"{file}:{mark.line + line0}:{mark.column + 1}" if mark else file
         problem = e.problem or e.context or "malformed YAML"
         if "maximum nesting depth" in problem:
             problem = f"nested more than {MAX_DEPTH} levels deep"
@@ -267,13 +415,3 @@ def iter_documents(text: str, file: str) -> Iterator[tuple[int, Any]]:
         raise InputError(f"{file}: refused: YAML nested too deeply") from None
     finally:
         loader.dispose()
-
-
-def dump_all(objs: Iterable[dict[str, Any]]) -> str:
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return str(yaml.dump_all(list(objs), Dumper=dumper, sort_keys=False, default_flow_style=False))
-
-
-def dump(data: Any) -> str:
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return str(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True))

@@ -96,9 +96,16 @@ def test_alias_bomb_is_refused_quickly() -> None:
 
 
 def test_modest_alias_use_is_fine() -> None:
-    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: c}\ndata: {x: &v y, z: *v}\n"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: c}\ndata: {x: &v yv, z: *v}\n"
     manifests, _ = load_text(text, "ok.yaml")
-    assert manifests[0].obj["data"] == {"x": "y", "z": "y"}
+    assert manifests[0].obj["data"] == {"x": "yv", "z": "yv"}
+
+
+def test_a_plain_y_is_true_as_go_yaml_reads_it() -> None:
+    # go-yaml v2 (sigs.k8s.io/yaml, kubectl, the API server) resolves y/n like yes/no
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {x: &v y, z: *v}\n"
+    manifests, _ = load_text(text, "ok.yaml")
+    assert manifests[0].obj["data"] == {"x": True, "z": True}
 
 
 @pytest.mark.parametrize(

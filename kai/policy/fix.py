@@ -17,7 +17,7 @@ from typing import Any
 
 from kai.errors import InputError
 from kai.manifests import load_text
-from kai.models import Finding, Manifest, Rule
+from kai.models import Finding, Manifest, Rule, Severity
 from kai.policy.engine import Context, Engine
 from kai.policy.normalize import decoded
 
@@ -42,11 +42,15 @@ class Change:
 
 @dataclass(slots=True)
 class FileFix:
+    """One file's fix: the texts (as on disk, for kai.fixfile), the changes, the fixes declined,
+    and the findings at --fail-on that remain after fixing."""
+
     file: str
     original: str
     fixed: str
     changes: list[Change] = field(default_factory=list)
     declined: list[Change] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -56,8 +60,8 @@ class FileFix:
         name = self.file if self.file != "-" else "stdin"
         return "".join(
             difflib.unified_diff(
-                self.original.splitlines(keepends=True),
-                self.fixed.splitlines(keepends=True),
+                self.original.replace("\r\n", "\n").splitlines(keepends=True),
+                self.fixed.replace("\r\n", "\n").splitlines(keepends=True),
                 f"a/{name}",
                 f"b/{name}",
             )
@@ -595,25 +599,47 @@ def _doc_line(doc: Any) -> int | None:
     return lc.line + 1 if lc is not None and lc.line is not None else None
 
 
+def fix_engine(rules: Sequence[Rule], fail_on: Severity | None = None) -> Engine:
+    """The engine fix_text evaluates with: every rule when what remains is asked for (the last
+    evaluation then says it), else only the fixable ones. Build it once for many files."""
+    return Engine(list(rules) if fail_on is not None else [r for r in rules if r.id in FIXERS])
+
+
 def fix_text(
     text: str,
     file: str,
     rules: Sequence[Rule],
     defaults: dict[str, Any] | None = None,
     namespace: str = "default",
+    fail_on: Severity | None = None,
+    engine: Engine | None = None,
 ) -> FileFix:
-    """Apply every applicable fix to one file's text, repeating until nothing more changes."""
+    """Apply every applicable fix to one file's text, repeating until nothing more changes.
+
+    Each pass evaluates first and parses the text round-trip (ruamel) only when a fixable
+    finding exists; with `fail_on`, the findings at or above it that the last evaluation still
+    gives are `remaining`. `engine` (fix_engine) may be shared by many files.
+    """
     from ruamel.yaml.error import YAMLError
 
     defaults = defaults or {}
     result = FileFix(file=file, original=text, fixed=text)
-    engine = Engine([r for r in rules if r.id in FIXERS])
+    if engine is None:
+        engine = fix_engine(rules, fail_on)
     current = text
+    evaluated = None
     seen_declines: set[tuple[str, str, str]] = set()
     for _ in range(MAX_PASSES):
         manifests, notes = load_text(current, file)
-        manifests = [Manifest(ref=m.ref, source=m.source, obj=decoded(m.obj)) for m in manifests]
+        evaluated = current
         report = engine.evaluate(manifests, notes, default_namespace=namespace)
+        if fail_on is not None:
+            result.remaining = [
+                f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank
+            ]
+        if not any(not f.suppressed and f.rule in FIXERS for f in report.findings):
+            break  # nothing to fix: no round-trip parse
+        manifests = [Manifest(ref=m.ref, source=m.source, obj=decoded(m.obj)) for m in manifests]
         ctx = Context(manifests, namespace)
         y = _yaml(current)
         try:
@@ -665,6 +691,12 @@ def fix_text(
         out = io.StringIO()
         y.dump_all(docs, out)
         current = _keep_header(text, out.getvalue())
+    if fail_on is not None and evaluated is not current:  # the passes ran out after a change
+        manifests, notes = load_text(current, file)
+        report = engine.evaluate(manifests, notes, default_namespace=namespace)
+        result.remaining = [
+            f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank
+        ]
     result.fixed = current
     return result
 
