@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from localmodel.harness import KAI_MODEL, ModelServer, ModelUnavailable, model_server
+from localmodel.assemble_gguf import ModelUnavailable
+from localmodel.harness import KAI_MODEL, ModelServer, model_server
 from localmodel.proxy import RecordingProxy
 
 ROOT = Path(__file__).resolve().parent.parent
