@@ -31,7 +31,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-BUILDERS = ["build.py", "build_capstone.py", "build_learn.py", "build_ops.py", "build_cluster.py"]
+BUILDERS = ["build.py", "build_capstone.py", "build_learn.py", "build_ops.py"]
+# build_cluster.py records its fake API server through vcrpy, whose cassettes keep each response's
+# Date header (and the server's timestamps): it writes different bytes on every run, so it is not
+# compared until it pins them. `check_generated.py build_cluster.py` still runs it on request.
+OPTIONAL = ["build_cluster.py"]
 COPIED = ["kai", "tests", "examples", "policies", "prompts", "agent", "docs", "pyproject.toml"]
 SKIP = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis"
@@ -123,9 +127,9 @@ def check(builders: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     names = [Path(a).name for a in (sys.argv[1:] if argv is None else argv)]
-    unknown = [n for n in names if n not in BUILDERS]
+    unknown = [n for n in names if n not in BUILDERS + OPTIONAL]
     if unknown:
-        print(f"not a builder: {', '.join(unknown)} (one of {', '.join(BUILDERS)})")
+        print(f"not a builder: {', '.join(unknown)} (one of {', '.join(BUILDERS + OPTIONAL)})")
         return 2
     return check(names or BUILDERS)
 
