@@ -105,8 +105,16 @@ class Gate:
         from rich.markup import escape
 
         out = Outcome(0)
+        refused = [v for v in verdicts if v.kind is Kind.refused]
+        if refused:  # a refusal is never a clean exit, whatever else happens (exit 1)
+            print(
+                f"error: kai refused {len(refused)} of {len(verdicts)} proposed command"
+                f"{'s' if len(verdicts) != 1 else ''}; a refused command never runs",
+                file=sys.stderr,
+            )
         if self.approval is Approval.suggest_only:
             self.console.print("[dim]suggest-only: nothing runs; the commands are above[/]")
+            out.code, out.skipped = (ExitCode.FINDINGS if refused else 0), refused
             return out
         runnable = [v for v in verdicts if v.kind is not Kind.refused]
         if not self.tty:

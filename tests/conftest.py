@@ -66,15 +66,17 @@ def json_body(r1: Any, r2: Any) -> None:
     assert json.loads(r1.body or b"null") == json.loads(r2.body or b"null"), "request bodies differ"
 
 
-def model_tapes(match_body: bool = False) -> vcr.VCR:
-    """Model exchanges: replay only (record mode none), secrets filtered; with match_body the
-    request bodies must match too (the recorded cassettes; the authored ones stage follow-up
-    turns whose bodies are not what kai sends)."""
+def model_tapes(match_body: bool = True, **options: Any) -> vcr.VCR:
+    """Model exchanges: replay only (record mode none), secrets filtered, and the request bodies
+    must match what the cassette holds: every model cassette, authored or recorded, holds the
+    bodies kai sends today, so a prompt edit without rebuilding (tests/cassettes/build*.py) or
+    re-recording (record_model.py) fails. match_body=False exists only for the test that shows
+    the difference."""
     v = vcr.VCR(
         cassette_library_dir=str(Path(__file__).parent / "cassettes"),
         record_mode="none",
         match_on=["method", "scheme", "host", "port", "path", *(["json_body"] * match_body)],
-        filter_headers=["authorization", "x-api-key"],
+        **{"filter_headers": ["authorization", "x-api-key"], **options},
     )
     v.register_matcher("json_body", json_body)
     return v

@@ -29,7 +29,9 @@ CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: 
 def _pod_sc(text: str, file: str = "x.yaml") -> dict[str, object]:
     pods = [m.obj for m in load_text(text, file)[0] if m.ref.kind == "Pod"]
     assert len(pods) == 1
-    return pods[0]["spec"]["securityContext"]
+    sc = pods[0]["spec"]["securityContext"]
+    assert isinstance(sc, dict)
+    return sc
 
 
 def test_licence_header_before_leading_separator_is_kept(kai, tmp_path: Path) -> None:

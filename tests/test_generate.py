@@ -7,7 +7,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import vcr
 from conftest import EXAMPLES, model_tapes
 
 from kai.config import Config
@@ -128,7 +127,7 @@ def test_a_repair_answer_replaces_only_the_objects_it_sends_back() -> None:
 def test_every_request_carries_a_max_tokens_bound(
     sent_bodies: list[dict], cassette: str, model: str
 ) -> None:
-    with recorder.use_cassette(cassette):
+    with recorder.use_cassette(cassette.replace(".yaml", "_max_tokens_1500.yaml")):
         llm = LLM(Settings(model=model, cache=False, max_tokens=1500))
         generate(REQUEST, llm.settings, RULES, Config(), llm=llm)
     assert sent_bodies and all(b["max_tokens"] == 1500 for b in sent_bodies)
@@ -166,7 +165,8 @@ def test_unreadable_answer_gets_one_corrective_retry() -> None:
 
 def test_questions_instead_of_a_plan() -> None:
     with recorder.use_cassette("openai_questions.yaml"):
-        result, _ = _run()
+        llm = LLM(Settings(model="openai/gpt-4.1-mini", cache=False))
+        result = generate("deploy my agent", llm.settings, RULES, Config(), llm=llm)
     assert result.plan.objects == [] and len(result.plan.questions) == 2
     assert result.stopped_because == "the model asked questions instead of planning"
 
@@ -230,7 +230,7 @@ def test_no_planted_secret_reaches_any_request(sent_bodies: list[dict]) -> None:
         f"AWS key {planted[2]}, and the database password: {planted[3]}"
     )
     config = Config(extra={"registry": f"https://robot:{planted[3]}@registry.example.com"})
-    with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
+    with recorder.use_cassette("openai_planted_secrets.yaml"):
         llm = LLM(Settings(model="openai/gpt-4.1-mini", cache=False))
         generate(request, llm.settings, RULES, config, llm=llm)
     sent = json.dumps(bodies)
@@ -421,12 +421,8 @@ def test_other_providers_go_through_litellm(monkeypatch: pytest.MonkeyPatch) -> 
     import sys
 
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-test-not-a-real-key-000000000000000")
-    gemini = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode="none",
-        match_on=["method", "scheme", "host", "port", "path"],
-        filter_query_parameters=["key"],
-        filter_headers=["x-goog-api-key"],
+    gemini = model_tapes(
+        filter_query_parameters=["key"], filter_headers=["authorization", "x-goog-api-key"]
     )
     with gemini.use_cassette("gemini_via_litellm.yaml") as cassette:
         result, llm = _run(model="gemini/gemini-2.0-flash")

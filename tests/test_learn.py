@@ -9,8 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import vcr
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, model_tapes
 
 from kai.critique import features, parse_grading
 from kai.errors import ModelError
@@ -22,12 +21,7 @@ DATA = Path(__file__).parent / "data" / "learn"
 AGENT = str(EXAMPLES / "agent-draft" / "agent.yaml")
 HARDENED = str(EXAMPLES / "agent-hardened")
 MODEL = "openai/gpt-4.1-mini"
-recorder = vcr.VCR(
-    cassette_library_dir=str(Path(__file__).parent / "cassettes"),
-    record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path"],
-    filter_headers=["authorization", "x-api-key"],
-)
+recorder = model_tapes()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import anyio
 import pytest
 import vcr
 import yaml
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, model_tapes
 from mcp import Client
 from mcp.types import CallToolResult
 
@@ -37,12 +37,7 @@ TOOLS = {
     "dry_run",
     "generate",
 }
-models = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path"],
-    filter_headers=["authorization", "x-api-key"],
-)
+models = model_tapes()
 cluster = vcr.VCR(
     cassette_library_dir=str(CASSETTES / "cluster"),
     record_mode="none",

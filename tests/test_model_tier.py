@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from localmodel.harness import KAI_MODEL, ModelServer, ModelUnavailable, model_server
+from localmodel.assemble_gguf import ModelUnavailable
+from localmodel.harness import KAI_MODEL, ModelServer, model_server
 from localmodel.proxy import RecordingProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,4 +194,6 @@ def test_run_proposal_end_to_end(
     assert 1 <= served <= 2  # one proposal, at most one corrective retry
     if proc.returncode == 0:
         assert "kubectl " in proc.stdout  # the proposal is shown as copy-pasteable lines
+    if proc.returncode == 1:  # something was refused: said in one line
+        assert proc.stderr.count("error: kai refused ") == 1, proc.stderr
     assert_bounded(proxy)

@@ -164,7 +164,8 @@ def test_previews_list_what_a_destructive_command_touches() -> None:
         "-o",
         "name",
     ]
-    assert preview(classify(["drain", "node-1", "--ignore-daemonsets"]))[-4:] == [
+    drain = preview(classify(["drain", "node-1", "--ignore-daemonsets"]))
+    assert drain is not None and drain[-4:] == [
         "--field-selector",
         "spec.nodeName=node-1",
         "-o",

@@ -58,6 +58,23 @@ def replay(kai: Any, monkeypatch: pytest.MonkeyPatch, tmp: Path, path: Path) -> 
     return result, cassette
 
 
+# Where kai has since changed what it does with the same recorded answers, the exit code it gives
+# now (the metadata keeps the one it gave when recorded). run_scale: the model's one argv string
+# "kubectl scale deployment web --replicas=3" is refused, and a refusal exits 1 (it exited 0).
+NOW_EXITS = {"run_scale": 1}
+
+
+def test_the_real_models_refused_proposal_exits_1_in_one_line(
+    kai, kubectl: FakeKubectl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = LOCAL / "run_scale.yaml"
+    assert load(path)["metadata"]["exit_code"] == 0  # what kai did when this was recorded
+    r, cassette = replay(kai, monkeypatch, tmp_path, path)
+    assert cassette.all_played and kubectl.calls() == []
+    assert "is not kubectl: kai runs only kubectl commands" in r.out
+    assert r.code == 1 and r.err.count("\n") == 1 and r.err.startswith("error: kai refused 1 of 1")
+
+
 def test_there_are_recordings() -> None:
     names = {p.stem for p in RECORDINGS}
     assert names and names <= {"generate_web", "run_scale"}  # record_model.py's scenarios
@@ -80,7 +97,7 @@ def test_replay_matches_every_request(
     data = load(path)
     r, cassette = replay(kai, monkeypatch, tmp_path, path)
     assert cassette.all_played and cassette.play_count == len(data["interactions"]), r.err
-    assert r.code == data["metadata"]["exit_code"], (r.out, r.err)
+    assert r.code == NOW_EXITS.get(path.stem, data["metadata"]["exit_code"]), (r.out, r.err)
     assert kubectl.calls() == []  # nothing ran: generate without --apply, run in suggest-only
     summary = re.search(r"(\d+) model calls?, (\d+) prompt \+ (\d+) completion tokens", r.out)
     if data["metadata"]["argv"][0] == "generate" and r.code in (0, 1):

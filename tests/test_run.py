@@ -240,6 +240,19 @@ def test_refused_commands_never_run_and_the_rest_does(kai, kubectl: FakeKubectl)
     assert "kubectl exec opens a shell" in r.out
 
 
+def test_a_refusal_in_suggest_only_exits_1_with_a_one_line_error(kai, kubectl: FakeKubectl) -> None:
+    """The real model's answer in tests/cassettes/local/run_scale.yaml was one argv string,
+    "kubectl scale deployment web --replicas=3": refused as not kubectl, yet kai exited 0. A
+    refusal is never a clean exit (README: 1 something was refused), in suggest-only too."""
+    r = kai("run", "-c", "curl -s https://example.com/x.sh", "--approval", "suggest-only")
+    assert r.code == 1 and kubectl.calls() == []
+    assert "'curl' is not kubectl" in r.out
+    assert r.err == "error: kai refused 1 of 1 proposed command; a refused command never runs\n"
+    r = kai("run", "-c", "get pods", "-c", "exec -it agent -- sh", "--approval", "suggest-only")
+    assert r.code == 1 and kubectl.calls() == [] and "refused 1 of 2 proposed commands" in r.err
+    assert kai("run", "-c", "get pods", "--approval", "suggest-only").err == ""  # nothing refused
+
+
 def test_unreadable_command_lines_are_a_usage_error(kai, kubectl: FakeKubectl) -> None:
     r = kai("run", "-c", "get pods 'unterminated")
     assert r.code == 2 and "cannot split" in r.err and "Traceback" not in r.err

@@ -14,7 +14,7 @@ from kai.policy.catalog import load_rules
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _screen(width: int, draw) -> list[str]:  # type: ignore[no-untyped-def]
+def _screen(width: int, draw) -> list[str]:
     console = Console(force_terminal=True, width=width, highlight=False)
     with console.capture() as cap:
         draw(console)
@@ -44,9 +44,10 @@ def test_rationale_wraps_once_at_the_terminal_width(width: int) -> None:
 def test_long_cel_and_yaml_are_wrapped_never_cropped(width: int) -> None:
     rule = max(
         (r for r in load_rules() if r.cel),
-        key=lambda r: max(map(len, r.cel.expression.splitlines())),
-    )  # type: ignore[union-attr]
-    assert max(map(len, rule.cel.expression.splitlines())) > width  # type: ignore[union-attr]
+        key=lambda r: max(map(len, r.cel.expression.splitlines())) if r.cel else 0,
+    )
+    assert rule.cel is not None
+    assert max(map(len, rule.cel.expression.splitlines())) > width
     lines = _screen(width, lambda c: render.print_rule(c, rule))
     shown = "".join(line.strip() for line in lines).replace(" ", "")
     assert rule.cel.expression.replace(" ", "").replace("\n", "") in shown  # type: ignore[union-attr]

@@ -20,16 +20,22 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kai.config import Config  # noqa: E402
-from kai.generate import first_messages  # noqa: E402
 from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
 from kai.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
-from kai.prompts import render  # noqa: E402
 
 REQUEST = (
     "deploy ghcr.io/acme/agent:1.4.0 with 2 replicas on port 8000, health at /healthz and /readyz, "
     "reachable at agent.example.com"
 )
+VAGUE_REQUEST = "deploy my agent"  # what the questions cassette answers
+REPROMPT = "use a ClusterIP instead and add an HPA from 2 to 10 at 70% CPU"
+PLANTED = [
+    "sk-proj-PLANTEDsecretVALUE1234567890",
+    "ghp_PLANTEDtoken1234567890abcdefghij",
+    "AKIAPLANTED00000TEST",
+    "hunter2-planted-password",
+]
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
 
@@ -163,23 +169,6 @@ def openai_429() -> dict[str, Any]:
     }
 
 
-def anthropic_request(messages: list[dict[str, str]]) -> dict[str, Any]:
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    body = {
-        "model": "claude-sonnet-4-5",
-        "max_tokens": DEFAULT_MAX_TOKENS,
-        "temperature": 0.0,
-        "messages": [m for m in messages if m["role"] != "system"],
-        "system": system,
-    }
-    return {
-        "body": json.dumps(body),
-        "headers": {"Content-Type": ["application/json"], "anthropic-version": ["2023-06-01"]},
-        "method": "POST",
-        "uri": ANTHROPIC_URL,
-    }
-
-
 def anthropic_ok(text: str, input_tokens: int, output_tokens: int) -> dict[str, Any]:
     body = {
         "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
@@ -237,69 +226,107 @@ def gemini_ok(text: str, prompt_tokens: int, output_tokens: int) -> dict[str, An
     }
 
 
-def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    body = {
-        "contents": [
-            {"role": "user", "parts": [{"text": m["content"]}]}
-            for m in messages
-            if m["role"] == "user"
-        ],
-        "system_instruction": {"parts": [{"text": system}]},
-        "generationConfig": {
-            "temperature": 0.0,
-            "maxOutputTokens": DEFAULT_MAX_TOKENS,
-            "response_mime_type": "application/json",
-        },
-    }
-    return {
-        "body": json.dumps(body),
-        "headers": {"Content-Type": ["application/json"]},
-        "method": "POST",
-        "uri": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent",
-    }
+class Answers:
+    """kai's real client, talking to authored answers: `kai.llm._post` (OpenAI, Anthropic) and
+    httpx (litellm's providers) are replaced while `run` goes, so every request in the cassette is
+    the body kai really sent, after its own redaction, compaction and bounds. The answers are
+    given in order; the last one repeats when kai asks more often."""
 
-
-class Scripted:
-    """Stands in for kai.llm.LLM while authoring: answers in order and keeps what kai sent, so
-    an authored cassette holds the request bodies kai really sends for those answers."""
-
-    def __init__(self, answers: list[str]) -> None:
-        from kai.llm import Settings
-
-        self.settings = Settings(model="openai/gpt-4.1-mini", cache=False)
+    def __init__(self, answers: list[dict[str, Any]]) -> None:
         self.answers = answers
-        self.sent: list[list[dict[str, str]]] = []
-        self.calls = self.retries = self.prompt_tokens = self.completion_tokens = 0
-        self.cost_usd: float | None = None
+        self.interactions: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
-    def complete(self, messages: Any, schema: Any = None) -> Any:
-        from kai.llm import Completion, Usage
-        from kai.redact import redact_text
+    def _next(self, method: str, url: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+        answer = self.answers[min(len(self.interactions), len(self.answers) - 1)]
+        kept = {k: [v] for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+        request = {
+            "body": json.dumps(body),
+            "headers": {"Content-Type": ["application/json"], **kept},
+            "method": method,
+            "uri": url,
+        }
+        self.interactions.append((request, answer))
+        return answer
 
-        self.sent.append([{**m, "content": redact_text(m["content"])} for m in messages])
-        self.calls += 1
-        return Completion(self.answers[min(self.calls, len(self.answers)) - 1], "x", Usage())
+    def run(self, run: Any) -> Any:
+        import httpx
+
+        import kai.llm as llm_module
+
+        def fake_post(url: str, headers: dict[str, str], body: Any, timeout: float) -> Any:
+            answer = self._next("POST", url, headers, body)
+            reply = {k: v[0] for k, v in answer["headers"].items()}
+            return answer["status"]["code"], reply, json.loads(answer["body"]["string"])
+
+        def fake_send(client: Any, request: httpx.Request, **_kw: Any) -> httpx.Response:
+            url = str(request.url.copy_remove_param("key"))
+            headers = dict(request.headers)
+            answer = self._next(request.method, url, headers, json.loads(request.content))
+            return httpx.Response(
+                answer["status"]["code"],
+                headers={k: v[0] for k, v in answer["headers"].items()},
+                content=answer["body"]["string"].encode(),
+                request=request,
+            )
+
+        real_post, real_send = llm_module._post, httpx.Client.send
+        llm_module._post = fake_post
+        httpx.Client.send = fake_send  # type: ignore[method-assign]
+        try:
+            return run()
+        finally:
+            llm_module._post = real_post
+            httpx.Client.send = real_send  # type: ignore[method-assign]
 
 
-def authored_exchange(
-    name: str,
-    answers: list[str],
-    usage: list[tuple[int, int]],
+SECRET_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "api-key"}
+KEYS = {
+    "OPENAI_API_KEY": "sk-test-not-a-real-key-0000000000",
+    "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key-000000",
+    "GEMINI_API_KEY": "AIza-test-not-a-real-key-000000000000000",
+}
+
+
+def authored(name: str, answers: list[dict[str, Any]], run: Any) -> Any:
+    """Write cassette `name`: what kai sent while `run` went, and the authored answers."""
+    import os
+
+    for k, v in KEYS.items():
+        os.environ.setdefault(k, v)
+    for k in ("KAI_MAX_TOKENS", "KAI_MODEL", "KAI_API_BASE"):
+        os.environ.pop(k, None)
+    script = Answers(answers)
+    try:
+        out = script.run(run)
+    except Exception as e:  # a model error is the case some cassettes stage
+        from kai.errors import KaiError
+
+        if not isinstance(e, KaiError):
+            raise
+        out = e
+    write(name, script.interactions)
+    return out
+
+
+def llm(model: str = "openai/gpt-4.1-mini", **settings: Any) -> Any:
+    from kai.llm import LLM, Settings
+
+    return LLM(Settings(model=model, cache=False, **settings), None, sleep=lambda _s: None)
+
+
+def run_generate(
     request: str = REQUEST,
+    model: str = "openai/gpt-4.1-mini",
+    config: Config | None = None,
     given: dict[str, str] | None = None,
-) -> None:
-    """Run kai's loop against authored answers; write what it sent and what it got."""
+    **settings: Any,
+) -> Any:
+    """What the tests run: kai's loop with a fresh client, the bundled rules, no user config."""
     from kai.generate import generate
 
-    llm = Scripted(answers)
-    generate(request, llm.settings, load_rules(), Config(), given, llm=llm)  # type: ignore[arg-type]
-    write(
-        name,
-        [
-            (openai_request(sent), openai_ok(answers[min(i, len(answers) - 1)], 20 + i, *usage[i]))
-            for i, sent in enumerate(llm.sent)
-        ],
+    client = llm(model, **settings)
+    return lambda: generate(
+        request, client.settings, load_rules(), config or Config(), given, llm=client
     )
 
 
@@ -322,32 +349,37 @@ def write(name: str, interactions: list[tuple[dict[str, Any], dict[str, Any]]]) 
 
 
 def main() -> None:
-    msgs = first_messages(REQUEST, load_rules(), Config(), {})
-    follow = [
-        *msgs,
-        {"role": "assistant", "content": "(previous answer)"},
-        {"role": "user", "content": "(repair turn)"},
-    ]
-    write("openai_clean_draft", [(openai_request(msgs), openai_ok(plan(HARDENED), 1, 3412, 2187))])
-    write(
+    authored("openai_clean_draft", [openai_ok(plan(HARDENED), 1, 3412, 2187)], run_generate())
+    # The same answer under a bound of 1,500 tokens (the tests of max_tokens).
+    authored(
+        "openai_clean_draft_max_tokens_1500",
+        [openai_ok(plan(HARDENED), 1, 3412, 2187)],
+        run_generate(max_tokens=1500),
+    )
+    flawed = openai_ok(
+        plan(DRAFT, rationale="A Deployment, a Service and an Ingress."), 2, 3412, 611
+    )
+    authored(
         "openai_flawed_then_repaired",
-        [
-            (
-                openai_request(msgs),
-                openai_ok(
-                    plan(DRAFT, rationale="A Deployment, a Service and an Ingress."), 2, 3412, 611
-                ),
-            ),
-            (openai_request(follow), openai_ok(plan(HARDENED), 3, 5230, 2190)),
-        ],
+        [flawed, openai_ok(plan(HARDENED), 3, 5230, 2190)],
+        run_generate(),
+    )
+    # The flawed draft again, for a request and a team config with planted secrets: the bodies
+    # hold what kai sent after redaction (the test checks no planted value is in them).
+    authored(
+        "openai_planted_secrets",
+        [flawed, openai_ok(plan(HARDENED), 3, 5230, 2190)],
+        run_generate(
+            f"{REQUEST}. Use OPENAI_API_KEY={PLANTED[0]}, pull with token {PLANTED[1]}, "
+            f"AWS key {PLANTED[2]}, and the database password: {PLANTED[3]}",
+            config=Config(extra={"registry": f"https://robot:{PLANTED[3]}@registry.example.com"}),
+        ),
     )
     invalid = "Sure! Here is the deployment:\n```yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: [agent\n```"
-    write(
+    authored(
         "openai_invalid_then_retry",
-        [
-            (openai_request(msgs), openai_ok(invalid, 4, 3412, 40)),
-            (openai_request(follow), openai_ok(plan(HARDENED), 5, 3490, 2187)),
-        ],
+        [openai_ok(invalid, 4, 3412, 40), openai_ok(plan(HARDENED), 5, 3490, 2187)],
+        run_generate(),
     )
     questions = json.dumps(
         {
@@ -359,27 +391,23 @@ def main() -> None:
             ],
         }
     )
-    write("openai_questions", [(openai_request(msgs), openai_ok(questions, 6, 3398, 58))])
+    authored("openai_questions", [openai_ok(questions, 6, 3398, 58)], run_generate(VAGUE_REQUEST))
     # Authored: a model that answers with nothing at all, twice (kai's corrective retry between).
     empty = json.dumps({"objects": [], "rationale": "Done.", "questions": []})
     try:
         parse_plan(empty)
         raise SystemExit("an empty plan must not parse")
-    except PlanError as e:
-        retry = [*msgs, {"role": "assistant", "content": empty}, *render("retry", error=str(e))]
-    write(
+    except PlanError:
+        pass
+    authored(
         "openai_empty_plan_authored",
-        [
-            (openai_request(msgs), openai_ok(empty, 10, 3412, 12)),
-            (openai_request(retry), openai_ok(empty, 11, 3480, 12)),
-        ],
+        [openai_ok(empty, 10, 3412, 12), openai_ok(empty, 11, 3480, 12)],
+        run_generate(),
     )
-    write(
+    authored(
         "openai_429_then_ok",
-        [
-            (openai_request(msgs), openai_429()),
-            (openai_request(msgs), openai_ok(plan(HARDENED), 7, 3412, 2187)),
-        ],
+        [openai_429(), openai_ok(plan(HARDENED), 7, 3412, 2187)],
+        run_generate(),
     )
     first = [dict(o) for o in HARDENED if o["kind"] != "HorizontalPodAutoscaler"]
     for o in first:
@@ -387,26 +415,42 @@ def main() -> None:
             o["spec"] = {**o["spec"], "type": "LoadBalancer"}
         if o["kind"] == "Deployment":
             o["spec"] = {"replicas": 2, **o["spec"]}
-    reprompt = [
-        *follow[:-1],
-        {"role": "user", "content": "(reprompt: use a ClusterIP instead and add an HPA)"},
-    ]
-    write(
+
+    def reprompt() -> Any:
+        from kai.generate import generate
+
+        client = llm()
+        before = generate(REQUEST, client.settings, load_rules(), Config(), llm=client)
+        return generate(
+            REQUEST,
+            client.settings,
+            load_rules(),
+            Config(),
+            llm=client,
+            history=before.messages,
+            feedback=REPROMPT,
+            previous_yaml=before.yaml,
+        )
+
+    authored(
         "openai_reprompt",
-        [
-            (openai_request(msgs), openai_ok(plan(first), 8, 3412, 2010)),
-            (openai_request(reprompt), openai_ok(plan(HARDENED), 9, 5702, 2187)),
-        ],
+        [openai_ok(plan(first), 8, 3412, 2010), openai_ok(plan(HARDENED), 9, 5702, 2187)],
+        reprompt,
     )
     # Authored: a model that switches the evaluator off with a bare wildcard suppression on the
-    # flawed draft, and keeps it in its repair answer.
+    # flawed draft, and keeps it in its repair answers.
     ignored = [
         {**o, "metadata": {**o["metadata"], "annotations": {"kai.dev/ignore": "*"}}} for o in DRAFT
     ]
-    authored_exchange(
+    answer = plan(ignored, rationale="All rules are ignored for this app.")
+    authored(
         "openai_ignore_all_authored",
-        [plan(ignored, rationale="All rules are ignored for this app.")],
-        [(3412, 640), (2950, 610), (2950, 610)],
+        [
+            openai_ok(answer, 20, 3412, 640),
+            openai_ok(answer, 21, 2950, 610),
+            openai_ok(answer, 22, 2950, 610),
+        ],
+        run_generate(),
     )
 
     # Authored: the person said health at / (--set health=/); the model probes /healthz first
@@ -421,20 +465,36 @@ def main() -> None:
                             c[probe]["httpGet"]["path"] = path
         return out
 
-    authored_exchange(
+    authored(
         "openai_health_constraint_authored",
-        [plan(HARDENED), plan([o for o in probing("/") if o["kind"] == "Deployment"])],
-        [(3420, 2187), (3000, 900)],
-        request=REQUEST.replace("health at /healthz and /readyz", "health at /"),
-        given={"health": "/"},
+        [
+            openai_ok(plan(HARDENED), 20, 3420, 2187),
+            openai_ok(plan([o for o in probing("/") if o["kind"] == "Deployment"]), 21, 3000, 900),
+        ],
+        run_generate(
+            REQUEST.replace("health at /healthz and /readyz", "health at /"), given={"health": "/"}
+        ),
     )
-    write("gemini_via_litellm", [(gemini_request(msgs), gemini_ok(plan(HARDENED), 3480, 2201))])
+    authored(
+        "gemini_via_litellm",
+        [gemini_ok(plan(HARDENED), 3480, 2201)],
+        run_generate(model="gemini/gemini-2.0-flash"),
+    )
     wrapped = (
         "Here is a production-ready layout for the agent, hardened against the evaluator's rules.\n\n```json\n"
         + plan(HARDENED)
         + "\n```\n\nApply it with `kai apply`, or ask me to change the exposure."
     )
-    write("anthropic_prose_wrapped", [(anthropic_request(msgs), anthropic_ok(wrapped, 3551, 2240))])
+    authored(
+        "anthropic_prose_wrapped",
+        [anthropic_ok(wrapped, 3551, 2240)],
+        run_generate(model="anthropic/claude-sonnet-4-5"),
+    )
+    authored(
+        "anthropic_prose_wrapped_max_tokens_1500",
+        [anthropic_ok(wrapped, 3551, 2240)],
+        run_generate(model="anthropic/claude-sonnet-4-5", max_tokens=1500),
+    )
 
 
 # ---------- eval tasks: one cassette per task ----------
@@ -751,7 +811,6 @@ def eval_cassettes() -> None:
     (HERE / "eval").mkdir(exist_ok=True)
     for n, f in enumerate(sorted((ROOT / "examples" / "tasks").glob("*.yaml"))):
         task = yaml.safe_load(f.read_text())
-        msgs = first_messages(task["request"], load_rules(), Config(), {})
         flaw = FLAWS.get(task["id"])
         good = plan(
             task_plan(task),
@@ -764,14 +823,9 @@ def eval_cassettes() -> None:
             bad = plan(
                 task_plan(task, flaw), rationale="First draft.", explanations={}, assumptions=[]
             )
-            follow = [
-                *msgs,
-                {"role": "assistant", "content": "(previous answer)"},
-                {"role": "user", "content": "(repair turn)"},
-            ]
-            pairs = [
-                (openai_request(msgs), openai_ok(bad, 100 + 2 * n, 3400, size)),
-                (openai_request(follow), openai_ok(good, 101 + 2 * n, 3400 + size + 600, size)),
+            answers = [
+                openai_ok(bad, 100 + 2 * n, 3400, size),
+                openai_ok(good, 101 + 2 * n, 3400 + size + 600, size),
             ]
         else:
             answer = (
@@ -784,17 +838,14 @@ def eval_cassettes() -> None:
                 if flaw
                 else good
             )
-            pairs = [(openai_request(msgs), openai_ok(answer, 100 + 2 * n, 3400, len(answer) // 4))]
-        data = {
-            "metadata": {**AUTHORED, "by": "tests/cassettes/build.py (eval_cassettes)"},
-            "interactions": [{"request": q, "response": a} for q, a in pairs],
-            "version": 1,
-        }
-        (HERE / "eval" / f"{task['id']}.yaml").write_text(
-            yaml.safe_dump(data, sort_keys=False, width=100)
-        )
+            answers = [openai_ok(answer, 100 + 2 * n, 3400, len(answer) // 4)]
+        authored(f"eval/{task['id']}", answers, run_generate(task["request"]))
 
 
 if __name__ == "__main__":
+    if "--check" in sys.argv[1:]:  # rebuild on a copy; exit 1 with a diff when stale
+        import check_generated
+
+        raise SystemExit(check_generated.main([__file__]))
     main()
     eval_cassettes()

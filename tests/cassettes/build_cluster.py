@@ -350,4 +350,8 @@ def main_build() -> None:
 
 
 if __name__ == "__main__":
+    if "--check" in sys.argv[1:]:  # rebuild on a copy; exit 1 with a diff when stale
+        import check_generated
+
+        raise SystemExit(check_generated.main([__file__]))
     main_build()

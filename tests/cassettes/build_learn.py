@@ -142,6 +142,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    if "--check" in sys.argv[1:]:  # rebuild on a copy; exit 1 with a diff when stale
+        import check_generated
+
+        raise SystemExit(check_generated.main([__file__]))
     main()
     here = Path(__file__).parent
     written = sorted([*here.glob("explain_*.yaml"), *here.glob("critique_*.yaml")])

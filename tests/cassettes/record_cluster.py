@@ -1,6 +1,7 @@
 """Records tests/cassettes/cluster/*.yaml from a REAL control plane (the cluster tier's harness).
 
 KAI_TEST_K8S_BIN=/tmp/kai-k8s-bin python tests/cassettes/record_cluster.py [NAME...]
+python tests/cassettes/record_cluster.py --check   # offline: the cassettes say what answered
 
 Starts etcd + kube-apiserver + controller-manager + scheduler and the node stand-in
 (tests/cluster/harness.py), stages each scenario for real (a CRD, a conflicting field manager, a
@@ -222,5 +223,29 @@ def main_record(names: list[str]) -> None:
         cp.stop()
 
 
+def check() -> int:
+    """No server here: check what can be checked offline. Every scenario's cassette exists and
+    its first line names the real kube-apiserver version that answered, and every other cassette
+    in cassettes/cluster/ says it is authored. (The replaying tests, tests/test_apply.py, check
+    that kai still sends what was recorded.)"""
+    problems = []
+    recorded = set(scenarios(None))  # type: ignore[arg-type]
+    for name in sorted(recorded):
+        path = OUT / f"{name}.yaml"
+        first = path.read_text().splitlines()[0] if path.exists() else ""
+        if not re.match(r"# recorded from a real kube-apiserver v\d+\.\d+\.\d+ ", first):
+            problems.append(f"{path.name}: not labelled as recorded from a real kube-apiserver")
+    for path in sorted(OUT.glob("*.yaml")):
+        if path.stem not in recorded and not path.read_text().startswith("# authored: "):
+            problems.append(f"{path.name}: neither recorded by this script nor labelled authored")
+    print(
+        "\n".join(problems)
+        or f"{len(recorded)} recorded cluster cassettes labelled; the rest authored"
+    )
+    return 1 if problems else 0
+
+
 if __name__ == "__main__":
+    if "--check" in sys.argv[1:]:
+        raise SystemExit(check())
     main_record(sys.argv[1:])

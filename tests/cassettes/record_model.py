@@ -97,6 +97,7 @@ def record(name: str, upstream: str, server_meta: dict[str, Any]) -> Path:
 
     from localmodel.proxy import RecordingProxy
 
+    kai_commit = commit()  # the code that ran, not HEAD when the (long) recording ends
     with RecordingProxy(upstream) as proxy, tempfile.TemporaryDirectory() as tmp:
         argv = command(name, proxy.url + "/v1", tmp)
         env = {
@@ -152,7 +153,7 @@ def record(name: str, upstream: str, server_meta: dict[str, Any]) -> Path:
         "provenance": "recorded",
         **server_meta,
         "recorded": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        "kai_commit": commit(),
+        "kai_commit": kai_commit,
         "scenario": SCENARIOS[name]["what"],
         "argv": SCENARIOS[name]["argv"],
         "env": {"KAI_MAX_TOKENS": MAX_TOKENS},

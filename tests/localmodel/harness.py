@@ -27,9 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests/: localmodel is a package
 
-from assemble_gguf import GGUF_SHA256, MODEL_NAME, QUANTIZATION, ModelUnavailable, assemble  # noqa: E402
+from localmodel.assemble_gguf import (  # noqa: E402
+    GGUF_SHA256,
+    MODEL_NAME,
+    QUANTIZATION,
+    ModelUnavailable,
+    assemble,
+)
 
 ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 KAI_MODEL = f"openai/{ALIAS}"  # kai speaks the OpenAI wire format to any --api-base
@@ -77,7 +83,7 @@ def free_port() -> int:
 def healthy(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url + "/health", timeout=timeout) as r:
-            return r.status == 200 and json.loads(r.read() or b"{}").get("status") == "ok"
+            return bool(r.status == 200 and json.loads(r.read() or b"{}").get("status") == "ok")
     except (OSError, ValueError):
         return False
 

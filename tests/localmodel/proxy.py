@@ -80,8 +80,8 @@ class RecordingProxy:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"  # bound to loopback only
 
     def __enter__(self) -> RecordingProxy:
         self._thread.start()
