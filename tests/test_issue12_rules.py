@@ -4,11 +4,15 @@ RES/PRB rules rewritten so that the API server accepts their exported policy and
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from kai.manifests import load_text
-from kai.policy.catalog import load_rules
+from kai.policy.catalog import builtin_dir, load_rules
 from kai.policy.engine import Engine
 from kai.policy.export import export_vap, exportable
+from kai.policy.fixtures import fixed_fixtures_for, run_fixed_fixture
 
 RULES = load_rules()
 BY_ID = {r.id: r for r in RULES}
@@ -59,3 +63,30 @@ spec:
         ("KAI-RES-002", "spec.containers[1]"),
         ("KAI-RES-003", "spec.containers[1]"),
     }
+
+
+# ---------- fixed fixtures: kai fix turns fixed*.yaml into exactly fixed*.out.yaml ----------
+
+FIXED = [(r, p, e) for r in RULES for p, e in fixed_fixtures_for(r, builtin_dir())]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "expected"), FIXED, ids=[f"{r.id}/{p.name}" for r, p, _ in FIXED]
+)
+def test_fixed_fixture(rule, path: Path, expected: Path) -> None:
+    result = run_fixed_fixture(rule, path, expected)
+    assert result.ok, result.messages
+
+
+def test_every_fixable_new_rule_has_a_fixed_fixture() -> None:
+    with_fixed = {r.id for r, _, _ in FIXED}
+    assert {"KAI-AVL-007", "KAI-WRK-003", "KAI-JOB-003"} <= with_fixed
+
+
+def test_a_fixed_fixture_fails_when_the_expected_text_differs(tmp_path: Path) -> None:
+    rule = BY_ID["KAI-AVL-007"]
+    src = builtin_dir() / "tests" / "KAI-AVL-007" / "fixed.yaml"
+    (tmp_path / "fixed.yaml").write_text(src.read_text())
+    (tmp_path / "fixed.out.yaml").write_text(src.read_text())  # the unfixed text
+    result = run_fixed_fixture(rule, tmp_path / "fixed.yaml", tmp_path / "fixed.out.yaml")
+    assert not result.ok and "differs" in result.messages[0]

@@ -571,6 +571,66 @@ def _pdb(t: Target) -> str:
     return f"PodDisruptionBudget {pdb['metadata']['name']} (maxUnavailable: 1)"
 
 
+@fixer("KAI-AVL-007")
+def _unhealthy_eviction(t: Target) -> str:
+    spec = _child(t.doc, "spec")
+    current = spec.get("unhealthyPodEvictionPolicy")
+    if isinstance(current, str) and current.lower() == "ifhealthybudget":
+        spec["unhealthyPodEvictionPolicy"] = "IfHealthyBudget"  # the API's enum is case-sensitive
+        return (
+            f"unhealthyPodEvictionPolicy {current!r} spelled as the API accepts it: IfHealthyBudget"
+        )
+    if current is not None and str(current).lower() not in ("", "alwaysallow"):
+        raise Decline(
+            f"unhealthyPodEvictionPolicy is {current!r}, which the API rejects: set AlwaysAllow "
+            "or IfHealthyBudget yourself"
+        )
+    spec["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
+    return (
+        "unhealthyPodEvictionPolicy: AlwaysAllow; running pods that are not ready may now be "
+        "evicted during a drain even when the budget is not met (use IfHealthyBudget instead if "
+        "interrupting a pod that is still starting would lose data)"
+    )
+
+
+@fixer("KAI-WRK-003")
+def _service_account_name(t: Target) -> str:
+    pod, _ = _pod(t)
+    old = pod.get("serviceAccount")
+    current = pod.get("serviceAccountName")
+    if current in (None, ""):
+        # serviceAccountName takes the alias's place, where it was, so the pod keeps its identity.
+        keys = list(pod.keys())
+        pod.insert(keys.index("serviceAccount"), "serviceAccountName", old)
+        comments = getattr(pod, "ca", None)
+        if comments is not None and "serviceAccount" in comments.items:
+            comments.items["serviceAccountName"] = comments.items.pop("serviceAccount")
+        del pod["serviceAccount"]
+        return f"serviceAccount: {old} renamed to serviceAccountName (the same ServiceAccount)"
+    del pod["serviceAccount"]
+    if current == old:
+        return "removed the deprecated serviceAccount (serviceAccountName already says the same)"
+    return (
+        f"removed serviceAccount: {old}; the pod runs as serviceAccountName {current}, which "
+        "already took precedence, so nothing changes except what a reader sees"
+    )
+
+
+@fixer("KAI-JOB-003")
+def _job_restart_policy(t: Target) -> str:
+    pod, _ = _pod(t)
+    before = pod.get("restartPolicy")
+    pod["restartPolicy"] = "Never"
+    was = (
+        f"restartPolicy {before}" if before is not None else "no restartPolicy (Always by default)"
+    )
+    return (
+        f"{was} replaced by restartPolicy: Never, which the API server accepts for a Job: a "
+        "failed pod is replaced by a new one (up to backoffLimit) and keeps its logs; use "
+        "OnFailure instead to restart the container in the same pod"
+    )
+
+
 # ---------- the fix stage ----------
 
 
