@@ -392,6 +392,32 @@ def _resources(t: Target) -> str:
     return f"container {container.get('name')}: " + (", ".join(added) or "resources set")
 
 
+DEFAULT_EPHEMERAL_LIMIT = "1Gi"
+
+
+@fixer("KAI-RES-004")
+def _ephemeral_storage(t: Target) -> str:
+    container = t.at(t.finding.path)
+    defaults = t.defaults.get("resources") or {}
+    default = (defaults.get("limits") or {}).get("ephemeral-storage") or DEFAULT_EPHEMERAL_LIMIT
+    res = _child(container, "resources")
+    requests = _dict_or_empty(res.get("requests"))
+    limits = _child(res, "limits")
+    request = requests.get("ephemeral-storage")
+    if request is not None and not quantity(request):
+        raise Decline(
+            f"container {container.get('name')}: its ephemeral-storage request is {request!r}, "
+            "not a positive quantity: set it, or remove it to let the limit define it"
+        )
+    limits["ephemeral-storage"] = _at_least(str(default), request)
+    return (
+        f"container {container.get('name')}: ephemeral-storage limit {limits['ephemeral-storage']}"
+        f"{'' if request is not None else ' (the API server copies it into the request)'}; a "
+        "container that writes more to its writable layer, logs and emptyDir volumes is evicted, "
+        "so size it from what the application writes (.kai.yaml defaults set another value)"
+    )
+
+
 @fixer("KAI-IMG-002")
 def _pull_policy(t: Target) -> str:
     container = t.at(t.finding.path)
