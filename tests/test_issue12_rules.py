@@ -80,7 +80,7 @@ def test_fixed_fixture(rule, path: Path, expected: Path) -> None:
 
 def test_every_fixable_new_rule_has_a_fixed_fixture() -> None:
     with_fixed = {r.id for r, _, _ in FIXED}
-    assert {"KAI-AVL-007", "KAI-WRK-003", "KAI-JOB-003"} <= with_fixed
+    assert {"KAI-AVL-007", "KAI-RES-004", "KAI-WRK-003", "KAI-JOB-003"} <= with_fixed
 
 
 def test_a_fixed_fixture_fails_when_the_expected_text_differs(tmp_path: Path) -> None:
