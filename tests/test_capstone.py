@@ -107,9 +107,11 @@ def check_spec(objs: dict[str, dict[str, Any]]) -> None:
     assert c["ports"] == [{"name": "http", "containerPort": 8000}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # The spec's CPU and memory, plus the ephemeral-storage request and limit kai's resources
+    # principle asks of every container (KAI-RES-004).
     assert c["resources"] == {
-        "requests": {"cpu": "250m", "memory": "256Mi"},
-        "limits": {"cpu": "1", "memory": "512Mi"},
+        "requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+        "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "1Gi"},
     }
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -141,7 +143,11 @@ def check_spec(objs: dict[str, dict[str, Any]]) -> None:
         }
     ]
     pdb = objs["PodDisruptionBudget"]["spec"]
-    assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": POD_LABELS}}
+    assert pdb == {  # kai fix added the eviction policy (KAI-AVL-007)
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": POD_LABELS},
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
     svc = objs["Service"]["spec"]
     assert svc["type"] == "ClusterIP" and svc["selector"] == POD_LABELS
     assert svc["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]

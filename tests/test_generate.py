@@ -95,7 +95,8 @@ def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict]
     text = repair[1]["content"]
     assert "kind: PodDisruptionBudget" not in text and "kind: NetworkPolicy" not in text
     assert "PodDisruptionBudget/agent" in text and "NetworkPolicy/agent" in text  # named, kept
-    assert len(json.dumps(repair)) < len(json.dumps(first)) + 3600
+    # the findings' lines and the failing objects only (they grow a little with the catalog)
+    assert len(json.dumps(repair)) < len(json.dumps(first)) + 4000
     assert "PodDisruptionBudget" in result.yaml  # a kept object is still in the plan
 
 

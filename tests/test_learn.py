@@ -97,7 +97,7 @@ def test_explain_puts_findings_under_their_object_and_field(kai) -> None:
     attached = sum(
         len(o["findings"]) + sum(len(f["findings"]) for f in o["fields"]) for o in data["objects"]
     )
-    assert attached == data["findings"] == 21  # every finding shown exactly once
+    assert attached == data["findings"] == 22  # every finding shown exactly once
 
     out = kai("explain", AGENT).out
     service, ingress = out.index("Service/agent"), out.index("Ingress/agent")
@@ -194,6 +194,7 @@ def test_critique_answers_give_exact_lists_and_score(kai) -> None:
         ("KAI-SEC-001", "Deployment"),
         ("KAI-AVL-001", "Deployment"),
         ("KAI-PRB-002", "Deployment"),
+        ("KAI-RES-004", "Deployment"),
         ("KAI-SEC-003", "Deployment"),
         ("KAI-SEC-004", "Deployment"),
         ("KAI-SEC-006", "Deployment"),
@@ -206,7 +207,7 @@ def test_critique_answers_give_exact_lists_and_score(kai) -> None:
         ("KAI-SEC-020", "Deployment"),
         ("KAI-META-001", "Service"),
     ]
-    assert data["score"] == {"found": 5, "total": 21, "percent": 23.8}
+    assert data["score"] == {"found": 5, "total": 22, "percent": 22.7}
     assert data["graded_by"] == "keywords" and data["model"] is None
     assert len(data["answers"]) == 8  # the comment and the blank line are not answers
 
@@ -216,12 +217,12 @@ def test_critique_human_view_explains_what_was_missed(kai) -> None:
     assert r.code == 0
     out = r.out
     assert "image: ghcr.io/acme/agent:latest" in out  # the YAML the learner reviews
-    assert "Found (5)" in out and "Missed (16)" in out and "Not among kai's findings (2)" in out
-    missed = out[out.index("Missed (16)") : out.index("Not among")]
+    assert "Found (5)" in out and "Missed (17)" in out and "Not among kai's findings (2)" in out
+    missed = out[out.index("Missed (17)") : out.index("Not among")]
     assert "KAI-NET-001" in missed and "study network policies" in missed
     assert "https://kubernetes.io/docs/concepts/services-networking/network-policies/" in missed
     assert "why Kubernetes networking is open by default" in missed
-    assert "Score 5 / 21 (23.8%) · graded by keywords" in out
+    assert "Score 5 / 22 (22.7%) · graded by keywords" in out
 
 
 def test_critique_min_severity_narrows_the_exercise(kai) -> None:
@@ -307,7 +308,7 @@ def test_critique_reads_answers_on_a_terminal(kai, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(sys, "stdin", stdin)
     r = kai("critique", AGENT)
     assert r.code == 0 and "What problems do you see?" in r.out
-    assert "Score 2 / 21 (9.5%)" in r.out
+    assert "Score 2 / 22 (9.1%)" in r.out
 
 
 def test_critique_reads_the_manifest_from_stdin_with_answers_file(kai) -> None:
@@ -366,7 +367,7 @@ def test_critique_graded_by_a_model_is_more_generous(kai, sent_bodies: list[dict
         (4, "KAI-PRB-002"),
     ]
     assert repeated == [] and unmatched == [(5, "port 8000 is not a standard port")]
-    assert data["score"] == {"found": 4, "total": 21, "percent": 19.0}
+    assert data["score"] == {"found": 4, "total": 22, "percent": 18.2}
     assert data["feedback"].startswith("You spotted the secret")
     assert data["model"]["calls"] == 1
     body = sent_bodies[0]
@@ -401,7 +402,7 @@ def test_critique_a_generated_first_draft(kai, sent_bodies: list[dict]) -> None:
     assert data["graded_by"] == f"model {MODEL}" and data["model"]["calls"] == 2
     assert [m["finding"]["rule"] for m in data["matched"]] == ["KAI-CFG-001", "KAI-RES-001"]
     # The draft is critiqued as the model wrote it, before kai's fixes: its flaws are all there.
-    assert data["score"]["total"] == 21
+    assert data["score"]["total"] == 22
     assert request in sent_bodies[0]["messages"][-1]["content"]
     with recorder.use_cassette("critique_generate.yaml") as cassette:
         offline = kai(

@@ -60,7 +60,7 @@ def test_show_as_json_carries_rule_titles(kai) -> None:
     assert data["name"] == "kubernetes-deployment"
     assert [q["key"] for q in data["questions"]] == [q["key"] for q in QUESTIONS]
     resources = next(p for p in data["principles"] if p["id"] == "resources")
-    assert resources["rule_titles"] == {"KAI-RES-001": BY_ID["KAI-RES-001"].title}
+    assert resources["rule_titles"] == {r: BY_ID[r].title for r in ("KAI-RES-001", "KAI-RES-004")}
 
 
 # ---------- kai skill export ----------

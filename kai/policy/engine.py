@@ -169,8 +169,10 @@ class Engine:
             ]
             # Rules that bind names of their own (`variables`, cel.bind) run on their own: the
             # CEL runtime mixes up their slots with sibling expressions' comprehensions in one
-            # batched program (measured: KAI-RES-001 batched with KAI-RES-002, or with KAI-PRB-001,
-            # gave KAI-RES-001 a wrong verdict). tests/test_semantics.py compares both ways.
+            # batched program (measured: KAI-RES-001 written with cel.bind, batched with
+            # KAI-RES-002 or KAI-PRB-001, got a wrong verdict). The built-in rules bind with a
+            # one-element comprehension (`[expr].all(x, ...)`) instead, which batches correctly;
+            # tests/test_semantics.py compares both ways on every fixture.
             cel_rules = [c for c in applicable if c.cel_source is not None and _batchable(c)]
             specific = any(c.kinds or c.needs_pod for c in applicable)
             plan = _Plan(rules=applicable, cel_rules=cel_rules, specific=specific)

@@ -60,7 +60,8 @@ _POD_SPEC = re.compile(r"(?<![.\w])podSpec\b")
 def exportable(rule: Rule) -> bool:
     """Per-object CEL rules can be enforced by the API server; cross-object checks cannot, nor
     can expressions that bind names with cel.bind inside a comprehension: kube-apiserver
-    v1.36.2 rejects them as undeclared references (tests/cluster/test_vap.py)."""
+    v1.36.2 rejects them as undeclared references (tests/cluster/test_vap.py). The built-in rules
+    bind a name with a one-element comprehension instead (`[expr].all(x, ...)`), which it accepts."""
     return rule.cel is not None and rule.enabled and "cel.bind(" not in rule.cel.expression
 
 

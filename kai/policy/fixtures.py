@@ -1,7 +1,10 @@
 """Rule fixtures by convention, as Polaris does: DIR/tests/<RULE-ID>/pass*.yaml and fail*.yaml.
 
 A pass fixture must give no finding for its rule; a fail fixture at least one, or exactly N
-when its first line is `# expect: N`.
+when its first line is `# expect: N`. A fixed fixture (fixed*.yaml, for a rule kai fix repairs)
+is an input that fails the rule, next to the exact text `kai fix` must turn it into
+(fixed*.out.yaml): the fix must apply, leave no finding of the rule, and change nothing when run
+again.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _EXPECT = re.compile(r"^#\s*expect:\s*(\d+)\s*$")
 class FixtureResult:
     rule: str
     file: str
-    outcome: str  # pass | fail
+    outcome: str  # pass | fail | fixed
     expected: str
     found: int
     ok: bool
@@ -42,6 +45,61 @@ def fixtures_for(rule: Rule, directory: Path) -> list[tuple[str, Path]]:
             if f.name.startswith(outcome):
                 out.append((outcome, f))
     return out
+
+
+FIXED_SUFFIX = ".out.yaml"
+
+
+def fixed_fixtures_for(rule: Rule, directory: Path) -> list[tuple[Path, Path]]:
+    """(input, expected output) for each fixed*.yaml fixture of `rule`."""
+    folder = directory / FIXTURE_DIR / rule.id
+    if not folder.is_dir():
+        return []
+    return [
+        (f, f.with_name(f.name[: -len(".yaml")] + FIXED_SUFFIX))
+        for f in sorted(folder.glob("fixed*.yaml"))
+        if not f.name.endswith(FIXED_SUFFIX)
+    ]
+
+
+def run_fixed_fixture(rule: Rule, path: Path, expected: Path) -> FixtureResult:
+    """kai fix, with only `rule`, turns `path` into exactly `expected`, which then passes."""
+    from kai.policy.fix import fix_text
+
+    only = [replace(rule, enabled=True)]
+    text = path.read_text(encoding="utf-8")
+    problems: list[str] = []
+    before = run_fixture(rule, "fail", path)
+    if not before.found:
+        problems.append("the input does not fail the rule")
+    result = fix_text(text, str(path), only)
+    if not any(c.rule == rule.id for c in result.changes):
+        problems.append(f"no fix applied ({[d.description for d in result.declined]})")
+    want = expected.read_text(encoding="utf-8") if expected.is_file() else None
+    if want is None:
+        problems.append(f"{expected.name} is missing")
+    elif result.fixed != want:
+        problems.append(f"the fixed text differs from {expected.name}:\n{result.fixed}")
+    manifests, notes = load_text(result.fixed, str(path))
+    left = [
+        f
+        for f in Engine(only).evaluate(manifests, notes).findings
+        if f.rule == rule.id and not f.suppressed
+    ]
+    if left:
+        problems.append(f"still failing after the fix: {[f.message for f in left]}")
+    again = fix_text(result.fixed, str(path), only)
+    if again.fixed != result.fixed:
+        problems.append("fixing twice differs from fixing once")
+    return FixtureResult(
+        rule=rule.id,
+        file=str(path),
+        outcome="fixed",
+        expected="fixed",
+        found=len(left),
+        ok=not problems,
+        messages=problems,
+    )
 
 
 def run_fixture(rule: Rule, outcome: str, path: Path) -> FixtureResult:
@@ -91,6 +149,7 @@ def run_directory(directory: Path) -> tuple[list[FixtureResult], list[str]]:
                     f"{rule.id}: no {needed}*.yaml fixture in {directory / FIXTURE_DIR / rule.id}"
                 )
         results += [run_fixture(rule, o, p) for o, p in cases]
+        results += [run_fixed_fixture(rule, p, e) for p, e in fixed_fixtures_for(rule, directory)]
     return results, missing
 
 

@@ -532,8 +532,8 @@ def _container(name: str, e: dict[str, Any], flaw: str | None) -> dict[str, Any]
     if env:
         c["env"] = env
     c["resources"] = {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"cpu": "500m", "memory": "256Mi"},
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "256Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
     }
     probes = e.get("probes") or {}
     if ports and ports[0] not in TCP_PORTS:

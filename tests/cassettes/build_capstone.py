@@ -58,8 +58,8 @@ def draft() -> list[dict[str, Any]]:
             }
         ],
         "resources": {
-            "requests": {"cpu": "250m", "memory": "256Mi"},
-            "limits": {"cpu": "1", "memory": "512Mi"},
+            "requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "1Gi"},
         },
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
