@@ -370,7 +370,7 @@ def generate_costs(repeat: int) -> None:
     from kai.config import Config
     from kai.evaluation import load_tasks, run_eval
     from kai.generate import generate
-    from kai.llm import LLM, Settings
+    from kai.model.client import LLM, Settings
     from kai.policy.catalog import load_rules
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000000")

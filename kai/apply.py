@@ -117,7 +117,7 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def diff(live: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -> str:
-    from kai.redact import mask_secrets
+    from kai.model.redact import mask_secrets
     from kai.yamlio import dump
 
     live, after = mask_secrets(clean(live) if live else None, clean(after) if after else None)

@@ -486,7 +486,7 @@ def generate(
     from kai.errors import ExitCode
     from kai.generate import generate as run_generate
     from kai.generate import parse_answers
-    from kai.llm import settings_from
+    from kai.model.client import settings_from
     from kai.models import Severity
     from kai.pipeline import rules_for
     from kai.policy.catalog import cache_dir
@@ -647,7 +647,7 @@ def eval_tasks(
     from kai.config import Config
     from kai.evaluation import load_tasks, repeated, run_eval
     from kai.generate import generate as run_generate
-    from kai.llm import LLM, settings_from
+    from kai.model.client import LLM, settings_from
     from kai.pipeline import rules_for
 
     settings = settings_from(
@@ -791,7 +791,7 @@ def run_cmd(
     else:
         assert request is not None
         from kai.generate import persona
-        from kai.llm import LLM, settings_from
+        from kai.model.client import LLM, settings_from
         from kai.operate import propose
         from kai.policy.catalog import cache_dir
 
@@ -866,12 +866,12 @@ def debug_cmd(
     """Diagnose a workload with read-only tools; the proposed fix goes through kai run's gates."""
     from rich.markup import escape
 
-    from kai.anonymize import Anonymizer
     from kai.config import load_config
     from kai.debug import Investigator, diagnose
     from kai.errors import InputError
     from kai.generate import persona
-    from kai.llm import LLM, settings_from
+    from kai.model.anonymize import Anonymizer
+    from kai.model.client import LLM, settings_from
     from kai.ops import Kubectl, classify
     from kai.pipeline import rules_for
 

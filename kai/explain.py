@@ -428,7 +428,7 @@ def explain(
     max_depth: int = DEFAULT_DEPTH,
 ) -> Explanation:
     """Walk every object; findings inline under their object or field."""
-    from kai.redact import redact_object
+    from kai.model.redact import redact_object
     from kai.validate import resolve_version
 
     version = resolve_version(kubernetes_version)
@@ -500,8 +500,8 @@ def narrative_messages(
 ) -> list[dict[str, str]]:
     """The explain prompt: the objects (redacted) and the evaluator's findings."""
     from kai.manifests import dump_yaml
-    from kai.prompts import render
-    from kai.redact import redact_object
+    from kai.model.prompts import render
+    from kai.model.redact import redact_object
 
     return render(
         "explain",
@@ -676,7 +676,7 @@ def print_explanation(console: Any, result: Explanation) -> None:
 
 def make_llm(model: str | None, api_base: str | None, cache: bool, timeout: float) -> Any:
     """The model client for the learning commands, with kai's on-disk response cache."""
-    from kai.llm import LLM, settings_from
+    from kai.model.client import LLM, settings_from
     from kai.policy.catalog import cache_dir
 
     settings = settings_from(model, api_base=api_base, cache=cache, timeout=timeout)

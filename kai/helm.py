@@ -91,7 +91,7 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _secretish(name: str, value: str) -> bool:
     """Credential-like env entries stay out of values.yaml (values files get shared and logged)."""
-    from kai.redact import _SECRET_NAME, redact_text
+    from kai.model.redact import _SECRET_NAME, redact_text
 
     return bool(_SECRET_NAME.search(name)) or redact_text(value) != value
 

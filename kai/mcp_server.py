@@ -309,8 +309,8 @@ def build_server(
         """
         from kai import render
         from kai.generate import generate as run_generate
-        from kai.llm import settings_from
         from kai.manifests import load_text
+        from kai.model.client import settings_from
         from kai.policy.catalog import cache_dir
 
         if not 1 <= max_rounds <= 10:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kai.errors import ModelError
-from kai.llm import LLM
+from kai.model.client import LLM
+from kai.model.plan import PlanError, first_json_object
+from kai.model.prompts import render
 from kai.ops import Command, split_line
-from kai.plan import PlanError, first_json_object
-from kai.prompts import render
 
 OPS_SCHEMA: dict[str, Any] = {
     "type": "object",

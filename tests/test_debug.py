@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kai.debug import Investigator, tool_argv
-from kai.llm import ToolCall
+from kai.model.client import ToolCall
 from kai.ops import Kind, Kubectl, classify
 
 recorder = model_tapes()

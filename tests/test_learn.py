@@ -455,7 +455,7 @@ def test_every_rule_names_a_concept_and_a_docs_page() -> None:
 
 
 def test_learning_prompts_ship_with_their_placeholders() -> None:
-    from kai.prompts import render
+    from kai.model.prompts import render
 
     for name, values in (
         ("explain", {"manifests": "m", "findings": "f"}),

@@ -21,7 +21,7 @@ import yaml
 from conftest import FakeKubectl
 
 from kai import apply as apply_stage
-from kai.redact import MASK, MASK_AFTER, MASK_BEFORE, mask_secrets, redact_object, redact_text
+from kai.model.redact import MASK, MASK_AFTER, MASK_BEFORE, mask_secrets, redact_object, redact_text
 
 # ---------- what is planted ----------
 
@@ -365,7 +365,7 @@ def test_the_file_plant_catches_a_disabled_secret_redaction(
 ) -> None:
     import copy
 
-    from kai import redact as redact_module
+    from kai.model import redact as redact_module
 
     monkeypatch.setattr(redact_module, "_redact", lambda out, found: copy.deepcopy(out))
     path = tmp_path / "secret.yaml"

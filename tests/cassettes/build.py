@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from kai.config import Config  # noqa: E402
 from kai.generate import first_messages  # noqa: E402
-from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
-from kai.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
+from kai.model.client import DEFAULT_MAX_TOKENS  # noqa: E402
+from kai.model.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
+from kai.model.prompts import render  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
-from kai.prompts import render  # noqa: E402
 
 REQUEST = (
     "deploy ghcr.io/acme/agent:1.4.0 with 2 replicas on port 8000, health at /healthz and /readyz, "
@@ -261,11 +261,11 @@ def gemini_request(messages: list[dict[str, str]]) -> dict[str, Any]:
 
 
 class Scripted:
-    """Stands in for kai.llm.LLM while authoring: answers in order and keeps what kai sent, so
+    """Stands in for kai.model.client.LLM while authoring: answers in order and keeps what kai sent, so
     an authored cassette holds the request bodies kai really sends for those answers."""
 
     def __init__(self, answers: list[str]) -> None:
-        from kai.llm import Settings
+        from kai.model.client import Settings
 
         self.settings = Settings(model="openai/gpt-4.1-mini", cache=False)
         self.answers = answers
@@ -274,8 +274,8 @@ class Scripted:
         self.cost_usd: float | None = None
 
     def complete(self, messages: Any, schema: Any = None) -> Any:
-        from kai.llm import Completion, Usage
-        from kai.redact import redact_text
+        from kai.model.client import Completion, Usage
+        from kai.model.redact import redact_text
 
         self.sent.append([{**m, "content": redact_text(m["content"])} for m in messages])
         self.calls += 1

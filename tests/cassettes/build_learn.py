@@ -20,7 +20,7 @@ from kai.critique import GRADE_SCHEMA, findings_to_find, grading_messages, read_
 from kai.explain import evaluate_all, narrative_messages
 from kai.generate import first_messages
 from kai.manifests import dump_yaml, load_paths, load_text
-from kai.plan import PLAN_SCHEMA
+from kai.model.plan import PLAN_SCHEMA
 from kai.policy.catalog import load_rules
 
 DATA = ROOT / "tests" / "data" / "learn"
