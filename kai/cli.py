@@ -1127,10 +1127,11 @@ def _cluster_stages(
     """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code."""
     from rich.markup import escape
 
-    from kai import render, rollout
-    from kai.apply import admission_findings, dry_run, live_context, mark_unknown
-    from kai.apply import apply as run_apply
-    from kai.cluster import Cluster
+    from kai import render
+    from kai.cluster import rollout
+    from kai.cluster.client import Cluster
+    from kai.cluster.stages import admission_findings, dry_run, live_context, mark_unknown
+    from kai.cluster.stages import apply as run_apply
     from kai.errors import ExitCode
     from kai.pipeline import SchemaOptions, evaluate
     from kai.pipeline import validate as schema_validate
@@ -1204,8 +1205,8 @@ def _review_cluster(
     rules: list[Any], kubeconfig: str | None, context: str | None, namespace: str | None
 ) -> Any:
     """The live objects of one namespace, evaluated as they are (read-only; Secrets never read)."""
-    from kai.apply import review_cluster
-    from kai.cluster import Cluster
+    from kai.cluster.client import Cluster
+    from kai.cluster.stages import review_cluster
 
     return review_cluster(Cluster(kubeconfig, context, namespace), rules)
 

@@ -3,7 +3,7 @@
 Built on the official SDK's MCPServer (the SDK's FastMCP, renamed in mcp 2). Only `kai mcp`
 imports this module: the SDK pulls in pydantic, anyio and starlette, which `kai --help` and
 `kai review` must not pay for. No tool writes to a cluster: `dry_run` is the server-side
-dry run (dryRun=All) and nothing here imports kai.apply's `apply`.
+dry run (dryRun=All) and nothing here imports kai.cluster.stages's `apply`.
 """
 
 import os
@@ -245,8 +245,8 @@ def build_server(
         KUBECONFIG): `kubeconfig` and `context` from the client are refused. Without a reachable
         cluster the call fails with the reason.
         """
-        from kai.apply import dry_run as server_dry_run
-        from kai.cluster import Cluster
+        from kai.cluster.client import Cluster
+        from kai.cluster.stages import dry_run as server_dry_run
 
         if kubeconfig is not None and kubeconfig != server_kubeconfig:
             raise ToolError(

@@ -858,7 +858,7 @@ def print_applied(console: Console, done: Any) -> None:
 
 @contextmanager
 def rollout_progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
-    """Progress bars for the watch stage: yields the callback kai.rollout.watch reports to."""
+    """Progress bars for the watch stage: yields the callback kai.cluster.rollout.watch reports to."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
