@@ -401,7 +401,7 @@ def generate_costs(repeat: int) -> None:
 
 def ops_costs() -> None:
     """kai's kubectl classifier: time per command over the test suite's table."""
-    from kai.ops import classify, split_line
+    from kai.ops.classify import classify, split_line
 
     table = Path(__file__).resolve().parent.parent / "tests" / "data" / "ops" / "classify.txt"
     lines = [

@@ -771,7 +771,7 @@ def run_cmd(
     """kubectl from English: the model proposes commands, kai classifies them and runs them safely."""
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.ops import Command, classify, split_line
+    from kai.ops.classify import Command, classify, split_line
 
     if not request and not command:
         raise InputError('say what to do (kai run "scale the agent to 5") or give --command')
@@ -792,7 +792,7 @@ def run_cmd(
         assert request is not None
         from kai.generate import persona
         from kai.model.client import LLM, settings_from
-        from kai.operate import propose
+        from kai.ops.propose import propose
         from kai.policy.catalog import cache_dir
 
         settings = settings_from(
@@ -867,12 +867,12 @@ def debug_cmd(
     from rich.markup import escape
 
     from kai.config import load_config
-    from kai.debug import Investigator, diagnose
     from kai.errors import InputError
     from kai.generate import persona
     from kai.model.anonymize import Anonymizer
     from kai.model.client import LLM, settings_from
-    from kai.ops import Kubectl, classify
+    from kai.ops.classify import Kubectl, classify
+    from kai.ops.debug import Investigator, diagnose
     from kai.pipeline import rules_for
 
     kind, _, name = target.partition("/")
@@ -969,7 +969,7 @@ def _write_output(path: str, text: str) -> None:
 
 def _approval(flag: ApprovalMode | None, configured: Any) -> Any:
     from kai.errors import InputError
-    from kai.gate import Approval
+    from kai.ops.gate import Approval
 
     if flag is not None:
         return Approval(flag.value)
@@ -997,8 +997,8 @@ def _gate(
     """Show the commands, then run them through kai's gates; the exit code."""
     from rich.markup import escape
 
-    from kai.gate import Approval, Gate
-    from kai.ops import Kind, Kubectl
+    from kai.ops.classify import Kind, Kubectl
+    from kai.ops.gate import Approval, Gate
 
     runnable = [v for v in verdicts if v.kind is not Kind.refused]
     kubectl = (

@@ -9,9 +9,9 @@ from conftest import FakeKubectl, model_tapes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kai.debug import Investigator, tool_argv
 from kai.model.client import ToolCall
-from kai.ops import Kind, Kubectl, classify
+from kai.ops.classify import Kind, Kubectl, classify
+from kai.ops.debug import Investigator, tool_argv
 
 recorder = model_tapes()
 DATA = Path(__file__).parent / "data" / "ops"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kai.ops import (
+from kai.ops.classify import (
     Kind,
     classify,
     deleted_namespaces,

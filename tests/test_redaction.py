@@ -288,7 +288,7 @@ def test_the_debug_plant_catches_a_disabled_object_redaction(
     """The test above can fail: with redact_object doing nothing the planted values leak."""
     import copy
 
-    from kai import debug as debug_module
+    from kai.ops import debug as debug_module
 
     monkeypatch.setattr(debug_module, "redact_object", lambda obj, found=None: copy.deepcopy(obj))
     debug_kubectl(kubectl)

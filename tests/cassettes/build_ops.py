@@ -21,7 +21,7 @@ from build import openai_ok, openai_request, write  # noqa: E402
 
 from kai.generate import persona  # noqa: E402
 from kai.model.prompts import render  # noqa: E402
-from kai.operate import OPS_SCHEMA  # noqa: E402
+from kai.ops.propose import OPS_SCHEMA  # noqa: E402
 
 
 def ops_request(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -219,10 +219,10 @@ def capture(
     import os
 
     import kai.model.client as llm_module
-    from kai.debug import Investigator, diagnose
     from kai.model.anonymize import Anonymizer
     from kai.model.client import LLM, Settings
-    from kai.ops import Kubectl
+    from kai.ops.classify import Kubectl
+    from kai.ops.debug import Investigator, diagnose
     from kai.policy.catalog import load_rules
 
     scenario_file = HERE / f".{name}.scenario.json"

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from kai.errors import ExitCode, one_line
-from kai.ops import (
+from kai.ops.classify import (
     NAMESPACED_KINDS,
     Kind,
     Kubectl,
