@@ -334,7 +334,7 @@ def review(
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
-        from kai.helm import renderer_notice  # 25 ms: only when a chart is among the paths
+        from kai.helm.chart import renderer_notice  # 25 ms: only when a chart is among the paths
 
         if notice := renderer_notice(paths):
             _console(stderr=True).print(notice, markup=False)
@@ -1563,7 +1563,7 @@ def package_helm(
     """Turn manifests into a Helm chart: Chart.yaml, values.yaml per workload, templates, helpers."""
     from rich.markup import escape
 
-    from kai.helm import package_chart
+    from kai.helm.chart import package_chart
     from kai.manifests import load_paths
 
     manifests, _ = load_paths([path])
@@ -1599,14 +1599,14 @@ def explain(
     from kai import render
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.explain import (
+    from kai.learn.explain import (
         add_narrative,
         evaluate_all,
         explanation_data,
         make_llm,
         print_explanation,
     )
-    from kai.explain import explain as run_explain
+    from kai.learn.explain import explain as run_explain
     from kai.manifests import load_paths
     from kai.pipeline import rules_for
 
@@ -1668,7 +1668,9 @@ def critique(
 
     from kai import render
     from kai.config import load_config
-    from kai.critique import (
+    from kai.errors import InputError
+    from kai.generate import parse_answers
+    from kai.learn.critique import (
         ask_answers,
         critique_data,
         generate_draft,
@@ -1676,10 +1678,8 @@ def critique(
         print_yaml,
         read_answers,
     )
-    from kai.critique import critique as run_critique
-    from kai.errors import InputError
-    from kai.explain import evaluate_all, make_llm, usage_data
-    from kai.generate import parse_answers
+    from kai.learn.critique import critique as run_critique
+    from kai.learn.explain import evaluate_all, make_llm, usage_data
     from kai.manifests import load_paths, load_text, read_file
     from kai.models import Severity
     from kai.pipeline import rules_for

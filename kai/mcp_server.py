@@ -219,8 +219,8 @@ def build_server(
         field means (the schema's description, as `kubectl explain` shows it), and each finding
         under the field it concerns, with why it matters and how to fix it. Offline, no model.
         """
-        from kai.explain import evaluate_all, explanation_data
-        from kai.explain import explain as walk_through
+        from kai.learn.explain import evaluate_all, explanation_data
+        from kai.learn.explain import explain as walk_through
 
         try:
             manifests, notes = _load(yaml)

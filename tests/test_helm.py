@@ -14,9 +14,9 @@ import pytest
 import yaml
 from conftest import EXAMPLES, ROOT
 
-from kai import helm
 from kai.errors import InputError
-from kai.helm import build_chart, render_chart
+from kai.helm.chart import build_chart, render_chart
+from kai.helm.chart import chart as helm
 from kai.manifests import load_paths
 
 AGENT = EXAMPLES / "agent-hardened"

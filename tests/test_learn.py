@@ -12,9 +12,9 @@ import pytest
 import vcr
 from conftest import EXAMPLES, ROOT
 
-from kai.critique import features, parse_grading
 from kai.errors import ModelError
-from kai.explain import FindingNote, summarize
+from kai.learn.critique import features, parse_grading
+from kai.learn.explain import FindingNote, summarize
 from kai.models import Finding, ObjectRef, Severity
 from kai.policy.catalog import load_rules
 

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from kai.errors import ModelError
-from kai.explain import FindingNote, finding_data, note_for
+from kai.learn.explain import FindingNote, finding_data, note_for
 from kai.models import Finding, Manifest, Report, Rule, Severity
 
 
