@@ -424,7 +424,7 @@ def in_process(tmp: Path, sizes: list[int]) -> None:
     from kai.manifests import load_paths
     from kai.policy.catalog import load_rules
     from kai.policy.engine import Engine
-    from kai.validate import validate
+    from kai.policy.validate import validate
 
     rules = load_rules()
     cel_rules = [r for r in rules if r.cel is not None and r.enabled]

@@ -17,9 +17,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kai.fixfile import FixedFile
     from kai.generate import Generated
     from kai.models import Report, Rule, Severity
+    from kai.policy.fixfile import FixedFile
 
 app = typer.Typer(
     name="kai",
@@ -326,7 +326,7 @@ def review(
         if "-" in paths:
             raise InputError("--fix rewrites files: for standard input use `kai fix -`")
         fixed = fix_paths(paths, rules, config, namespace or config.namespace or "default")
-        from kai.fixfile import write_atomic
+        from kai.policy.fixfile import write_atomic
 
         for r in fixed:
             if r.changed:
@@ -346,7 +346,7 @@ def review(
             f"no Kubernetes objects found in {', '.join(paths)}"
             + (f" ({report.notes[0].message})" if report.notes else "")
         )
-    from kai import baseline as baselines
+    from kai.policy import baseline as baselines
 
     if write_baseline is not None:
         count = baselines.write(write_baseline, report)
@@ -1051,8 +1051,8 @@ def fix(
     """
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.fixfile import fix_files, write_atomic
     from kai.pipeline import rules_for
+    from kai.policy.fixfile import fix_files, write_atomic
 
     config = load_config()
     rules = rules_for(config, policies=policies or [])
@@ -1388,10 +1388,10 @@ def policies_export(
     Bindings warn and audit unless --action deny; system namespaces are excluded.
     """
     from kai.config import load_config
-    from kai.fixfile import write_atomic
     from kai.manifests import dump_yaml
     from kai.pipeline import rules_for
     from kai.policy.export import ACTIONS, SYSTEM_NAMESPACES, export_vap
+    from kai.policy.fixfile import write_atomic
 
     excluded = (
         list(SYSTEM_NAMESPACES)

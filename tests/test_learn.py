@@ -39,7 +39,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _schema_description(definition: str, prop: str) -> str:
     """The text `kubectl explain` shows, read straight from the bundled schema."""
-    from kai.validate import default_version, schema_root
+    from kai.policy.validate import default_version, schema_root
 
     defs = json.loads(
         (schema_root() / f"v{default_version()}-local" / "_definitions.json").read_text()

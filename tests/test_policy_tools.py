@@ -17,7 +17,7 @@ from kai.policy.catalog import builtin_dir, load_rules
 from kai.policy.engine import Engine
 from kai.policy.export import RESOURCES, export_vap, exportable
 from kai.policy.fixtures import fixtures_for
-from kai.validate import available_versions, validate
+from kai.policy.validate import available_versions, validate
 
 RULES = load_rules()
 

@@ -246,10 +246,10 @@ class KindSchema:
 def kind_schema(
     api_version: str, kind: str, version: str, cache: dict[tuple[str, str], KindSchema | None]
 ) -> KindSchema | None:
-    """The bundled schema of a kind, through kai.validate's store (no kubernetes_validate import)."""
+    """The bundled schema of a kind, through kai.policy.validate's store (no kubernetes_validate import)."""
     key = (api_version, kind)
     if key not in cache:
-        from kai.validate import SchemaStore
+        from kai.policy.validate import SchemaStore
 
         text = SchemaStore(version, strict=False).schema_text(api_version, kind)
         cache[key] = KindSchema(json.loads(text)) if text is not None else None
@@ -296,7 +296,7 @@ def _is_noise(path: Sequence[str | int], key: str) -> bool:
 
 
 def _dotted(path: Sequence[str | int]) -> str:
-    from kai.validate import dotted
+    from kai.policy.validate import dotted
 
     return dotted(path)
 
@@ -429,7 +429,7 @@ def explain(
 ) -> Explanation:
     """Walk every object; findings inline under their object or field."""
     from kai.model.redact import redact_object
-    from kai.validate import resolve_version
+    from kai.policy.validate import resolve_version
 
     version = resolve_version(kubernetes_version)
     by_id = {r.id: r for r in rules}

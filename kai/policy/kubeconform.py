@@ -22,7 +22,7 @@ from kai.errors import InputError
 from kai.models import Manifest
 
 if TYPE_CHECKING:
-    from kai.validate import Issue, SchemaStore
+    from kai.policy.validate import Issue, SchemaStore
 
 _ADDITIONAL = re.compile(r"additionalProperties '([^']+)' not allowed")
 _MISSING = re.compile(r"missing propert(?:y|ies):? (.+)")
@@ -46,7 +46,7 @@ def _path(pointer: str, obj: Any) -> list[str | int]:
 
 
 def _issues(errors: Sequence[dict[str, Any]], obj: dict[str, Any]) -> list[Issue]:
-    from kai.validate import MISSING_FIELD, UNKNOWN_FIELD, WRONG_TYPE, Issue
+    from kai.policy.validate import MISSING_FIELD, UNKNOWN_FIELD, WRONG_TYPE, Issue
 
     out: list[Issue] = []
     for e in errors:
@@ -76,7 +76,7 @@ def run_kubeconform(
         store.schema_text(
             m.ref.apiVersion, m.ref.kind
         )  # writes the standalone schema into kai's cache
-    from kai.validate import _cache_dir
+    from kai.policy.validate import _cache_dir
 
     cache = _cache_dir()
     if cache is None:

@@ -437,7 +437,7 @@ def validate(
                 )
             )
     if use_kubeconform and builtin_targets:
-        from kai.kubeconform import run_kubeconform
+        from kai.policy.kubeconform import run_kubeconform
 
         issues.update(run_kubeconform(binary or "kubeconform", builtin_targets, store))
     else:
