@@ -16,7 +16,7 @@ from conftest import EXAMPLES, ROOT
 
 from kai.errors import InputError
 from kai.helm.chart import build_chart, render_chart
-from kai.helm.chart import chart as helm
+from kai.helm import chart as helm
 from kai.manifests import load_paths
 
 AGENT = EXAMPLES / "agent-hardened"
