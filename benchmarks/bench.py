@@ -421,7 +421,7 @@ def ops_costs() -> None:
 
 def in_process(tmp: Path, sizes: list[int]) -> None:
     """Stage costs measured inside one process: schema validation and CEL evaluation."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.policy.catalog import load_rules
     from kai.policy.engine import Engine
     from kai.policy.validate import validate

@@ -370,7 +370,7 @@ def validate(
     validator: ValidatorOpt = Validator.auto,
 ) -> None:
     """Validate objects against the Kubernetes OpenAPI schema (offline): unknown fields, types, required fields."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.models import Report, Severity
     from kai.pipeline import SchemaOptions
     from kai.pipeline import validate as run_validate
@@ -715,7 +715,7 @@ def apply_cmd(
     """Review, validate, dry-run on the server, show the diff, confirm, server-side apply in order, watch."""
 
     from kai.config import load_config
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.models import Severity
     from kai.pipeline import rules_for
 
@@ -1564,7 +1564,7 @@ def package_helm(
     from rich.markup import escape
 
     from kai.helm.chart import package_chart
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
 
     manifests, _ = load_paths([path])
     target = Path(out or name)
@@ -1599,6 +1599,7 @@ def explain(
     from kai import render
     from kai.config import load_config
     from kai.errors import InputError
+    from kai.inputs import load_paths
     from kai.learn.explain import (
         add_narrative,
         evaluate_all,
@@ -1607,7 +1608,6 @@ def explain(
         print_explanation,
     )
     from kai.learn.explain import explain as run_explain
-    from kai.manifests import load_paths
     from kai.pipeline import rules_for
 
     config = load_config()
@@ -1670,6 +1670,7 @@ def critique(
     from kai.config import load_config
     from kai.errors import InputError
     from kai.generate import parse_answers
+    from kai.inputs import load_paths
     from kai.learn.critique import (
         ask_answers,
         critique_data,
@@ -1680,7 +1681,7 @@ def critique(
     )
     from kai.learn.critique import critique as run_critique
     from kai.learn.explain import evaluate_all, make_llm, usage_data
-    from kai.manifests import load_paths, load_text, read_file
+    from kai.manifests import load_text, read_file
     from kai.models import Severity
     from kai.pipeline import rules_for
 

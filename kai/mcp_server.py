@@ -33,7 +33,7 @@ generate: English request -> reviewed manifests (needs a model: KAI_MODEL or `mo
 
 def _load(text: str) -> tuple[list[Manifest], list[Note]]:
     """Manifests from the YAML text a client sent (size-limited, hostile input refused)."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
 
     return load_paths(["-"], stdin_text=text)
 

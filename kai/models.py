@@ -142,6 +142,32 @@ class Rule:
 
 
 @dataclass(slots=True)
+class ReviewConfig:
+    """The `review:` section of .kai.yaml (and the flags that override it)."""
+
+    fail_on: Severity = Severity.ERROR
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
+
+
+# Rule ids of schema findings (their rule files live in policies/ like every other rule).
+UNKNOWN_FIELD = "KAI-SCH-001"
+WRONG_TYPE = "KAI-SCH-002"
+MISSING_FIELD = "KAI-SCH-003"
+UNKNOWN_KIND = "KAI-SCH-004"
+
+
+@dataclass(slots=True)
+class Issue:
+    """One schema violation (from either validate backend): where (path inside the object) and what."""
+
+    rule: str
+    path: list[str | int]
+    message: str
+
+
+@dataclass(slots=True)
 class Summary:
     objects: int
     findings: int

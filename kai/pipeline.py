@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from kai.config import Config
-from kai.manifests import load_paths
+from kai.inputs import load_crds, load_paths
 from kai.models import Finding, Manifest, Note, Report, Rule
 from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine, suppressions
@@ -55,7 +55,7 @@ def validate(
     """The validate stage as findings of the enabled schema rules, annotations honoured."""
     from kai.policy import validate as schema_validation
 
-    crds = schema_validation.load_crds(options.crds) if options.crds else []
+    crds = load_crds(options.crds) if options.crds else []
     result = schema_validation.validate(
         manifests, options.kubernetes_version, options.strict, crds, options.backend
     )

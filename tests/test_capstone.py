@@ -16,7 +16,7 @@ import yaml
 from conftest import EXAMPLES, model_tapes
 
 from kai.helm.chart import render_chart
-from kai.manifests import load_paths
+from kai.inputs import load_paths
 
 CAPSTONE = EXAMPLES / "capstone"
 REQUEST_FILE = "examples/capstone/request.txt"

@@ -15,9 +15,9 @@ import yaml
 from conftest import EXAMPLES, ROOT
 
 from kai.errors import InputError
-from kai.helm.chart import build_chart, render_chart
 from kai.helm import chart as helm
-from kai.manifests import load_paths
+from kai.helm.chart import build_chart, render_chart
+from kai.inputs import load_paths
 
 AGENT = EXAMPLES / "agent-hardened"
 APP = ROOT / "tests" / "data" / "helm" / "app.yaml"

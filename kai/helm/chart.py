@@ -718,7 +718,8 @@ def _check_names(obj: dict[str, Any]) -> None:
 
 def schema_type_errors(manifests: Sequence[Manifest]) -> None:
     """Refuse objects whose fields have the wrong type (spec.rules: "x"): the first, by line."""
-    from kai.policy.validate import WRONG_TYPE, validate
+    from kai.models import WRONG_TYPE
+    from kai.policy.validate import validate
 
     result = validate(manifests, strict=False, backend="builtin")
     wrong = [f for f in result.findings if f.rule == WRONG_TYPE]
