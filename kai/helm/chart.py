@@ -123,6 +123,7 @@ class _IndentDumper(yaml.SafeDumper):
     """Block YAML with indented lists, as `helm create` writes it."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        del indentless  # lists are always indented
         return super().increase_indent(flow, False)
 
 

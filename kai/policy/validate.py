@@ -45,7 +45,6 @@ class Validation:
 
     findings: list[Finding] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    validated: int = 0
     kubernetes_version: str = ""
     backend: str = "builtin"
 
@@ -406,12 +405,10 @@ def validate(
             if key not in crd_validators:
                 crd_validators[key] = _compile(custom[key])
             issues[id(m)] = issues_for(crd_validators[key], m.obj)
-            result.validated += 1
         elif (store.folder / schema_file_name(*key)).is_file():
             builtin_targets.append(m)
         elif (rejected := _not_served(store, m.ref.apiVersion, m.ref.kind)) is not None:
             issues[id(m)] = [Issue(UNKNOWN_KIND, ["apiVersion"], rejected)]
-            result.validated += 1
         else:
             group_version = (
                 m.ref.apiVersion if "/" in m.ref.apiVersion else f"core/{m.ref.apiVersion}"
@@ -432,7 +429,6 @@ def validate(
         for m in builtin_targets:
             validator = store.validator(m.ref.apiVersion, m.ref.kind)
             issues[id(m)] = issues_for(validator, m.obj)
-    result.validated += len(builtin_targets)
     from kai.manifests import source_text
 
     for m in manifests:
