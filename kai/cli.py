@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from kai.models import Approval  # the --approval choices (kai.models is light)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -201,14 +203,8 @@ OpsTimeoutOpt = Annotated[
 ]
 
 
-class ApprovalMode(StrEnum):
-    reads_auto = "reads-auto"
-    confirm_all = "confirm-all"
-    suggest_only = "suggest-only"
-
-
 ApprovalOpt = Annotated[
-    ApprovalMode | None,
+    Approval | None,
     typer.Option(
         "--approval",
         help="reads-auto: reads run, writes are confirmed; confirm-all: every command is "
@@ -967,12 +963,11 @@ def _write_output(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _approval(flag: ApprovalMode | None, configured: Any) -> Any:
+def _approval(flag: Approval | None, configured: Any) -> Any:
     from kai.errors import InputError
-    from kai.ops.gate import Approval
 
     if flag is not None:
-        return Approval(flag.value)
+        return flag
     if configured is None:
         return Approval.reads_auto
     try:
@@ -998,7 +993,7 @@ def _gate(
     from rich.markup import escape
 
     from kai.ops.classify import Kind, Kubectl
-    from kai.ops.gate import Approval, Gate
+    from kai.ops.gate import Gate
 
     runnable = [v for v in verdicts if v.kind is not Kind.refused]
     kubectl = (

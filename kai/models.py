@@ -30,6 +30,14 @@ class Severity(StrEnum):
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
+class Approval(StrEnum):
+    """What `kai run` and `kai debug` may run without asking (`--approval`, `approval:` in .kai.yaml)."""
+
+    reads_auto = "reads-auto"
+    confirm_all = "confirm-all"
+    suggest_only = "suggest-only"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     """Identity of a Kubernetes object: apiVersion, kind, namespace, name."""

@@ -143,3 +143,11 @@ def test_every_module_belongs_to_a_package_with_a_docstring() -> None:
     for name, path in MODULES.items():
         if path.name == "__init__.py" and name != "kai":
             assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))), name
+
+
+def test_one_approval_enum_serves_the_cli_and_the_gate() -> None:
+    from kai import cli
+    from kai.ops import gate
+
+    assert cli.Approval is gate.Approval
+    assert not any(n.endswith("ApprovalMode") for n in vars(cli))

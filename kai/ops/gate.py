@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from kai.errors import ExitCode, one_line
+from kai.models import Approval
 from kai.ops.classify import (
     NAMESPACED_KINDS,
     Kind,
@@ -33,12 +33,6 @@ from kai.ops.classify import (
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class Approval(StrEnum):
-    reads_auto = "reads-auto"
-    confirm_all = "confirm-all"
-    suggest_only = "suggest-only"
 
 
 BADGE = {
