@@ -330,7 +330,7 @@ def review(
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
-        from kai.helm.chart import renderer_notice  # 25 ms: only when a chart is among the paths
+        from kai.helm.runner import renderer_notice  # 25 ms: only when a chart is among the paths
 
         if notice := renderer_notice(paths):
             _console(stderr=True).print(notice, markup=False)

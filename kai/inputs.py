@@ -23,7 +23,7 @@ def load_paths(
     notes: list[Note] = []
     paths = list(paths)
     if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
-        from kai.helm.chart import load_charts  # a chart directory is rendered, not read as YAML
+        from kai.helm.runner import load_charts  # a chart directory is rendered, not read as YAML
 
         manifests, notes, paths = load_charts(paths)
     for f in discover(paths):

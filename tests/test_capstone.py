@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import EXAMPLES, model_tapes
 
-from kai.helm.chart import render_chart
+from kai.helm.runner import render_chart
 from kai.inputs import load_paths
 
 CAPSTONE = EXAMPLES / "capstone"
