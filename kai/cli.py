@@ -867,8 +867,9 @@ def debug_cmd(
     from kai.generate import persona
     from kai.model.anonymize import Anonymizer
     from kai.model.client import LLM, settings_from
-    from kai.ops.classify import Kubectl, classify
+    from kai.ops.classify import classify
     from kai.ops.debug import Investigator, diagnose
+    from kai.ops.runner import Kubectl
     from kai.pipeline import rules_for
 
     kind, _, name = target.partition("/")
@@ -992,8 +993,9 @@ def _gate(
     """Show the commands, then run them through kai's gates; the exit code."""
     from rich.markup import escape
 
-    from kai.ops.classify import Kind, Kubectl
     from kai.ops.gate import Gate
+    from kai.ops.grammar import Kind
+    from kai.ops.runner import Kubectl
 
     runnable = [v for v in verdicts if v.kind is not Kind.refused]
     kubectl = (

@@ -781,7 +781,7 @@ def target_namespaces(manifests: Sequence[Any], default: str) -> str:
     """Where `kai apply` writes, for its header: the namespaces the objects name, and the default
     only when some namespaced object names none ("namespace default" is wrong when every
     object names its own)."""
-    from kai.ops.classify import CLUSTER_SCOPED
+    from kai.ops.grammar import CLUSTER_SCOPED
 
     used: dict[str, None] = {}
     for m in manifests:

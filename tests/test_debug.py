@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kai.model.client import ToolCall
-from kai.ops.classify import Kind, Kubectl, classify
+from kai.ops.classify import classify
 from kai.ops.debug import Investigator, tool_argv
+from kai.ops.grammar import Kind
+from kai.ops.runner import Kubectl
 
 recorder = model_tapes()
 DATA = Path(__file__).parent / "data" / "ops"

@@ -11,8 +11,8 @@ from typing import Any
 from conftest import FakeKubectl
 
 from kai.model.client import Completion, Settings, Usage
-from kai.ops.classify import Kubectl
 from kai.ops.debug import Investigator, diagnose, text_tool_calls
+from kai.ops.runner import Kubectl
 
 PODS = "NAME                    READY   STATUS             RESTARTS\nagent-7d9c6-x2x9z   0/1     CrashLoopBackOff   5\n"
 KNOWN = {"get", "describe", "logs", "events", "top", "evaluate"}

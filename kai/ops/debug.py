@@ -21,7 +21,9 @@ from kai.model.client import LLM, Completion, ToolCall, Tools
 from kai.model.plan import PlanError, first_json_object
 from kai.model.prompts import render
 from kai.model.redact import redact_object, redact_text
-from kai.ops.classify import Command, Kind, Kubectl, Ran, classify
+from kai.ops.classify import Command, classify
+from kai.ops.grammar import Kind
+from kai.ops.runner import Kubectl, Ran
 
 MAX_TOOL_OUTPUT = 12_000
 MAX_LOG_LINES = 200

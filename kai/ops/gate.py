@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING
 
 from kai.errors import ExitCode, one_line
 from kai.models import Approval
-from kai.ops.classify import (
+from kai.ops.classify import Verdict
+from kai.ops.grammar import Kind
+from kai.ops.preview import (
     NAMESPACED_KINDS,
-    Kind,
-    Kubectl,
-    Ran,
-    Verdict,
     can_i_argv,
     deleted_namespaces,
     namespace_contents,
@@ -30,6 +28,7 @@ from kai.ops.classify import (
     target_word,
     with_dry_run,
 )
+from kai.ops.runner import Kubectl, Ran
 
 if TYPE_CHECKING:
     from rich.console import Console

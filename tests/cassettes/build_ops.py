@@ -221,8 +221,8 @@ def capture(
     import kai.model.client as llm_module
     from kai.model.anonymize import Anonymizer
     from kai.model.client import LLM, Settings
-    from kai.ops.classify import Kubectl
     from kai.ops.debug import Investigator, diagnose
+    from kai.ops.runner import Kubectl
     from kai.policy.catalog import load_rules
 
     scenario_file = HERE / f".{name}.scenario.json"
