@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kai.ops.grammar import (
@@ -22,7 +22,6 @@ from kai.ops.grammar import (
     CLUSTER_SCOPED,
     CREATE_SUBJECTS,
     CREDENTIAL_FLAGS,
-    DESTRUCTIVE_VERBS,
     DRY_RUN_VERBS,
     KNOWN_VERBS,
     MAX_ARG,
@@ -30,15 +29,15 @@ from kai.ops.grammar import (
     MAX_TOTAL,
     OPTIONAL_VALUE_FLAGS,
     PROGRAMS,
-    READ_VERBS,
     REFUSED_VERBS,
     SHELL_TOKENS,
     SHORT_BOOL,
     SHORT_LONG,
     SHORT_VALUE,
+    SUBVERB_ONLY,
     SUBVERBS,
     VALUE_FLAGS,
-    WRITE_VERBS,
+    VERB_KINDS,
     Kind,
 )
 
@@ -223,6 +222,142 @@ def _truthy(flags: dict[str, list[str]], name: str) -> bool:
     return _truthy_str(_one(flags, name))
 
 
+@dataclass(slots=True)
+class _Parsed:
+    """A parsed command as the classifier's steps see it."""
+
+    body: list[str]
+    verb: str  # the first positional: "rollout" of `rollout restart`
+    flags: dict[str, list[str]]
+    rest: list[str]  # the positionals after the verb (after the subverb, once it is known)
+    namespace: str | None  # the namespace the person chose
+
+
+def _credentials(v: Verdict, p: _Parsed) -> Verdict | None:
+    creds = sorted(f for f in p.flags if f in CREDENTIAL_FLAGS)
+    if not creds:
+        return None
+    return _refuse(
+        p.body,
+        f"{', '.join(creds)}: identity and connection come from kai's own --context, "
+        "--kubeconfig and -n, never from a proposed command",
+        "pass --context / --kubeconfig to kai itself",
+        verb=v.verb,
+    )
+
+
+def _chosen_namespace(v: Verdict, p: _Parsed) -> Verdict | None:
+    if not (p.namespace and v.namespace and v.namespace != p.namespace):
+        return None
+    return _refuse(
+        p.body,
+        f"it targets namespace {v.namespace!r} but you chose {p.namespace!r}",
+        f"rerun kai with -n {v.namespace} if that namespace is what you meant",
+        verb=v.verb,
+    )
+
+
+def _container_command(v: Verdict, p: _Parsed) -> Verdict | None:
+    if "--" in p.flags and v.verb not in REFUSED_VERBS:
+        return _refuse(p.body, "arguments after -- pass a command to a container", verb=v.verb)
+    return None
+
+
+def _verb_kind(v: Verdict, p: _Parsed) -> Verdict | None:
+    """What the verb does, from the grammar's tables (a subverb decides for rollout, auth, set)."""
+    verb = v.verb
+    if verb in REFUSED_VERBS:
+        v.kind, v.reason = Kind.refused, f"kubectl {verb} {REFUSED_VERBS[verb]}"
+        v.hint = f"kai never runs kubectl {verb}; run it yourself if you need it"
+        return v
+    if verb in SUBVERBS and p.rest and p.rest[0] in SUBVERBS[verb]:
+        v.verb = f"{verb} {p.rest[0]}"
+        v.kind = SUBVERBS[verb][p.rest[0]]
+        p.rest = p.rest[1:]
+        if v.kind is Kind.refused:
+            v.reason, v.hint = "it opens an editor on a live object", "run it yourself"
+            return v
+        return None
+    if verb in SUBVERB_ONLY:
+        return _refuse(p.body, f"unknown kubectl {verb} subcommand", verb=verb)
+    if verb not in VERB_KINDS:
+        return _refuse(
+            p.body,
+            f"unknown kubectl command {verb!r} (or a plugin)",
+            "kai runs only the kubectl commands it can classify",
+            verb=verb,
+        )
+    v.kind = VERB_KINDS[verb]
+    return None
+
+
+def _create_subject(v: Verdict, p: _Parsed) -> Verdict | None:
+    if p.verb != "create" or not p.rest or p.rest[0] in CREATE_SUBJECTS or v.files:
+        return None
+    if p.rest[0] == "token":
+        return _refuse(p.body, "kubectl create token mints a credential", verb="create token")
+    return _refuse(p.body, f"unknown kubectl create subcommand {p.rest[0]!r}", verb=p.verb)
+
+
+# What each verb targets, where that is not `TYPE NAME...` / `TYPE/NAME...` (see _targets).
+_VERB_TARGETS: dict[str, Callable[[list[str]], tuple[list[str], list[str]]]] = {
+    "run": lambda rest: (["pods"], rest[:1]),
+    "cordon": lambda rest: (["nodes"], [a for a in rest if "=" not in a]),
+    "uncordon": lambda rest: (["nodes"], [a for a in rest if "=" not in a]),
+    "drain": lambda rest: (["nodes"], [a for a in rest if "=" not in a]),
+    "taint": lambda rest: (["nodes"], rest[1:2]),
+}
+
+
+def _what_it_targets(v: Verdict, p: _Parsed) -> Verdict | None:
+    verb = p.verb
+    if verb in _VERB_TARGETS:
+        v.types, v.names = _VERB_TARGETS[verb](p.rest)
+    elif verb == "create" and p.rest:
+        v.types, v.names = [p.rest[0]], p.rest[1:2]
+    elif verb == "logs" and p.rest and "/" not in p.rest[0]:
+        v.types, v.names = ["pods"], p.rest[:1]  # logs POD [CONTAINER]
+    else:
+        v.types, v.names = _targets(p.rest)
+    return None
+
+
+def _unseen_files(v: Verdict, p: _Parsed) -> Verdict | None:
+    if "-" in v.files:
+        return _refuse(
+            p.body,
+            "-f - reads standard input, and kai gives a proposed command none",
+            "save the YAML to a file and use kai apply FILE (it reviews it first)",
+            verb=v.verb,
+        )
+    remote = [f for f in v.files if f.startswith(("http://", "https://"))]
+    if remote:
+        return _refuse(
+            p.body,
+            f"-f {remote[0]} fetches manifests from the network, unseen",
+            "download it, read it, then kai apply the file",
+            verb=v.verb,
+        )
+    return None
+
+
+def _raw_path(v: Verdict, p: _Parsed) -> Verdict | None:
+    return _raw(v, p.flags["--raw"][-1], p.namespace) if "--raw" in p.flags else None
+
+
+# The classifier, in order: each step refuses (returns a Verdict) or lets the command through.
+_STEPS: tuple[Callable[[Verdict, _Parsed], Verdict | None], ...] = (
+    _credentials,
+    _chosen_namespace,
+    _container_command,
+    _verb_kind,
+    _create_subject,
+    _what_it_targets,
+    _unseen_files,
+    _raw_path,
+)
+
+
 def classify(argv: Sequence[str], namespace: str | None = None) -> Verdict:
     """kai's verdict on one kubectl command; `namespace` is the one the person chose, if any."""
     argv = list(argv)
@@ -241,97 +376,20 @@ def classify(argv: Sequence[str], namespace: str | None = None) -> Verdict:
     if isinstance(parsed, str):
         return _refuse(argv, f"kai cannot parse this command: {parsed}")
     _, flags, positionals = parsed
-    body = argv
     if not positionals:
-        return _refuse(body, "no kubectl command given")
-    creds = sorted(f for f in flags if f in CREDENTIAL_FLAGS)
-    if creds:
-        return _refuse(
-            body,
-            f"{', '.join(creds)}: identity and connection come from kai's own --context, "
-            "--kubeconfig and -n, never from a proposed command",
-            "pass --context / --kubeconfig to kai itself",
-            verb=positionals[0],
-        )
-    verb = positionals[0]
-    rest = positionals[1:]
-    v = Verdict(body, Kind.read, verb=verb)
+        return _refuse(argv, "no kubectl command given")
+    v = Verdict(argv, Kind.read, verb=positionals[0])
     v.flags = {k: vals[-1] for k, vals in flags.items()}
     v.namespace = _one(flags, "--namespace")
     v.all_namespaces = _truthy(flags, "--all-namespaces")
     v.select_all = _truthy(flags, "--all")
     v.selector = _one(flags, "--selector") or _one(flags, "--field-selector")
     v.files = flags.get("--filename", [])
-    if namespace and v.namespace and v.namespace != namespace:
-        return _refuse(
-            body,
-            f"it targets namespace {v.namespace!r} but you chose {namespace!r}",
-            f"rerun kai with -n {v.namespace} if that namespace is what you meant",
-            verb=verb,
-        )
-    if "--" in flags and verb not in REFUSED_VERBS:
-        return _refuse(body, "arguments after -- pass a command to a container", verb=verb)
-    if verb in REFUSED_VERBS:
-        v.kind, v.reason = Kind.refused, f"kubectl {verb} {REFUSED_VERBS[verb]}"
-        v.hint = f"kai never runs kubectl {verb}; run it yourself if you need it"
-        return v
-    if verb in SUBVERBS and rest and rest[0] in SUBVERBS[verb]:
-        v.verb = f"{verb} {rest[0]}"
-        v.kind = SUBVERBS[verb][rest[0]]
-        rest = rest[1:]
-        if v.kind is Kind.refused:
-            v.reason, v.hint = "it opens an editor on a live object", "run it yourself"
-            return v
-    elif verb in ("rollout", "auth", "set"):
-        return _refuse(body, f"unknown kubectl {verb} subcommand", verb=verb)
-    elif verb in READ_VERBS:
-        v.kind = Kind.read
-    elif verb in WRITE_VERBS:
-        v.kind = Kind.write
-    elif verb in DESTRUCTIVE_VERBS:
-        v.kind = Kind.destructive
-    else:
-        return _refuse(
-            body,
-            f"unknown kubectl command {verb!r} (or a plugin)",
-            "kai runs only the kubectl commands it can classify",
-            verb=verb,
-        )
-    if verb == "create" and rest and rest[0] not in CREATE_SUBJECTS and not v.files:
-        if rest[0] == "token":
-            return _refuse(body, "kubectl create token mints a credential", verb="create token")
-        return _refuse(body, f"unknown kubectl create subcommand {rest[0]!r}", verb=verb)
-    if verb == "create" and rest:
-        v.types, v.names = [rest[0]], rest[1:2]
-    else:
-        v.types, v.names = _targets(rest)
-    if verb == "run":
-        v.types, v.names = ["pods"], rest[:1]
-    if "-" in v.files:
-        return _refuse(
-            body,
-            "-f - reads standard input, and kai gives a proposed command none",
-            "save the YAML to a file and use kai apply FILE (it reviews it first)",
-            verb=v.verb,
-        )
-    remote = [f for f in v.files if f.startswith(("http://", "https://"))]
-    if remote:
-        return _refuse(
-            body,
-            f"-f {remote[0]} fetches manifests from the network, unseen",
-            "download it, read it, then kai apply the file",
-            verb=v.verb,
-        )
-    if verb in ("cordon", "uncordon", "drain"):
-        v.types, v.names = ["nodes"], [p for p in rest if "=" not in p]
-    if verb == "taint":
-        v.types, v.names = ["nodes"], rest[1:2] if rest else []
-    if verb == "logs" and rest and "/" not in rest[0]:
-        v.types, v.names = ["pods"], rest[:1]  # logs POD [CONTAINER]
-    if "--raw" in flags:
-        refused = _raw(v, flags["--raw"][-1], namespace)
-        if refused is not None:
-            return refused
+    p = _Parsed(argv, positionals[0], flags, positionals[1:], namespace)
+    for step in _STEPS:
+        decided = step(v, p)
+        if decided is not None:
+            return decided
     _sharpen(v)
     return _scope(v, namespace) or v
 

@@ -307,6 +307,13 @@ SUBVERBS = {
         "edit-last-applied": Kind.refused,
     },
 }
+# What a verb does when no subverb decides (a verb in two sets counts as the first: read).
+VERB_KINDS: dict[str, Kind] = {
+    **dict.fromkeys(DESTRUCTIVE_VERBS, Kind.destructive),
+    **dict.fromkeys(WRITE_VERBS, Kind.write),
+    **dict.fromkeys(READ_VERBS, Kind.read),
+}
+SUBVERB_ONLY = ("rollout", "auth", "set")  # verbs that mean nothing without a known subverb
 KNOWN_VERBS = READ_VERBS | WRITE_VERBS | DESTRUCTIVE_VERBS | set(REFUSED_VERBS) | set(SUBVERBS)
 # `kubectl create <thing>`: the thing names what is created; `create token` mints a credential.
 CREATE_SUBJECTS = {
