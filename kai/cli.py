@@ -313,7 +313,9 @@ def review(
     if cluster:
         if paths:
             raise InputError("--cluster reviews what runs in a namespace: give no files with it")
-        report = _review_cluster(rules, kubeconfig, context, namespace or config.namespace)
+        from kai.cluster.flow import review_live
+
+        report = review_live(rules, kubeconfig, context, namespace or config.namespace)
         _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
         raise SystemExit(0 if report.summary(threshold).passed else 1)
     if not paths:
@@ -550,12 +552,15 @@ def generate(
         console.print(f"wrote {out}", markup=False)
 
     def to_cluster(confirmed: bool) -> int:
+        from kai.cluster.flow import apply_flow
         from kai.errors import ClusterError
         from kai.manifests import load_text
 
         manifests, notes = load_text(result.yaml, "generated.yaml")
         try:
-            return _cluster_stages(
+            return apply_flow(
+                _console(),
+                _confirm,
                 manifests,
                 notes,
                 rules,
@@ -710,6 +715,7 @@ def apply_cmd(
 ) -> None:
     """Review, validate, dry-run on the server, show the diff, confirm, server-side apply in order, watch."""
 
+    from kai.cluster.flow import apply_flow
     from kai.config import load_config
     from kai.inputs import load_paths
     from kai.models import Severity
@@ -719,7 +725,9 @@ def apply_cmd(
     rules = rules_for(config)
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     manifests, notes = load_paths(paths)
-    code = _cluster_stages(
+    code = apply_flow(
+        _console(),
+        _confirm,
         manifests,
         notes,
         rules,
@@ -1106,106 +1114,12 @@ def _still_failing(results: list[Any]) -> None:
     raise SystemExit(1)
 
 
-def _cluster_stages(
-    manifests: list[Any],
-    notes: list[Any],
-    rules: list[Any],
-    threshold: Severity,
-    kubeconfig: str | None,
-    context: str | None,
-    namespace: str | None,
-    yes: bool,
-    force_conflicts: bool,
-    ignore_findings: bool,
-    timeout: float,
-    no_watch: bool,
-    rollback: bool,
-) -> int:
-    """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code."""
-    from rich.markup import escape
-
-    from kai import render
-    from kai.cluster import rollout
-    from kai.cluster.client import Cluster
-    from kai.cluster.stages import admission_findings, dry_run, live_context, mark_unknown
-    from kai.cluster.stages import apply as run_apply
-    from kai.errors import ExitCode
-    from kai.pipeline import SchemaOptions, evaluate
-    from kai.pipeline import validate as schema_validate
-
-    console = _console()
-    cluster = Cluster(kubeconfig, context, namespace)
-    live = live_context(cluster, manifests)
-    report = evaluate(manifests, rules, notes, cluster.namespace, live.existing)
-    report = mark_unknown(report, rules, live.unreadable, cluster.namespace)
-    report.notes += live.notes()
-    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
-    report.findings += schema_findings
-    report.notes += schema_notes
-    if report.findings or live.unreadable:
-        render.print_report(console, report, {r.id: r for r in rules}, threshold)
-    if not report.summary(threshold).passed and not ignore_findings:
-        console.print(
-            "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
-        )
-        return ExitCode.FINDINGS
-    console.print(
-        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · "
-        f"{escape(render.target_namespaces(manifests, cluster.namespace))}[/]"
-    )
-    with console.status("server-side dry run...", spinner="dots"):
-        plan = dry_run(cluster, manifests, force_conflicts)
-    render.print_dry_run(console, plan)
-    if not plan.ok:
-        return ExitCode.CLUSTER
-    server = admission_findings(plan, rules)
-    if server.findings:
-        render.print_report(console, server, {r.id: r for r in rules}, threshold)
-        if not server.summary(threshold).passed and not ignore_findings:
-            console.print(
-                "nothing applied: the server's warnings reach --fail-on; fix them or pass --ignore-findings"
-            )
-            return ExitCode.FINDINGS
-    counts = plan.counts()
-    if counts["create"] + counts["update"] == 0:
-        console.print("nothing to apply: the cluster already matches")
-        return 0
-    if not yes:
-        if not sys.stdin.isatty():
-            console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
-            return ExitCode.USAGE
-        try:
-            confirmed = typer.confirm(
-                f"apply {counts['create']} creations and {counts['update']} updates?", default=False
-            )
-        except typer.Abort:  # EOF or Ctrl-C at the prompt: cancelled (130), not a failure (1)
-            confirmed = False
-        if not confirmed:
-            console.print("nothing applied")
-            return ExitCode.CANCELLED
-    done = run_apply(cluster, plan, force_conflicts)
-    render.print_applied(console, done)
-    if done.failed:
-        return ExitCode.CLUSTER
-    if no_watch:
-        return 0
-    applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
-    with render.rollout_progress(console) as update:
-        rollouts = rollout.watch(cluster, applied, timeout, on_progress=update, roll_back=rollback)
-    render.print_rollouts(console, rollouts)
-    if any(not r.done for r in rollouts):
-        return ExitCode.CLUSTER
-    return 0
-
-
-def _review_cluster(
-    rules: list[Any], kubeconfig: str | None, context: str | None, namespace: str | None
-) -> Any:
-    """The live objects of one namespace, evaluated as they are (read-only; Secrets never read)."""
-    from kai.cluster.client import Cluster
-    from kai.cluster.stages import review_cluster
-
-    return review_cluster(Cluster(kubeconfig, context, namespace), rules)
+def _confirm(question: str) -> bool:
+    """Ask yes/no on the terminal; EOF or Ctrl-C at the prompt is a no (cancelled, 130)."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        return False
 
 
 def _report_fixes(results: list[FixedFile], to_stderr: bool) -> None:
