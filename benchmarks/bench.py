@@ -370,7 +370,7 @@ def generate_costs(repeat: int) -> None:
     from kai.config import Config
     from kai.evaluation import load_tasks, run_eval
     from kai.generate import generate
-    from kai.llm import LLM, Settings
+    from kai.model.client import LLM, Settings
     from kai.policy.catalog import load_rules
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key-000000000")
@@ -401,7 +401,7 @@ def generate_costs(repeat: int) -> None:
 
 def ops_costs() -> None:
     """kai's kubectl classifier: time per command over the test suite's table."""
-    from kai.ops import classify, split_line
+    from kai.ops.classify import classify, split_line
 
     table = Path(__file__).resolve().parent.parent / "tests" / "data" / "ops" / "classify.txt"
     lines = [
@@ -421,10 +421,10 @@ def ops_costs() -> None:
 
 def in_process(tmp: Path, sizes: list[int]) -> None:
     """Stage costs measured inside one process: schema validation and CEL evaluation."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.policy.catalog import load_rules
     from kai.policy.engine import Engine
-    from kai.validate import validate
+    from kai.policy.validate import validate
 
     rules = load_rules()
     cel_rules = [r for r in rules if r.cel is not None and r.enabled]

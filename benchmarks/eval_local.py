@@ -40,10 +40,10 @@ from kai.config import Config  # noqa: E402
 from kai.evaluation import Task, check, load_tasks  # noqa: E402
 from kai.generate import Generated  # noqa: E402
 from kai.generate import generate as run_generate  # noqa: E402
-from kai.llm import LLM, Completion, Settings  # noqa: E402
+from kai.model.client import LLM, Completion, Settings  # noqa: E402
+from kai.model.plan import Plan, PlanError, parse_plan  # noqa: E402
 from kai.models import Severity  # noqa: E402
 from kai.pipeline import rules_for  # noqa: E402
-from kai.plan import Plan, PlanError, parse_plan  # noqa: E402
 
 
 @dataclass
@@ -111,7 +111,7 @@ def settings_for(model: str, api_base: str, timeout: float, max_tokens: int) -> 
     if hasattr(s, "max_tokens"):
         s.max_tokens = max_tokens  # type: ignore[attr-defined]
     else:  # a kai without the bound: add it on the wire so one answer cannot run for minutes
-        import kai.llm as llm_module
+        import kai.model.client as llm_module
 
         post = llm_module._post
 

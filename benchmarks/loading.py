@@ -3,7 +3,7 @@
     python benchmarks/loading.py [--objects 2000] [--repeat 3]
 
 Loading: kai.manifests.load_text against yaml-rs parsing the same documents alone (issue 17's
-target: at most 1.5x). Fixing: kai.fixfile.fix_files on files with nothing to fix and on files
+target: at most 1.5x). Fixing: kai.policy.fixfile.fix_files on files with nothing to fix and on files
 with findings, against one ruamel round trip (load_all + dump_all) of the same files (target:
 at most 1.5x). Prints numbers; asserts nothing. On a shared machine, read the ratios.
 """
@@ -103,8 +103,8 @@ def main() -> None:
         f, k = best(floor, args.repeat), best(kai, args.repeat)
         print(f"{name:<12} {f:8.3f} {k:9.3f} {k / f:6.2f}x", flush=True)
 
-    from kai.fixfile import fix_files
     from kai.policy.catalog import load_rules
+    from kai.policy.fixfile import fix_files
 
     rules = load_rules()
     per_file = max(1, n // args.files)

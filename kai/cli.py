@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from kai.models import Approval  # the --approval choices (kai.models is light)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kai.fixfile import FixedFile
     from kai.generate import Generated
     from kai.models import Report, Rule, Severity
+    from kai.policy.fixfile import FixedFile
 
 app = typer.Typer(
     name="kai",
@@ -201,14 +203,8 @@ OpsTimeoutOpt = Annotated[
 ]
 
 
-class ApprovalMode(StrEnum):
-    reads_auto = "reads-auto"
-    confirm_all = "confirm-all"
-    suggest_only = "suggest-only"
-
-
 ApprovalOpt = Annotated[
-    ApprovalMode | None,
+    Approval | None,
     typer.Option(
         "--approval",
         help="reads-auto: reads run, writes are confirmed; confirm-all: every command is "
@@ -317,7 +313,9 @@ def review(
     if cluster:
         if paths:
             raise InputError("--cluster reviews what runs in a namespace: give no files with it")
-        report = _review_cluster(rules, kubeconfig, context, namespace or config.namespace)
+        from kai.cluster.flow import review_live
+
+        report = review_live(rules, kubeconfig, context, namespace or config.namespace)
         _emit_report(report, rules, threshold, output, explain, not hide_suppressed)
         raise SystemExit(0 if report.summary(threshold).passed else 1)
     if not paths:
@@ -326,7 +324,7 @@ def review(
         if "-" in paths:
             raise InputError("--fix rewrites files: for standard input use `kai fix -`")
         fixed = fix_paths(paths, rules, config, namespace or config.namespace or "default")
-        from kai.fixfile import write_atomic
+        from kai.policy.fixfile import write_atomic
 
         for r in fixed:
             if r.changed:
@@ -334,7 +332,7 @@ def review(
         _report_fixes(fixed, to_stderr=True)
     schema = SchemaOptions(not no_validate, kubernetes_version, strict, crd or [], validator.value)
     if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
-        from kai.helm import renderer_notice  # 25 ms: only when a chart is among the paths
+        from kai.helm.runner import renderer_notice  # 25 ms: only when a chart is among the paths
 
         if notice := renderer_notice(paths):
             _console(stderr=True).print(notice, markup=False)
@@ -346,7 +344,7 @@ def review(
             f"no Kubernetes objects found in {', '.join(paths)}"
             + (f" ({report.notes[0].message})" if report.notes else "")
         )
-    from kai import baseline as baselines
+    from kai.policy import baseline as baselines
 
     if write_baseline is not None:
         count = baselines.write(write_baseline, report)
@@ -370,7 +368,7 @@ def validate(
     validator: ValidatorOpt = Validator.auto,
 ) -> None:
     """Validate objects against the Kubernetes OpenAPI schema (offline): unknown fields, types, required fields."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.models import Report, Severity
     from kai.pipeline import SchemaOptions
     from kai.pipeline import validate as run_validate
@@ -486,7 +484,7 @@ def generate(
     from kai.errors import ExitCode
     from kai.generate import generate as run_generate
     from kai.generate import parse_answers
-    from kai.llm import settings_from
+    from kai.model.client import settings_from
     from kai.models import Severity
     from kai.pipeline import rules_for
     from kai.policy.catalog import cache_dir
@@ -554,12 +552,15 @@ def generate(
         console.print(f"wrote {out}", markup=False)
 
     def to_cluster(confirmed: bool) -> int:
+        from kai.cluster.flow import apply_flow
         from kai.errors import ClusterError
         from kai.manifests import load_text
 
         manifests, notes = load_text(result.yaml, "generated.yaml")
         try:
-            return _cluster_stages(
+            return apply_flow(
+                _console(),
+                _confirm,
                 manifests,
                 notes,
                 rules,
@@ -647,7 +648,7 @@ def eval_tasks(
     from kai.config import Config
     from kai.evaluation import load_tasks, repeated, run_eval
     from kai.generate import generate as run_generate
-    from kai.llm import LLM, settings_from
+    from kai.model.client import LLM, settings_from
     from kai.pipeline import rules_for
 
     settings = settings_from(
@@ -714,8 +715,9 @@ def apply_cmd(
 ) -> None:
     """Review, validate, dry-run on the server, show the diff, confirm, server-side apply in order, watch."""
 
+    from kai.cluster.flow import apply_flow
     from kai.config import load_config
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
     from kai.models import Severity
     from kai.pipeline import rules_for
 
@@ -723,7 +725,9 @@ def apply_cmd(
     rules = rules_for(config)
     threshold = Severity(fail_on.value) if fail_on else config.review.fail_on
     manifests, notes = load_paths(paths)
-    code = _cluster_stages(
+    code = apply_flow(
+        _console(),
+        _confirm,
         manifests,
         notes,
         rules,
@@ -771,7 +775,7 @@ def run_cmd(
     """kubectl from English: the model proposes commands, kai classifies them and runs them safely."""
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.ops import Command, classify, split_line
+    from kai.ops.classify import Command, classify, split_line
 
     if not request and not command:
         raise InputError('say what to do (kai run "scale the agent to 5") or give --command')
@@ -791,8 +795,8 @@ def run_cmd(
     else:
         assert request is not None
         from kai.generate import persona
-        from kai.llm import LLM, settings_from
-        from kai.operate import propose
+        from kai.model.client import LLM, settings_from
+        from kai.ops.propose import propose
         from kai.policy.catalog import cache_dir
 
         settings = settings_from(
@@ -866,13 +870,14 @@ def debug_cmd(
     """Diagnose a workload with read-only tools; the proposed fix goes through kai run's gates."""
     from rich.markup import escape
 
-    from kai.anonymize import Anonymizer
     from kai.config import load_config
-    from kai.debug import Investigator, diagnose
     from kai.errors import InputError
     from kai.generate import persona
-    from kai.llm import LLM, settings_from
-    from kai.ops import Kubectl, classify
+    from kai.model.anonymize import Anonymizer
+    from kai.model.client import LLM, settings_from
+    from kai.ops.classify import classify
+    from kai.ops.debug import Investigator, diagnose
+    from kai.ops.runner import Kubectl
     from kai.pipeline import rules_for
 
     kind, _, name = target.partition("/")
@@ -967,12 +972,11 @@ def _write_output(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _approval(flag: ApprovalMode | None, configured: Any) -> Any:
+def _approval(flag: Approval | None, configured: Any) -> Any:
     from kai.errors import InputError
-    from kai.gate import Approval
 
     if flag is not None:
-        return Approval(flag.value)
+        return flag
     if configured is None:
         return Approval.reads_auto
     try:
@@ -997,8 +1001,9 @@ def _gate(
     """Show the commands, then run them through kai's gates; the exit code."""
     from rich.markup import escape
 
-    from kai.gate import Approval, Gate
-    from kai.ops import Kind, Kubectl
+    from kai.ops.gate import Gate
+    from kai.ops.grammar import Kind
+    from kai.ops.runner import Kubectl
 
     runnable = [v for v in verdicts if v.kind is not Kind.refused]
     kubectl = (
@@ -1051,8 +1056,8 @@ def fix(
     """
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.fixfile import fix_files, write_atomic
     from kai.pipeline import rules_for
+    from kai.policy.fixfile import fix_files, write_atomic
 
     config = load_config()
     rules = rules_for(config, policies=policies or [])
@@ -1109,105 +1114,12 @@ def _still_failing(results: list[Any]) -> None:
     raise SystemExit(1)
 
 
-def _cluster_stages(
-    manifests: list[Any],
-    notes: list[Any],
-    rules: list[Any],
-    threshold: Severity,
-    kubeconfig: str | None,
-    context: str | None,
-    namespace: str | None,
-    yes: bool,
-    force_conflicts: bool,
-    ignore_findings: bool,
-    timeout: float,
-    no_watch: bool,
-    rollback: bool,
-) -> int:
-    """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code."""
-    from rich.markup import escape
-
-    from kai import render, rollout
-    from kai.apply import admission_findings, dry_run, live_context, mark_unknown
-    from kai.apply import apply as run_apply
-    from kai.cluster import Cluster
-    from kai.errors import ExitCode
-    from kai.pipeline import SchemaOptions, evaluate
-    from kai.pipeline import validate as schema_validate
-
-    console = _console()
-    cluster = Cluster(kubeconfig, context, namespace)
-    live = live_context(cluster, manifests)
-    report = evaluate(manifests, rules, notes, cluster.namespace, live.existing)
-    report = mark_unknown(report, rules, live.unreadable, cluster.namespace)
-    report.notes += live.notes()
-    schema_findings, schema_notes = schema_validate(manifests, rules, SchemaOptions())
-    report.findings += schema_findings
-    report.notes += schema_notes
-    if report.findings or live.unreadable:
-        render.print_report(console, report, {r.id: r for r in rules}, threshold)
-    if not report.summary(threshold).passed and not ignore_findings:
-        console.print(
-            "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
-        )
-        return ExitCode.FINDINGS
-    console.print(
-        f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · "
-        f"{escape(render.target_namespaces(manifests, cluster.namespace))}[/]"
-    )
-    with console.status("server-side dry run...", spinner="dots"):
-        plan = dry_run(cluster, manifests, force_conflicts)
-    render.print_dry_run(console, plan)
-    if not plan.ok:
-        return ExitCode.CLUSTER
-    server = admission_findings(plan, rules)
-    if server.findings:
-        render.print_report(console, server, {r.id: r for r in rules}, threshold)
-        if not server.summary(threshold).passed and not ignore_findings:
-            console.print(
-                "nothing applied: the server's warnings reach --fail-on; fix them or pass --ignore-findings"
-            )
-            return ExitCode.FINDINGS
-    counts = plan.counts()
-    if counts["create"] + counts["update"] == 0:
-        console.print("nothing to apply: the cluster already matches")
-        return 0
-    if not yes:
-        if not sys.stdin.isatty():
-            console.print("nothing applied: no terminal to confirm on; rerun with --yes to apply")
-            return ExitCode.USAGE
-        try:
-            confirmed = typer.confirm(
-                f"apply {counts['create']} creations and {counts['update']} updates?", default=False
-            )
-        except typer.Abort:  # EOF or Ctrl-C at the prompt: cancelled (130), not a failure (1)
-            confirmed = False
-        if not confirmed:
-            console.print("nothing applied")
-            return ExitCode.CANCELLED
-    done = run_apply(cluster, plan, force_conflicts)
-    render.print_applied(console, done)
-    if done.failed:
-        return ExitCode.CLUSTER
-    if no_watch:
-        return 0
-    applied = [c.manifest for c in plan.changes if c.manifest.ref.display() in set(done.applied)]
-    with render.rollout_progress(console) as update:
-        rollouts = rollout.watch(cluster, applied, timeout, on_progress=update, roll_back=rollback)
-    render.print_rollouts(console, rollouts)
-    if any(not r.done for r in rollouts):
-        return ExitCode.CLUSTER
-    return 0
-
-
-def _review_cluster(
-    rules: list[Any], kubeconfig: str | None, context: str | None, namespace: str | None
-) -> Any:
-    """The live objects of one namespace, evaluated as they are (read-only; Secrets never read)."""
-    from kai.apply import review_cluster
-    from kai.cluster import Cluster
-
-    return review_cluster(Cluster(kubeconfig, context, namespace), rules)
+def _confirm(question: str) -> bool:
+    """Ask yes/no on the terminal; EOF or Ctrl-C at the prompt is a no (cancelled, 130)."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        return False
 
 
 def _report_fixes(results: list[FixedFile], to_stderr: bool) -> None:
@@ -1387,10 +1299,10 @@ def policies_export(
     Bindings warn and audit unless --action deny; system namespaces are excluded.
     """
     from kai.config import load_config
-    from kai.fixfile import write_atomic
     from kai.manifests import dump_yaml
     from kai.pipeline import rules_for
     from kai.policy.export import ACTIONS, SYSTEM_NAMESPACES, export_vap
+    from kai.policy.fixfile import write_atomic
 
     excluded = (
         list(SYSTEM_NAMESPACES)
@@ -1562,8 +1474,8 @@ def package_helm(
     """Turn manifests into a Helm chart: Chart.yaml, values.yaml per workload, templates, helpers."""
     from rich.markup import escape
 
-    from kai.helm import package_chart
-    from kai.manifests import load_paths
+    from kai.helm.chart import package_chart
+    from kai.inputs import load_paths
 
     manifests, _ = load_paths([path])
     target = Path(out or name)
@@ -1598,15 +1510,15 @@ def explain(
     from kai import render
     from kai.config import load_config
     from kai.errors import InputError
-    from kai.explain import (
+    from kai.inputs import load_paths
+    from kai.learn.explain import (
         add_narrative,
         evaluate_all,
         explanation_data,
         make_llm,
         print_explanation,
     )
-    from kai.explain import explain as run_explain
-    from kai.manifests import load_paths
+    from kai.learn.explain import explain as run_explain
     from kai.pipeline import rules_for
 
     config = load_config()
@@ -1667,7 +1579,10 @@ def critique(
 
     from kai import render
     from kai.config import load_config
-    from kai.critique import (
+    from kai.errors import InputError
+    from kai.generate import parse_answers
+    from kai.inputs import load_paths
+    from kai.learn.critique import (
         ask_answers,
         critique_data,
         generate_draft,
@@ -1675,11 +1590,9 @@ def critique(
         print_yaml,
         read_answers,
     )
-    from kai.critique import critique as run_critique
-    from kai.errors import InputError
-    from kai.explain import evaluate_all, make_llm, usage_data
-    from kai.generate import parse_answers
-    from kai.manifests import load_paths, load_text, read_file
+    from kai.learn.critique import critique as run_critique
+    from kai.learn.explain import evaluate_all, make_llm, usage_data
+    from kai.manifests import load_text, read_file
     from kai.models import Severity
     from kai.pipeline import rules_for
 

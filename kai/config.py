@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from kai.errors import InputError
-from kai.models import Severity
+from kai.models import ReviewConfig
 
 PROJECT_FILE = ".kai.yaml"
-
-
-@dataclass(slots=True)
-class ReviewConfig:
-    fail_on: Severity = Severity.ERROR
-    enable: list[str] = field(default_factory=list)
-    disable: list[str] = field(default_factory=list)
-    policies: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -77,87 +77,157 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def check(task: Task, result: Generated) -> list[str]:
-    """What the answer got wrong against the task's expectations (empty: it passes)."""
-    e = task.expect
-    objs = [m.obj for m in load_text(result.yaml, "answer.yaml")[0]] if result.yaml else []
-    kinds = [o.get("kind") for o in objs]
-    containers = list(_containers(objs))
+@dataclass(slots=True)
+class _Answer:
+    """The model's answer as the expectation checks see it."""
+
+    result: Generated
+    objs: list[dict[str, Any]]
+    containers: list[dict[str, Any]]
+
+    def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
+        return [o for o in self.objs if o.get("kind") in kinds]
+
+
+def _kinds(e: dict[str, Any], a: _Answer) -> list[str]:
+    kinds = [o.get("kind") for o in a.objs]
+    return [f"no {kind}" for kind in e.get("kinds", []) if kind not in kinds]
+
+
+def _images(e: dict[str, Any], a: _Answer) -> list[str]:
+    images = [str(c.get("image", "")) for c in a.containers]
     failures = []
-    for kind in e.get("kinds", []):
-        if kind not in kinds:
-            failures.append(f"no {kind}")
-    images = [str(c.get("image", "")) for c in containers]
     if "image" in e and e["image"] not in images:
         failures.append(f"image {e['image']} not used (got {images})")
     if "image_prefix" in e and not any(
         i.startswith(e["image_prefix"]) and not i.endswith(":latest") for i in images
     ):
         failures.append(f"no pinned image starting with {e['image_prefix']}")
+    return failures
+
+
+def _ports(e: dict[str, Any], a: _Answer) -> list[str]:
     ports = {
         p.get("containerPort")
-        for c in containers
+        for c in a.containers
         for p in _list(c.get("ports"))
         if isinstance(p, dict)
     }
-    for port in e.get("ports", []):
-        if port not in ports:
-            failures.append(f"port {port} not declared")
-    hpas = [o for o in objs if o.get("kind") == "HorizontalPodAutoscaler"]
+    return [f"port {port} not declared" for port in e.get("ports", []) if port not in ports]
+
+
+def _replicas(e: dict[str, Any], a: _Answer) -> list[str]:
+    hpa_min = [_map(h.get("spec")).get("minReplicas") for h in a.of_kind("HorizontalPodAutoscaler")]
+    failures = []
     if "replicas" in e:
         declared = [
-            _map(o.get("spec")).get("replicas")
-            for o in objs
-            if o.get("kind") in ("Deployment", "StatefulSet")
+            _map(o.get("spec")).get("replicas") for o in a.of_kind("Deployment", "StatefulSet")
         ]
-        hpa_min = [_map(h.get("spec")).get("minReplicas") for h in hpas]
         if e["replicas"] not in declared + hpa_min and not (
             e["replicas"] == 1 and None in declared
         ):
             failures.append(f"replicas {e['replicas']} not found (got {declared or hpa_min})")
-    if "min_replicas" in e and e["min_replicas"] not in [
-        _map(h.get("spec")).get("minReplicas") for h in hpas
-    ]:
+    if "min_replicas" in e and e["min_replicas"] not in hpa_min:
         failures.append(f"no HPA with minReplicas {e['min_replicas']}")
+    return failures
+
+
+def _probes(e: dict[str, Any], a: _Answer) -> list[str]:
+    failures = []
     for probe, path in (e.get("probes") or {}).items():
-        paths = [_map(_map(c.get(f"{probe}Probe")).get("httpGet")).get("path") for c in containers]
+        paths = [
+            _map(_map(c.get(f"{probe}Probe")).get("httpGet")).get("path") for c in a.containers
+        ]
         if path not in paths:
             failures.append(f"{probe} probe does not check {path}")
-    failures += _exposure(e.get("exposure"), objs)
+    return failures
+
+
+def _exposed(e: dict[str, Any], a: _Answer) -> list[str]:
+    return _exposure(e.get("exposure"), a.objs)
+
+
+def _namespace(e: dict[str, Any], a: _Answer) -> list[str]:
     if "namespace" in e and any(
-        _map(o.get("metadata")).get("namespace") != e["namespace"] for o in objs
+        _map(o.get("metadata")).get("namespace") != e["namespace"] for o in a.objs
     ):
-        failures.append(f"not every object is in namespace {e['namespace']}")
-    if "schedule" in e and e["schedule"] not in [_map(o.get("spec")).get("schedule") for o in objs]:
-        failures.append(f"no CronJob on schedule {e['schedule']}")
-    if "secret_ref" in e:
-        refs = {
-            _map(_map(env.get("valueFrom")).get("secretKeyRef")).get("name")
-            for c in containers
-            for env in _list(c.get("env"))
-            if isinstance(env, dict)
-        } | {
-            _map(f.get("secretRef")).get("name")
-            for c in containers
-            for f in _list(c.get("envFrom"))
-            if isinstance(f, dict)
-        }
-        if e["secret_ref"] not in refs:
-            failures.append(f"Secret {e['secret_ref']} is not referenced")
-    if e.get("evaluator_clean", True) and result.failing:
-        failures.append("evaluator: " + ", ".join(sorted({f.rule for f in result.failing})))
+        return [f"not every object is in namespace {e['namespace']}"]
+    return []
+
+
+def _schedule(e: dict[str, Any], a: _Answer) -> list[str]:
+    if "schedule" in e and e["schedule"] not in [
+        _map(o.get("spec")).get("schedule") for o in a.objs
+    ]:
+        return [f"no CronJob on schedule {e['schedule']}"]
+    return []
+
+
+def _secret_ref(e: dict[str, Any], a: _Answer) -> list[str]:
+    if "secret_ref" not in e:
+        return []
+    refs = {
+        _map(_map(env.get("valueFrom")).get("secretKeyRef")).get("name")
+        for c in a.containers
+        for env in _list(c.get("env"))
+        if isinstance(env, dict)
+    } | {
+        _map(f.get("secretRef")).get("name")
+        for c in a.containers
+        for f in _list(c.get("envFrom"))
+        if isinstance(f, dict)
+    }
+    return [] if e["secret_ref"] in refs else [f"Secret {e['secret_ref']} is not referenced"]
+
+
+def _evaluator_clean(e: dict[str, Any], a: _Answer) -> list[str]:
+    if e.get("evaluator_clean", True) and a.result.failing:
+        return ["evaluator: " + ", ".join(sorted({f.rule for f in a.result.failing}))]
+    return []
+
+
+def _schema_valid(e: dict[str, Any], a: _Answer) -> list[str]:
+    report = a.result.report
     if (
         e.get("schema_valid", True)
-        and result.report
-        and any(f.rule.startswith("KAI-SCH") for f in result.report.active())
+        and report
+        and any(f.rule.startswith("KAI-SCH") for f in report.active())
     ):
-        failures.append("schema errors")
-    if not objs:
-        failures.append(
-            "no objects"
-            + (f" (the model asked: {result.plan.questions})" if result.plan.questions else "")
-        )
-    return failures
+        return ["schema errors"]
+    return []
+
+
+def _some_objects(e: dict[str, Any], a: _Answer) -> list[str]:
+    if a.objs:
+        return []
+    questions = a.result.plan.questions
+    return ["no objects" + (f" (the model asked: {questions})" if questions else "")]
+
+
+# A task's `expect:` keys and the check that reads each, in the order failures are reported.
+_EXPECTATIONS: tuple[Callable[[dict[str, Any], _Answer], list[str]], ...] = (
+    _kinds,  # kinds
+    _images,  # image, image_prefix
+    _ports,  # ports
+    _replicas,  # replicas, min_replicas
+    _probes,  # probes
+    _exposed,  # exposure
+    _namespace,  # namespace
+    _schedule,  # schedule
+    _secret_ref,  # secret_ref
+    _evaluator_clean,  # evaluator_clean (default true)
+    _schema_valid,  # schema_valid (default true)
+    _some_objects,
+)
+
+
+def check(task: Task, result: Generated) -> list[str]:
+    """What the answer got wrong against the task's expectations (empty: it passes)."""
+    objs = [m.obj for m in load_text(result.yaml, "answer.yaml")[0]] if result.yaml else []
+    answer = _Answer(result, objs, list(_containers(objs)))
+    return [
+        failure for expectation in _EXPECTATIONS for failure in expectation(task.expect, answer)
+    ]
 
 
 def _exposure(expected: str | None, objs: Sequence[dict[str, Any]]) -> list[str]:

@@ -17,12 +17,12 @@ from typing import Any
 from kai import constraints
 from kai.config import Config
 from kai.errors import KaiError, ModelError
-from kai.llm import LLM, Settings
 from kai.manifests import dump_yaml, load_text
+from kai.model.client import LLM, Settings
+from kai.model.plan import PLAN_SCHEMA, Plan, PlanError, parse_plan
+from kai.model.prompts import render
+from kai.model.redact import redact_object
 from kai.models import Finding, Manifest, Note, Report, Rule, Severity
-from kai.plan import PLAN_SCHEMA, Plan, PlanError, parse_plan
-from kai.prompts import render
-from kai.redact import redact_object
 
 
 @dataclass(slots=True)

@@ -550,31 +550,18 @@ def source_text(file: str) -> str | None:
     return _SOURCES.get(file)
 
 
-def load_paths(
-    paths: Iterable[str], stdin_text: str | None = None
-) -> tuple[list[Manifest], list[Note]]:
-    """Load all objects from files, directories and "-" (stdin)."""
-    manifests: list[Manifest] = []
-    notes: list[Note] = []
-    paths = list(paths)
-    if any(p != "-" and Path(p, "Chart.yaml").is_file() for p in paths):
-        from kai.helm import load_charts  # a chart directory is rendered, not read as YAML
-
-        manifests, notes, paths = load_charts(paths)
-    for f in discover(paths):
-        if f == "-":
-            text = stdin_text if stdin_text is not None else read_stdin()
-            if len(text) > MAX_INPUT_BYTES:
-                raise InputError(
-                    f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"
-                )
-        else:
-            text = read_file(Path(f))
-        _SOURCES[f] = text
-        m, n = load_text(text, f)
-        manifests += m
-        notes += n
-    return manifests, notes
+def read_source(file: str, stdin_text: str | None = None) -> str:
+    """The text of one discovered file ("-" is standard input), kept for later line lookups."""
+    if file == "-":
+        text = stdin_text if stdin_text is not None else read_stdin()
+        if len(text) > MAX_INPUT_BYTES:
+            raise InputError(
+                f"-: refused: standard input is over the {MAX_INPUT_BYTES:,}-byte input limit"
+            )
+    else:
+        text = read_file(Path(file))
+    _SOURCES[file] = text
+    return text
 
 
 def dump_yaml(objs: Iterable[dict[str, Any]]) -> str:

@@ -3,7 +3,7 @@
 Built on the official SDK's MCPServer (the SDK's FastMCP, renamed in mcp 2). Only `kai mcp`
 imports this module: the SDK pulls in pydantic, anyio and starlette, which `kai --help` and
 `kai review` must not pay for. No tool writes to a cluster: `dry_run` is the server-side
-dry run (dryRun=All) and nothing here imports kai.apply's `apply`.
+dry run (dryRun=All) and nothing here imports kai.cluster.stages's `apply`.
 """
 
 import os
@@ -33,7 +33,7 @@ generate: English request -> reviewed manifests (needs a model: KAI_MODEL or `mo
 
 def _load(text: str) -> tuple[list[Manifest], list[Note]]:
     """Manifests from the YAML text a client sent (size-limited, hostile input refused)."""
-    from kai.manifests import load_paths
+    from kai.inputs import load_paths
 
     return load_paths(["-"], stdin_text=text)
 
@@ -219,8 +219,8 @@ def build_server(
         field means (the schema's description, as `kubectl explain` shows it), and each finding
         under the field it concerns, with why it matters and how to fix it. Offline, no model.
         """
-        from kai.explain import evaluate_all, explanation_data
-        from kai.explain import explain as walk_through
+        from kai.learn.explain import evaluate_all, explanation_data
+        from kai.learn.explain import explain as walk_through
 
         try:
             manifests, notes = _load(yaml)
@@ -245,8 +245,8 @@ def build_server(
         KUBECONFIG): `kubeconfig` and `context` from the client are refused. Without a reachable
         cluster the call fails with the reason.
         """
-        from kai.apply import dry_run as server_dry_run
-        from kai.cluster import Cluster
+        from kai.cluster.client import Cluster
+        from kai.cluster.stages import dry_run as server_dry_run
 
         if kubeconfig is not None and kubeconfig != server_kubeconfig:
             raise ToolError(
@@ -309,8 +309,8 @@ def build_server(
         """
         from kai import render
         from kai.generate import generate as run_generate
-        from kai.llm import settings_from
         from kai.manifests import load_text
+        from kai.model.client import settings_from
         from kai.policy.catalog import cache_dir
 
         if not 1 <= max_rounds <= 10:

@@ -30,6 +30,14 @@ class Severity(StrEnum):
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
+class Approval(StrEnum):
+    """What `kai run` and `kai debug` may run without asking (`--approval`, `approval:` in .kai.yaml)."""
+
+    reads_auto = "reads-auto"
+    confirm_all = "confirm-all"
+    suggest_only = "suggest-only"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     """Identity of a Kubernetes object: apiVersion, kind, namespace, name."""
@@ -139,6 +147,32 @@ class Rule:
     server: str | None = None
     enabled: bool = True
     source: str | None = None
+
+
+@dataclass(slots=True)
+class ReviewConfig:
+    """The `review:` section of .kai.yaml (and the flags that override it)."""
+
+    fail_on: Severity = Severity.ERROR
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
+
+
+# Rule ids of schema findings (their rule files live in policies/ like every other rule).
+UNKNOWN_FIELD = "KAI-SCH-001"
+WRONG_TYPE = "KAI-SCH-002"
+MISSING_FIELD = "KAI-SCH-003"
+UNKNOWN_KIND = "KAI-SCH-004"
+
+
+@dataclass(slots=True)
+class Issue:
+    """One schema violation (from either validate backend): where (path inside the object) and what."""
+
+    rule: str
+    path: list[str | int]
+    message: str
 
 
 @dataclass(slots=True)

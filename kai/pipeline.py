@@ -7,13 +7,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from kai.config import Config
-from kai.manifests import load_paths
+from kai.inputs import load_crds, load_paths
 from kai.models import Finding, Manifest, Note, Report, Rule
 from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine, suppressions
 
 if TYPE_CHECKING:
-    from kai.fixfile import FixedFile
+    from kai.policy.fixfile import FixedFile
 
 
 @dataclass(slots=True)
@@ -53,9 +53,9 @@ def validate(
     manifests: Sequence[Manifest], rules: Sequence[Rule], options: SchemaOptions
 ) -> tuple[list[Finding], list[Note]]:
     """The validate stage as findings of the enabled schema rules, annotations honoured."""
-    from kai import validate as schema_validation
+    from kai.policy import validate as schema_validation
 
-    crds = schema_validation.load_crds(options.crds) if options.crds else []
+    crds = load_crds(options.crds) if options.crds else []
     result = schema_validation.validate(
         manifests, options.kubernetes_version, options.strict, crds, options.backend
     )
@@ -99,7 +99,7 @@ def fix_paths(
     paths: Sequence[str], rules: Sequence[Rule], config: Config, namespace: str = "default"
 ) -> list[FixedFile]:
     """The fix stage over files: each file fixed on its own text, comments, order and layout kept."""
-    from kai.fixfile import fix_files
+    from kai.policy.fixfile import fix_files
 
     defaults = config.extra.get("defaults")
     return fix_files(paths, rules, defaults if isinstance(defaults, dict) else {}, namespace)

@@ -785,7 +785,7 @@ def target_namespaces(manifests: Sequence[Any], default: str) -> str:
     """Where `kai apply` writes, for its header: the namespaces the objects name, and the default
     only when some namespaced object names none ("namespace default" is wrong when every
     object names its own)."""
-    from kai.ops import CLUSTER_SCOPED
+    from kai.ops.grammar import CLUSTER_SCOPED
 
     used: dict[str, None] = {}
     for m in manifests:
@@ -862,7 +862,7 @@ def print_applied(console: Console, done: Any) -> None:
 
 @contextmanager
 def rollout_progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
-    """Progress bars for the watch stage: yields the callback kai.rollout.watch reports to."""
+    """Progress bars for the watch stage: yields the callback kai.cluster.rollout.watch reports to."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

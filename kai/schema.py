@@ -20,8 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from kai.config import ReviewConfig
-from kai.models import CelCheck, References, Rule, RuleMatch
+from kai.models import CelCheck, References, ReviewConfig, Rule, RuleMatch
 
 T = TypeVar("T")
 

@@ -8,7 +8,6 @@ or as an Agent Skills folder (SKILL.md with `name` and `description` front matte
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ SKILL_DESCRIPTION = (
     "asked to write, review or harden Kubernetes manifests for an application."
 )
 # The Agent Skills format: lowercase letters, digits and single hyphens, at most 64 characters.
-NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Categories whose every rule must be a principle or be listed as deliberately not one.
 COVERED_CATEGORIES = ("resources", "probes", "security")
 
@@ -322,16 +320,3 @@ def print_skill(console: Any, skill: Skill, rules: Sequence[Rule]) -> None:
     problems = consistency(skill, rules)
     for problem in problems:
         console.print(f"[bold red]out of step with the rules:[/] {escape(problem)}")
-
-
-def front_matter(text: str) -> dict[str, Any]:
-    """The YAML front matter of a SKILL.md (an error when it is missing or not a mapping)."""
-    from kai.yamlio import load_one
-
-    match = re.match(r"\A---\n(.*?)\n---\n", text, re.S)
-    if not match:
-        raise KaiError("SKILL.md has no YAML front matter")
-    data = load_one(match.group(1))
-    if not isinstance(data, dict):
-        raise KaiError("SKILL.md front matter is not a mapping")
-    return data

@@ -16,7 +16,7 @@ import pytest
 import vcr
 from conftest import EXAMPLES, ROOT
 
-from kai.apply import KIND_ORDER, clean, diff
+from kai.cluster.stages import KIND_ORDER, clean, diff
 
 CASSETTES = Path(__file__).parent / "cassettes" / "cluster"
 KUBECONFIG = str(ROOT / "tests" / "data" / "kubeconfig.yaml")

@@ -10,7 +10,7 @@ from typing import Any
 
 from kai.config import Config
 from kai.generate import generate
-from kai.llm import Completion, Settings, Usage
+from kai.model.client import Completion, Settings, Usage
 from kai.policy.catalog import load_rules
 
 WRONG = """\

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import EXAMPLES, model_tapes
 
-from kai.helm import render_chart
-from kai.manifests import load_paths
+from kai.helm.runner import render_chart
+from kai.inputs import load_paths
 
 CAPSTONE = EXAMPLES / "capstone"
 REQUEST_FILE = "examples/capstone/request.txt"

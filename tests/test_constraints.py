@@ -9,8 +9,8 @@ from conftest import model_tapes
 from kai import constraints
 from kai.config import Config
 from kai.generate import generate
-from kai.llm import LLM, Settings
 from kai.manifests import load_text
+from kai.model.client import LLM, Settings
 from kai.policy.catalog import load_rules
 
 REQUEST = (

@@ -9,9 +9,11 @@ from conftest import FakeKubectl, model_tapes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kai.debug import Investigator, tool_argv
-from kai.llm import ToolCall
-from kai.ops import Kind, Kubectl, classify
+from kai.model.client import ToolCall
+from kai.ops.classify import classify
+from kai.ops.debug import Investigator, tool_argv
+from kai.ops.grammar import Kind
+from kai.ops.runner import Kubectl
 
 recorder = model_tapes()
 DATA = Path(__file__).parent / "data" / "ops"

@@ -10,9 +10,9 @@ from typing import Any
 
 from conftest import FakeKubectl
 
-from kai.debug import Investigator, diagnose, text_tool_calls
-from kai.llm import Completion, Settings, Usage
-from kai.ops import Kubectl
+from kai.model.client import Completion, Settings, Usage
+from kai.ops.debug import Investigator, diagnose, text_tool_calls
+from kai.ops.runner import Kubectl
 
 PODS = "NAME                    READY   STATUS             RESTARTS\nagent-7d9c6-x2x9z   0/1     CrashLoopBackOff   5\n"
 KNOWN = {"get", "describe", "logs", "events", "top", "evaluate"}
@@ -86,7 +86,7 @@ def test_no_tool_call_means_no_confidence_and_unverified_evidence(kubectl: FakeK
 def test_cli_marks_unverified_quotes_and_says_no_tools_were_used(
     kai, kubectl: FakeKubectl, monkeypatch: Any
 ) -> None:
-    from kai import llm as llm_module
+    from kai.model import client as llm_module
 
     monkeypatch.setattr(
         llm_module.LLM,

@@ -196,7 +196,7 @@ def test_full_disk_leaves_the_original_intact(
             return real_write(fd, bytes(data)[:10])  # a short write, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("kai.fixfile.os.write", full_disk)
+    monkeypatch.setattr("kai.policy.fixfile.os.write", full_disk)
     args = {
         "in-place": ("fix", str(f), "--in-place"),
         "out": ("fix", str(f), "--out", str(out)),
@@ -217,7 +217,7 @@ def test_write_atomic_permission_denied_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kai.errors import InputError
-    from kai.fixfile import write_atomic
+    from kai.policy.fixfile import write_atomic
 
     f = tmp_path / "x.yaml"
     f.write_text("a: 1\n")
@@ -225,7 +225,7 @@ def test_write_atomic_permission_denied_is_one_line(
     def denied(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr("kai.fixfile.tempfile.mkstemp", denied)
+    monkeypatch.setattr("kai.policy.fixfile.tempfile.mkstemp", denied)
     with pytest.raises(
         InputError, match=r"x.yaml: cannot write: Permission denied; the file is unchanged$"
     ):
@@ -234,7 +234,7 @@ def test_write_atomic_permission_denied_is_one_line(
 
 
 def test_owner_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kai.fixfile import write_atomic
+    from kai.policy.fixfile import write_atomic
 
     f = tmp_path / "owned.yaml"
     f.write_text("a: 1\n")
@@ -244,8 +244,8 @@ def test_owner_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     else:  # only root may give a file away: check kai asks for the original owner
         real = os.stat(f)
         fake = os.stat_result((real.st_mode, *real[1:4], 4321, 4322, *real[6:]))
-        monkeypatch.setattr("kai.fixfile.Path.stat", lambda self: fake)
-        monkeypatch.setattr("kai.fixfile.os.fchown", lambda fd, u, g: calls.append((u, g)))
+        monkeypatch.setattr("kai.policy.fixfile.Path.stat", lambda self: fake)
+        monkeypatch.setattr("kai.policy.fixfile.os.fchown", lambda fd, u, g: calls.append((u, g)))
     write_atomic(f, "a: 2\n")
     assert f.read_text() == "a: 2\n"
     if os.getuid() == 0:

@@ -12,8 +12,8 @@ from conftest import EXAMPLES, model_tapes
 from kai.config import Config
 from kai.errors import ModelError
 from kai.generate import generate
-from kai.llm import LLM, Settings, cost
-from kai.plan import PlanError, parse_plan
+from kai.model.client import LLM, Settings, cost
+from kai.model.plan import PlanError, parse_plan
 from kai.policy.catalog import load_rules
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -136,7 +136,7 @@ def test_every_request_carries_a_max_tokens_bound(
 
 def test_max_tokens_from_flag_env_or_kai_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     from kai.errors import InputError
-    from kai.llm import DEFAULT_MAX_TOKENS, settings_from
+    from kai.model.client import DEFAULT_MAX_TOKENS, settings_from
 
     monkeypatch.delenv("KAI_MAX_TOKENS", raising=False)
     team = Config(extra={"max_tokens": 2048})
@@ -270,7 +270,7 @@ def test_cost_comes_from_litellms_price_table_without_importing_it() -> None:
     import sys
 
     code = (
-        "import sys; from kai.llm import cost; v = cost('openai/gpt-4.1-mini', 1_000_000, 0); "
+        "import sys; from kai.model.client import cost; v = cost('openai/gpt-4.1-mini', 1_000_000, 0); "
         "print(v, 'litellm' in sys.modules)"
     )
     out = subprocess.run(
@@ -393,7 +393,7 @@ def test_eval_suite_against_recorded_answers(kai, monkeypatch: pytest.MonkeyPatc
 def test_eval_checks_catch_a_wrong_answer() -> None:
     from kai.evaluation import Task, check
     from kai.generate import Generated
-    from kai.plan import Plan
+    from kai.model.plan import Plan
 
     task = Task(
         "t",
@@ -444,8 +444,8 @@ def test_max_cost_guard_stops_before_overspending() -> None:
 def test_max_cost_is_refused_for_a_model_whose_price_is_unknown(
     monkeypatch: pytest.MonkeyPatch, priced: bool
 ) -> None:
-    from kai import llm as llm_module
     from kai.errors import InputError
+    from kai.model import client as llm_module
 
     if not priced:  # litellm's price table is not installed: gpt-4.1-mini's price is unknown
         monkeypatch.setattr(llm_module, "_prices", lambda: {})
@@ -611,7 +611,7 @@ def test_an_edited_prompt_no_longer_matches_its_cassette(monkeypatch: pytest.Mon
 
     from vcr.errors import CannotOverwriteExistingCassetteException
 
-    from kai import prompts
+    from kai.model import prompts
 
     original = prompts.template
     monkeypatch.setattr(prompts, "template", lambda name: original(name) + "\nBe brief.\n")

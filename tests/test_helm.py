@@ -14,10 +14,12 @@ import pytest
 import yaml
 from conftest import EXAMPLES, ROOT
 
-from kai import helm
 from kai.errors import InputError
-from kai.helm import build_chart, render_chart
-from kai.manifests import load_paths
+from kai.helm import chart as helm
+from kai.helm import runner
+from kai.helm.chart import build_chart
+from kai.helm.runner import render_chart
+from kai.inputs import load_paths
 
 AGENT = EXAMPLES / "agent-hardened"
 APP = ROOT / "tests" / "data" / "helm" / "app.yaml"
@@ -27,7 +29,7 @@ HAS_HELM = shutil.which("helm") is not None
 @pytest.fixture
 def no_helm(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force kai's own renderer, whatever is on PATH."""
-    monkeypatch.setattr(helm, "helm_binary", lambda: None)
+    monkeypatch.setattr(runner, "helm_binary", lambda: None)
 
 
 def _objects(path: Path) -> list[dict[str, Any]]:
@@ -232,7 +234,7 @@ def test_renderer_follows_helm_whitespace_and_functions(
 ) -> None:
     """The same expectations hold for kai's renderer and for `helm template`."""
     if renderer == "kai":
-        monkeypatch.setattr(helm, "helm_binary", lambda: None)
+        monkeypatch.setattr(runner, "helm_binary", lambda: None)
     template = (
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}-{{ .Release.Name }}\n"
         "  labels:\n    {{- toYaml .Values.labels | nindent 4 }}\n"
@@ -356,16 +358,16 @@ def test_real_helm_renders_the_chart_like_kai(tmp_path: Path, source: Path, name
     chart = _write_chart(inputs, name, tmp_path / name)
     lint = subprocess.run(["helm", "lint", str(chart)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    assert helm.helm_binary() is not None
+    assert runner.helm_binary() is not None
     assert _same(render_chart(chart), inputs)  # through `helm template`
     overrides = {f"{helm.camel(name)}.image.tag": "9.9.9", "nameOverride": "renamed"}
     by_helm = render_chart(chart, overrides)
-    helm_binary = helm.helm_binary
+    helm_binary = runner.helm_binary
     try:
-        helm.helm_binary = lambda: None  # type: ignore[assignment]
+        runner.helm_binary = lambda: None  # type: ignore[assignment]
         by_kai = render_chart(chart, overrides)
     finally:
-        helm.helm_binary = helm_binary  # type: ignore[assignment]
+        runner.helm_binary = helm_binary  # type: ignore[assignment]
     assert _same(by_helm, by_kai)
 
 

@@ -294,9 +294,9 @@ def test_wrong_types_in_any_field_never_crash_the_stages(
     import json
 
     from kai.errors import KaiError
-    from kai.explain import evaluate_all
-    from kai.explain import explain as walk
-    from kai.helm import build_chart
+    from kai.helm.chart import build_chart
+    from kai.learn.explain import evaluate_all
+    from kai.learn.explain import explain as walk
     from kai.manifests import load_text
     from kai.pipeline import SchemaOptions, validate
     from kai.policy.catalog import load_rules

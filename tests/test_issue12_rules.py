@@ -151,7 +151,7 @@ def _cfg003_hits(text: str) -> int:
 
 @pytest.mark.parametrize("value", SECRET_VALUES)
 def test_cfg003_finds_credentials_by_content_under_an_innocent_key(value: str) -> None:
-    from kai.redact import configmap_credential
+    from kai.model.redact import configmap_credential
 
     assert _cfg003_hits(_configmap({"app.conf": value})) == 1
     assert configmap_credential("app.conf", value)  # the redactor agrees with the rule
@@ -159,7 +159,7 @@ def test_cfg003_finds_credentials_by_content_under_an_innocent_key(value: str) -
 
 @pytest.mark.parametrize("value", PLACEHOLDERS)
 def test_cfg003_passes_placeholders_and_ordinary_config(value: str) -> None:
-    from kai.redact import configmap_credential
+    from kai.model.redact import configmap_credential
 
     assert _cfg003_hits(_configmap({"app.conf": value})) == 0
     assert not configmap_credential("app.conf", value)
@@ -181,7 +181,7 @@ def test_cfg003_passes_placeholders_and_ordinary_config(value: str) -> None:
     ],
 )
 def test_cfg003_key_names(key: str, value: str, hit: int) -> None:
-    from kai.redact import configmap_credential
+    from kai.model.redact import configmap_credential
 
     assert _cfg003_hits(_configmap({key: value})) == hit
     assert configmap_credential(key, value) == bool(hit)
@@ -213,10 +213,10 @@ def test_cfg003_output_never_shows_the_value(kai, tmp_path: Path, fmt: str) -> N
 
 def test_cfg003_values_are_redacted_before_a_model_sees_them() -> None:
     from kai.generate import repair_messages
-    from kai.redact import redact_object
+    from kai.model.redact import redact_object
 
     manifests, _ = load_text(_cfg003_fail_text(), "cm.yaml")
-    from kai.redact import PLACEHOLDER, configmap_credential
+    from kai.model.redact import PLACEHOLDER, configmap_credential
 
     for m in manifests:
         clean = redact_object(m.obj)

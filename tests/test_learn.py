@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, ROOT, model_tapes
 
-from kai.critique import features, parse_grading
 from kai.errors import ModelError
-from kai.explain import FindingNote, summarize
+from kai.learn.critique import features, parse_grading
+from kai.learn.explain import FindingNote, summarize
 from kai.models import Finding, ObjectRef, Severity
 from kai.policy.catalog import load_rules
 
@@ -33,7 +33,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _schema_description(definition: str, prop: str) -> str:
     """The text `kubectl explain` shows, read straight from the bundled schema."""
-    from kai.validate import default_version, schema_root
+    from kai.policy.validate import default_version, schema_root
 
     defs = json.loads(
         (schema_root() / f"v{default_version()}-local" / "_definitions.json").read_text()
@@ -450,7 +450,7 @@ def test_every_rule_names_a_concept_and_a_docs_page() -> None:
 
 
 def test_learning_prompts_ship_with_their_placeholders() -> None:
-    from kai.prompts import render
+    from kai.model.prompts import render
 
     for name, values in (
         ("explain", {"manifests": "m", "findings": "f"}),

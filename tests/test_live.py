@@ -21,7 +21,7 @@ def test_live_model_passes_a_task() -> None:
     from kai.config import Config
     from kai.evaluation import check, load_tasks
     from kai.generate import generate
-    from kai.llm import LLM, settings_from
+    from kai.model.client import LLM, settings_from
     from kai.policy.catalog import load_rules
 
     task = next(t for t in load_tasks(EXAMPLES / "tasks") if t.id == "01-agent-ingress")

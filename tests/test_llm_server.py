@@ -11,7 +11,7 @@ import pytest
 from llm_stand_in import Server, serving
 
 from kai.errors import ModelError
-from kai.llm import LLM, Settings
+from kai.model.client import LLM, Settings
 
 ANSWER = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],

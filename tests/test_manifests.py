@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from kai.errors import InputError
-from kai.manifests import discover, load_paths, load_text
+from kai.inputs import load_paths
+from kai.manifests import discover, load_text
 
 MULTI = """\
 # Source: agent/templates/service.yaml

@@ -95,7 +95,7 @@ def test_the_tools_are_listed_and_none_writes_to_a_cluster() -> None:
     # Nothing on the server side can reach the real apply: only the dry-run function is imported.
     source = (ROOT / "kai" / "mcp_server.py").read_text()
     assert "dry_run=False" not in source and "import apply\n" not in source
-    assert "from kai.apply import dry_run" in source
+    assert "from kai.cluster.stages import dry_run" in source
 
 
 def test_review_finds_the_drafts_problems() -> None:

@@ -6,15 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kai.ops import (
-    Kind,
-    classify,
+from kai.ops.classify import classify, raw_target, split_line
+from kai.ops.grammar import Kind
+from kai.ops.preview import (
     deleted_namespaces,
     namespace_contents,
     needed_permissions,
     preview,
-    raw_target,
-    split_line,
     target_word,
 )
 

@@ -17,7 +17,7 @@ from kai.policy.catalog import builtin_dir, load_rules
 from kai.policy.engine import Engine
 from kai.policy.export import RESOURCES, export_vap, exportable
 from kai.policy.fixtures import fixtures_for
-from kai.validate import available_versions, validate
+from kai.policy.validate import available_versions, validate
 
 RULES = load_rules()
 
@@ -85,9 +85,8 @@ def test_export_validates_against_the_vap_schema(kai, tmp_path: Path) -> None:
     )
     for version in ("1.30", available_versions()[-1]):
         result = validate(manifests, kubernetes_version=version, backend="builtin")
-        assert (
-            result.findings == [] and result.notes == [] and result.validated == len(manifests)
-        ), version
+        # an object kai cannot validate is a note ("not validated: ..."): none means all were
+        assert result.findings == [] and result.notes == [], version
 
 
 def _env() -> Any:

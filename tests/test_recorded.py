@@ -115,7 +115,7 @@ def test_replay_matches_every_request(
 def test_a_prompt_edit_without_rerecording_fails_the_replay(
     kai, kubectl: FakeKubectl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: Path
 ) -> None:
-    from kai import prompts
+    from kai.model import prompts
 
     original = prompts.template
 

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from conftest import FakeKubectl
 
-from kai import apply as apply_stage
-from kai.redact import MASK, MASK_AFTER, MASK_BEFORE, mask_secrets, redact_object, redact_text
+from kai.cluster import stages as apply_stage
+from kai.model.redact import MASK, MASK_AFTER, MASK_BEFORE, mask_secrets, redact_object, redact_text
 
 # ---------- what is planted ----------
 
@@ -288,7 +288,7 @@ def test_the_debug_plant_catches_a_disabled_object_redaction(
     """The test above can fail: with redact_object doing nothing the planted values leak."""
     import copy
 
-    from kai import debug as debug_module
+    from kai.ops import debug as debug_module
 
     monkeypatch.setattr(debug_module, "redact_object", lambda obj, found=None: copy.deepcopy(obj))
     debug_kubectl(kubectl)
@@ -365,7 +365,7 @@ def test_the_file_plant_catches_a_disabled_secret_redaction(
 ) -> None:
     import copy
 
-    from kai import redact as redact_module
+    from kai.model import redact as redact_module
 
     monkeypatch.setattr(redact_module, "_redact", lambda out, found: copy.deepcopy(out))
     path = tmp_path / "secret.yaml"
@@ -480,7 +480,7 @@ class _Cluster:
         return self.live
 
     def apply(self, obj: dict[str, Any], dry_run: bool, force: bool = False) -> Any:
-        from kai.cluster import ServerResult
+        from kai.cluster.client import ServerResult
 
         return ServerResult(200, obj=self.after)
 
@@ -528,7 +528,7 @@ def test_errors_are_one_line_however_the_server_wrote_them() -> None:
 def test_a_long_dry_run_error_is_printed_as_one_line() -> None:
     from rich.console import Console
 
-    from kai.apply import Change, DryRun
+    from kai.cluster.stages import Change, DryRun
     from kai.manifests import load_text
     from kai.render import print_dry_run
 

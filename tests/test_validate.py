@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT
 
 from kai.errors import InputError
-from kai.manifests import load_paths
-from kai.validate import available_versions, resolve_version, validate
+from kai.inputs import load_paths
+from kai.policy.validate import available_versions, resolve_version, validate
 
 CRD = str(ROOT / "tests" / "data" / "widget-crd.yaml")
 
@@ -88,7 +88,7 @@ def test_custom_resources_without_their_crd_are_noted(tmp_path: Path) -> None:
 
 
 def test_custom_resources_with_their_crd_are_validated(tmp_path: Path) -> None:
-    from kai.validate import load_crds
+    from kai.inputs import load_crds
 
     manifests, _ = load_paths([_write(tmp_path, "w.yaml", WIDGETS)])
     result = validate(manifests, crds=load_crds([CRD]), backend="builtin")

@@ -560,7 +560,7 @@ def service_account_token(m: Manifest, ctx: Context) -> Iterator[Hit]:
 
 # The kinds each check reads from the review Context besides the object itself: when the identity
 # may not list one of them in the object's namespace (kai review --cluster, kai apply), the
-# check's findings there are "unknown", not errors (see kai.apply.mark_unknown).
+# check's findings there are "unknown", not errors (see kai.cluster.stages.mark_unknown).
 _WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"})
 READS: dict[str, frozenset[str]] = {
     "network-policy-coverage": frozenset({"NetworkPolicy"}),

@@ -42,7 +42,7 @@ class Change:
 
 @dataclass(slots=True)
 class FileFix:
-    """One file's fix: the texts (as on disk, for kai.fixfile), the changes, the fixes declined,
+    """One file's fix: the texts (as on disk, for kai.policy.fixfile), the changes, the fixes declined,
     and the findings at --fail-on that remain after fixing."""
 
     file: str

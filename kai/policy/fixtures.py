@@ -106,7 +106,7 @@ def run_fixture(rule: Rule, outcome: str, path: Path) -> FixtureResult:
     text = path.read_text(encoding="utf-8")
     manifests, notes = load_text(text, str(path))
     if rule.schema is not None:
-        from kai.validate import validate
+        from kai.policy.validate import validate
 
         findings = validate(manifests, backend="builtin").findings
         errors: list[str] = []

@@ -10,7 +10,6 @@ from typing import Any
 
 CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
 # Kinds whose pods run to completion: probes and PDBs make no sense for them.
-BATCH_KINDS = frozenset({"Job", "CronJob"})
 # Built-in kinds that carry pods, in the order policies list them (PodTemplate only holds one).
 POD_KINDS = (
     "Pod",

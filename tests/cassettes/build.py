@@ -20,8 +20,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kai.config import Config  # noqa: E402
-from kai.llm import DEFAULT_MAX_TOKENS  # noqa: E402
-from kai.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
+from kai.model.client import DEFAULT_MAX_TOKENS  # noqa: E402
+from kai.model.plan import PLAN_SCHEMA, PlanError, parse_plan  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
 
 REQUEST = (
@@ -227,7 +227,7 @@ def gemini_ok(text: str, prompt_tokens: int, output_tokens: int) -> dict[str, An
 
 
 class Answers:
-    """kai's real client, talking to authored answers: `kai.llm._post` (OpenAI, Anthropic) and
+    """kai's real client, talking to authored answers: `kai.model.client._post` (OpenAI, Anthropic) and
     httpx (litellm's providers) are replaced while `run` goes, so every request in the cassette is
     the body kai really sent, after its own redaction, compaction and bounds. The answers are
     given in order; the last one repeats when kai asks more often."""
@@ -251,7 +251,7 @@ class Answers:
     def run(self, run: Any) -> Any:
         import httpx
 
-        import kai.llm as llm_module
+        import kai.model.client as llm_module
 
         def fake_post(url: str, headers: dict[str, str], body: Any, timeout: float) -> Any:
             answer = self._next("POST", url, headers, body)
@@ -309,7 +309,7 @@ def authored(name: str, answers: list[dict[str, Any]], run: Any) -> Any:
 
 
 def llm(model: str = "openai/gpt-4.1-mini", **settings: Any) -> Any:
-    from kai.llm import LLM, Settings
+    from kai.model.client import LLM, Settings
 
     return LLM(Settings(model=model, cache=False, **settings), None, sleep=lambda _s: None)
 

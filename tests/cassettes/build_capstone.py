@@ -25,9 +25,9 @@ from build import openai_ok, openai_request, write  # noqa: E402
 
 from kai.config import Config  # noqa: E402
 from kai.generate import first_messages, generate  # noqa: E402
-from kai.llm import Completion, Settings, Usage  # noqa: E402
+from kai.model.client import Completion, Settings, Usage  # noqa: E402
+from kai.model.redact import redact_text  # noqa: E402
 from kai.policy.catalog import load_rules  # noqa: E402
-from kai.redact import redact_text  # noqa: E402
 
 REQUEST = (ROOT / "examples" / "capstone" / "request.txt").read_text(encoding="utf-8").strip()
 CASSETTE = "capstone_generate"
@@ -250,7 +250,7 @@ ASSUMPTIONS = [
 
 
 class Scripted:
-    """Stands in for kai.llm.LLM while authoring: answers in order, keeps what kai sent."""
+    """Stands in for kai.model.client.LLM while authoring: answers in order, keeps what kai sent."""
 
     def __init__(self, settings: Settings, answers: list[str]) -> None:
         self.settings = settings

@@ -16,11 +16,12 @@ from typing import Any
 from build import DRAFT, ROOT, openai_ok, openai_request, plan, write
 
 from kai.config import Config
-from kai.critique import GRADE_SCHEMA, findings_to_find, grading_messages, read_answers
-from kai.explain import evaluate_all, narrative_messages
 from kai.generate import first_messages
-from kai.manifests import dump_yaml, load_paths, load_text
-from kai.plan import PLAN_SCHEMA
+from kai.inputs import load_paths
+from kai.learn.critique import GRADE_SCHEMA, findings_to_find, grading_messages, read_answers
+from kai.learn.explain import evaluate_all, narrative_messages
+from kai.manifests import dump_yaml, load_text
+from kai.model.plan import PLAN_SCHEMA
 from kai.policy.catalog import load_rules
 
 DATA = ROOT / "tests" / "data" / "learn"

@@ -20,8 +20,8 @@ sys.path.insert(0, str(HERE.parent.parent))
 from build import openai_ok, openai_request, write  # noqa: E402
 
 from kai.generate import persona  # noqa: E402
-from kai.operate import OPS_SCHEMA  # noqa: E402
-from kai.prompts import render  # noqa: E402
+from kai.model.prompts import render  # noqa: E402
+from kai.ops.propose import OPS_SCHEMA  # noqa: E402
 
 
 def ops_request(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -218,11 +218,11 @@ def capture(
     the cassette with the request bodies kai really sent."""
     import os
 
-    import kai.llm as llm_module
-    from kai.anonymize import Anonymizer
-    from kai.debug import Investigator, diagnose
-    from kai.llm import LLM, Settings
-    from kai.ops import Kubectl
+    import kai.model.client as llm_module
+    from kai.model.anonymize import Anonymizer
+    from kai.model.client import LLM, Settings
+    from kai.ops.debug import Investigator, diagnose
+    from kai.ops.runner import Kubectl
     from kai.policy.catalog import load_rules
 
     scenario_file = HERE / f".{name}.scenario.json"

@@ -23,25 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from kai.errors import InputError
-from kai.models import Finding, Manifest, Note, Severity
-
-# Rule ids of schema findings (their rule files live in policies/ like every other rule).
-UNKNOWN_FIELD = "KAI-SCH-001"
-WRONG_TYPE = "KAI-SCH-002"
-MISSING_FIELD = "KAI-SCH-003"
-UNKNOWN_KIND = "KAI-SCH-004"
+from kai.models import (
+    MISSING_FIELD,
+    UNKNOWN_FIELD,
+    UNKNOWN_KIND,
+    WRONG_TYPE,
+    Finding,
+    Issue,
+    Manifest,
+    Note,
+    Severity,
+)
 
 _REF = re.compile(r'"\$ref": ?"(?:/api/_definitions\.json)?#/\$defs/([^"]+)"')
 _API_GROUP = re.compile(r"^([^./]*)(?:\.[^/]*)?/")
-
-
-@dataclass(slots=True)
-class Issue:
-    """One schema violation: where (path inside the object) and what."""
-
-    rule: str
-    path: list[str | int]
-    message: str
 
 
 @dataclass(slots=True)
@@ -50,7 +45,6 @@ class Validation:
 
     findings: list[Finding] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    validated: int = 0
     kubernetes_version: str = ""
     backend: str = "builtin"
 
@@ -133,13 +127,16 @@ class SchemaStore:
             self._defs = data["$defs"]
         return self._defs
 
+    def cache_folder(self) -> Path | None:
+        """Where this version's standalone schemas are cached (None when caching is off)."""
+        cache = _cache_dir()
+        return cache / f"{self.version}{'-strict' if self.strict else ''}" if cache else None
+
     def schema_text(self, api_version: str, kind: str) -> str | None:
         """The standalone schema of a kind: its own file plus only the definitions it reaches."""
         name = schema_file_name(api_version, kind)
-        cache = _cache_dir()
-        cached = (
-            cache / f"{self.version}{'-strict' if self.strict else ''}" / name if cache else None
-        )
+        cache = self.cache_folder()
+        cached = cache / name if cache else None
         if cached is not None and cached.is_file():
             return cached.read_text(encoding="utf-8")
         source = self.folder / name
@@ -236,16 +233,6 @@ def crd_schemas(
             props.setdefault("metadata", {"type": "object"})
             out[(f"{group}/{version['name']}", str(kind))] = converted
     return out
-
-
-def load_crds(paths: Sequence[str]) -> list[dict[str, Any]]:
-    from kai.manifests import load_paths
-
-    manifests, _ = load_paths(paths)
-    crds = [m.obj for m in manifests if m.ref.kind == "CustomResourceDefinition"]
-    if paths and not crds:
-        raise InputError(f"--crd {', '.join(paths)}: no CustomResourceDefinition found")
-    return crds
 
 
 # ---------- turning errors into findings ----------
@@ -418,12 +405,10 @@ def validate(
             if key not in crd_validators:
                 crd_validators[key] = _compile(custom[key])
             issues[id(m)] = issues_for(crd_validators[key], m.obj)
-            result.validated += 1
         elif (store.folder / schema_file_name(*key)).is_file():
             builtin_targets.append(m)
         elif (rejected := _not_served(store, m.ref.apiVersion, m.ref.kind)) is not None:
             issues[id(m)] = [Issue(UNKNOWN_KIND, ["apiVersion"], rejected)]
-            result.validated += 1
         else:
             group_version = (
                 m.ref.apiVersion if "/" in m.ref.apiVersion else f"core/{m.ref.apiVersion}"
@@ -437,14 +422,13 @@ def validate(
                 )
             )
     if use_kubeconform and builtin_targets:
-        from kai.kubeconform import run_kubeconform
+        from kai.policy.kubeconform import run_kubeconform
 
         issues.update(run_kubeconform(binary or "kubeconform", builtin_targets, store))
     else:
         for m in builtin_targets:
             validator = store.validator(m.ref.apiVersion, m.ref.kind)
             issues[id(m)] = issues_for(validator, m.obj)
-    result.validated += len(builtin_targets)
     from kai.manifests import source_text
 
     for m in manifests:

@@ -12,16 +12,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from kai.errors import ExitCode, one_line
-from kai.ops import (
+from kai.models import Approval
+from kai.ops.classify import Verdict
+from kai.ops.grammar import Kind
+from kai.ops.preview import (
     NAMESPACED_KINDS,
-    Kind,
-    Kubectl,
-    Ran,
-    Verdict,
     can_i_argv,
     deleted_namespaces,
     namespace_contents,
@@ -30,15 +28,10 @@ from kai.ops import (
     target_word,
     with_dry_run,
 )
+from kai.ops.runner import Kubectl, Ran
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class Approval(StrEnum):
-    reads_auto = "reads-auto"
-    confirm_all = "confirm-all"
-    suggest_only = "suggest-only"
 
 
 BADGE = {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kai.cluster import Cluster
+from kai.cluster.client import Cluster
 from kai.errors import ClusterError
 from kai.models import Manifest
 

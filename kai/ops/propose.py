@@ -1,7 +1,7 @@
 """`kai run`: ask a model for kubectl commands (structured output), parse them tolerantly.
 
-The model only proposes: every command it returns is classified by `kai.ops` and run (or not) by
-`kai.gate`. Whatever shape the answer has, nothing here runs anything.
+The model only proposes: every command it returns is classified by `kai.ops.classify` and run (or not) by
+`kai.ops.gate`. Whatever shape the answer has, nothing here runs anything.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kai.errors import ModelError
-from kai.llm import LLM
-from kai.ops import Command, split_line
-from kai.plan import PlanError, first_json_object
-from kai.prompts import render
+from kai.model.client import LLM
+from kai.model.plan import PlanError, first_json_object
+from kai.model.prompts import render
+from kai.ops.classify import Command, split_line
 
 OPS_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kai.errors import InputError
-from kai.models import Manifest
+from kai.models import MISSING_FIELD, UNKNOWN_FIELD, WRONG_TYPE, Issue, Manifest
 
 if TYPE_CHECKING:
-    from kai.validate import Issue, SchemaStore
+    from kai.policy.validate import SchemaStore
 
 _ADDITIONAL = re.compile(r"additionalProperties '([^']+)' not allowed")
 _MISSING = re.compile(r"missing propert(?:y|ies):? (.+)")
@@ -46,8 +46,6 @@ def _path(pointer: str, obj: Any) -> list[str | int]:
 
 
 def _issues(errors: Sequence[dict[str, Any]], obj: dict[str, Any]) -> list[Issue]:
-    from kai.validate import MISSING_FIELD, UNKNOWN_FIELD, WRONG_TYPE, Issue
-
     out: list[Issue] = []
     for e in errors:
         path = _path(str(e.get("path", "")), obj)
@@ -71,17 +69,13 @@ def run_kubeconform(
     binary: str, manifests: Sequence[Manifest], store: SchemaStore
 ) -> dict[int, list[Issue]]:
     """Validate `manifests` with kubeconform; issues keyed by id(manifest)."""
-    folder = None
     for m in manifests:
         store.schema_text(
             m.ref.apiVersion, m.ref.kind
         )  # writes the standalone schema into kai's cache
-    from kai.validate import _cache_dir
-
-    cache = _cache_dir()
-    if cache is None:
+    folder = store.cache_folder()
+    if folder is None:
         raise InputError("--validator kubeconform needs kai's cache directory (unset KAI_NO_CACHE)")
-    folder = cache / f"{store.version}{'-strict' if store.strict else ''}"
     argv = [
         binary,
         "-output",

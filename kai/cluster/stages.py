@@ -2,7 +2,7 @@
 diff, ordered apply; and `kai review --cluster`.
 
 Each stage is a function over typed values; `kai/cli.py` renders them and asks for confirmation.
-The watch stage is kai/rollout.py.
+The watch stage is kai/cluster/rollout.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kai.cluster import Cluster, LiveRead, NotServed, ServerResult
+from kai.cluster.client import Cluster, LiveRead, NotServed, ServerResult
 from kai.errors import ClusterError
 from kai.models import Finding, Manifest, Note, Report, Rule, Source
 
@@ -117,7 +117,7 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def diff(live: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -> str:
-    from kai.redact import mask_secrets
+    from kai.model.redact import mask_secrets
     from kai.yamlio import dump
 
     live, after = mask_secrets(clean(live) if live else None, clean(after) if after else None)
@@ -167,7 +167,7 @@ def _as_manifests(cluster: Cluster, read: LiveRead) -> list[Manifest]:
 
 def live_context(cluster: Cluster, manifests: Sequence[Manifest]) -> LiveContext:
     """Live objects in the target namespaces, for cross-object rules (those being applied excluded)."""
-    from kai.cluster import live_objects
+    from kai.cluster.client import live_objects
 
     namespaces = {
         m.ref.namespace or cluster.namespace for m in manifests if m.ref.kind != "Namespace"
@@ -220,7 +220,7 @@ def review_cluster(cluster: Cluster, rules: Sequence[Rule]) -> Report:
     Read-only, Secrets never read. A namespace that does not exist, or that the identity may not
     read at all, is an error (exit 4), never an empty PASS.
     """
-    from kai.cluster import live_objects
+    from kai.cluster.client import live_objects
     from kai.pipeline import evaluate
 
     ns = cluster.namespace
@@ -244,7 +244,7 @@ def review_cluster(cluster: Cluster, rules: Sequence[Rule]) -> Report:
 
 def _all_denied(cluster: Cluster, read: LiveRead) -> bool:
     """Every kind kai reads (that the server serves) was denied."""
-    from kai.cluster import LIVE_KINDS
+    from kai.cluster.client import LIVE_KINDS
 
     served = 0
     for api_version, kind in LIVE_KINDS:

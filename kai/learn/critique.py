@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from kai.errors import ModelError
-from kai.explain import FindingNote, finding_data, note_for
+from kai.learn.explain import FindingNote, finding_data, note_for
 from kai.models import Finding, Manifest, Report, Rule, Severity
 
 
@@ -478,8 +478,8 @@ def grading_messages(
 ) -> list[dict[str, str]]:
     """The critique prompt: the objects (redacted), numbered findings and numbered answers."""
     from kai.manifests import dump_yaml
-    from kai.prompts import render
-    from kai.redact import redact_object
+    from kai.model.prompts import render
+    from kai.model.redact import redact_object
 
     lines = []
     for n, fn in enumerate(findings, 1):
@@ -495,7 +495,7 @@ def grading_messages(
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    from kai.plan import PlanError, first_json_object
+    from kai.model.plan import PlanError, first_json_object
 
     try:
         value: dict[str, Any] = first_json_object(text)

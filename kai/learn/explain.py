@@ -246,10 +246,10 @@ class KindSchema:
 def kind_schema(
     api_version: str, kind: str, version: str, cache: dict[tuple[str, str], KindSchema | None]
 ) -> KindSchema | None:
-    """The bundled schema of a kind, through kai.validate's store (no kubernetes_validate import)."""
+    """The bundled schema of a kind, through kai.policy.validate's store (no kubernetes_validate import)."""
     key = (api_version, kind)
     if key not in cache:
-        from kai.validate import SchemaStore
+        from kai.policy.validate import SchemaStore
 
         text = SchemaStore(version, strict=False).schema_text(api_version, kind)
         cache[key] = KindSchema(json.loads(text)) if text is not None else None
@@ -296,7 +296,7 @@ def _is_noise(path: Sequence[str | int], key: str) -> bool:
 
 
 def _dotted(path: Sequence[str | int]) -> str:
-    from kai.validate import dotted
+    from kai.policy.validate import dotted
 
     return dotted(path)
 
@@ -428,8 +428,8 @@ def explain(
     max_depth: int = DEFAULT_DEPTH,
 ) -> Explanation:
     """Walk every object; findings inline under their object or field."""
-    from kai.redact import redact_object
-    from kai.validate import resolve_version
+    from kai.model.redact import redact_object
+    from kai.policy.validate import resolve_version
 
     version = resolve_version(kubernetes_version)
     by_id = {r.id: r for r in rules}
@@ -500,8 +500,8 @@ def narrative_messages(
 ) -> list[dict[str, str]]:
     """The explain prompt: the objects (redacted) and the evaluator's findings."""
     from kai.manifests import dump_yaml
-    from kai.prompts import render
-    from kai.redact import redact_object
+    from kai.model.prompts import render
+    from kai.model.redact import redact_object
 
     return render(
         "explain",
@@ -676,7 +676,7 @@ def print_explanation(console: Any, result: Explanation) -> None:
 
 def make_llm(model: str | None, api_base: str | None, cache: bool, timeout: float) -> Any:
     """The model client for the learning commands, with kai's on-disk response cache."""
-    from kai.llm import LLM, settings_from
+    from kai.model.client import LLM, settings_from
     from kai.policy.catalog import cache_dir
 
     settings = settings_from(model, api_base=api_base, cache=cache, timeout=timeout)

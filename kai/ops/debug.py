@@ -15,13 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kai.anonymize import Anonymizer
 from kai.errors import ModelError
-from kai.llm import LLM, Completion, ToolCall, Tools
-from kai.ops import Command, Kind, Kubectl, Ran, classify
-from kai.plan import PlanError, first_json_object
-from kai.prompts import render
-from kai.redact import redact_object, redact_text
+from kai.model.anonymize import Anonymizer
+from kai.model.client import LLM, Completion, ToolCall, Tools
+from kai.model.plan import PlanError, first_json_object
+from kai.model.prompts import render
+from kai.model.redact import redact_object, redact_text
+from kai.ops.classify import Command, classify
+from kai.ops.grammar import Kind
+from kai.ops.runner import Kubectl, Ran
 
 MAX_TOOL_OUTPUT = 12_000
 MAX_LOG_LINES = 200

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kai.errors import ModelError
-from kai.redact import redact_text
+from kai.model.redact import redact_text
 
 DIRECT = {
     "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),

@@ -1,0 +1,1 @@
+"""The learning side door: `kai explain` and `kai critique`."""

@@ -1,0 +1,1 @@
+"""The model client, its prompts, and what keeps secrets from it (redaction, anonymization)."""

@@ -1,0 +1,1 @@
+"""kubectl operations: grammar, parser, classifier, the write gate, the runner; `kai run` and `kai debug`."""

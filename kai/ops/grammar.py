@@ -1,0 +1,390 @@
+"""kai's model of kubectl's grammar, as data: the verbs by what they do, the flags by whether they
+take a value, the create subjects, the kinds that are cluster-scoped. A reviewer reads this file
+to know what kai will run; kai/ops/classify.py applies it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    read = "read"
+    write = "write"
+    destructive = "destructive"
+    refused = "refused"
+
+
+MAX_ARG = 8192  # a longer argument is not a kubectl command a person would read before running
+MAX_ARGS = 64
+MAX_TOTAL = 16384
+
+# Flags that carry identity or connection: they come from kai's own options, never from a model.
+CREDENTIAL_FLAGS = {
+    "--token",
+    "--as",
+    "--as-group",
+    "--as-uid",
+    "--as-user-extra",
+    "--kubeconfig",
+    "--context",
+    "--cluster",
+    "--user",
+    "--server",
+    "-s",
+    "--username",
+    "--password",
+    "--client-certificate",
+    "--client-key",
+    "--certificate-authority",
+    "--insecure-skip-tls-verify",
+    "--tls-server-name",
+    "--kuberc",
+    "--cache-dir",
+}
+# Long flags that take a value (`--flag value` or `--flag=value`).
+VALUE_FLAGS = {
+    "--namespace",
+    "--output",
+    "--selector",
+    "--field-selector",
+    "--filename",
+    "--container",
+    "--replicas",
+    "--current-replicas",
+    "--resource-version",
+    "--tail",
+    "--since",
+    "--since-time",
+    "--sort-by",
+    "--template",
+    "--patch",
+    "--patch-file",
+    "--type",
+    "--image",
+    "--port",
+    "--target-port",
+    "--protocol",
+    "--name",
+    "--timeout",
+    "--to-revision",
+    "--revision",
+    "--grace-period",
+    "--field-manager",
+    "--min",
+    "--max",
+    "--cpu-percent",
+    "--kustomize",
+    "--chunk-size",
+    "--for",
+    "--subresource",
+    "--label-columns",
+    "--limits",
+    "--requests",
+    "--env",
+    "--from",
+    "--from-literal",
+    "--from-file",
+    "--from-env-file",
+    "--labels",
+    "--restart",
+    "--serviceaccount",
+    "--pod-selector",
+    "--max-log-requests",
+    "--limit-bytes",
+    "--types",
+    "--api-group",
+    "--verbs",
+    "--verb",
+    "--raw",
+    "--resource",
+    "--resource-name",
+    "--role",
+    "--clusterrole",
+    "--group",
+    "--overrides",
+    "--pod-running-timeout",
+    "--prune-allowlist",
+    "--request-timeout",
+    "--v",
+    "--cluster-ip",
+    "--external-ip",
+    "--load-balancer-ip",
+    "--session-affinity",
+    "--schedule",
+    "--image-pull-policy",
+    "--delete-emptydir-data-timeout",
+    "--skip-wait-for-delete-timeout",
+    "--list-kinds",
+    "--local-timeout",
+    "--selector-label",
+    "--class",
+    "--rule",
+    "--default-backend",
+    "--annotation",
+    "--duration",
+    "--audience",
+    "--bound-object-kind",
+    "--bound-object-name",
+    "--bound-object-uid",
+    "--hard",
+    "--scopes",
+    "--value",
+    "--description",
+    "--preemption-policy",
+    "--min-available",
+    "--max-unavailable",
+    "--docker-server",
+    "--docker-username",
+    "--docker-password",
+    "--docker-email",
+    "--cert",
+    "--key",
+    "--aggregation-rule",
+    "--non-resource-url",
+    "--generator",
+    "--env-from",
+    "--keys",
+}
+# Long flags that take a value only as `--flag=value` (pflag's NoOptDefVal): `--dry-run`,
+# `--cascade` and `--validate` mean something on their own, so a following word is an argument.
+OPTIONAL_VALUE_FLAGS = {"--dry-run", "--cascade", "--validate", "--containers"}
+BOOL_FLAGS = {
+    "--all",
+    "--all-namespaces",
+    "--watch",
+    "--watch-only",
+    "--follow",
+    "--previous",
+    "--timestamps",
+    "--prefix",
+    "--recursive",
+    "--overwrite",
+    "--force",
+    "--force-conflicts",
+    "--server-side",
+    "--prune",
+    "--ignore-not-found",
+    "--now",
+    "--wait",
+    "--local",
+    "--record",
+    "--show-labels",
+    "--show-kind",
+    "--show-managed-fields",
+    "--no-headers",
+    "--ignore-daemonsets",
+    "--delete-emptydir-data",
+    "--disable-eviction",
+    "--stdin",
+    "--tty",
+    "--attach",
+    "--rm",
+    "--quiet",
+    "--list",
+    "--resolve",
+    "--allow-missing-template-keys",
+    "--ignore-errors",
+    "--help",
+    "--namespaced",
+    "--subresources",
+    "--use-protocol-buffers",
+    "--all-containers",
+    "--insecure-skip-tls-verify-backend",
+    "--keep-annotations",
+    "--keep-labels",
+    "--append-hash",
+    "--save-config",
+    "--edit",
+    "--windows-line-endings",
+    "--sum",
+    "--client",
+    "--short",
+    "--exit-code",
+    "--cached",
+    "--disable-compression",
+    "--match-server-version",
+    "--warnings-as-errors",
+    "--privileged",
+    "--expose",
+    "--leave-stdin-open",
+    "--command",
+}
+# Short flags. Their meaning can depend on the verb: `-f` is --follow for logs and --filename
+# elsewhere, `-p` is --previous for logs and --patch for patch.
+SHORT_BOOL = {"A", "R", "w", "i", "t", "q", "h"}
+SHORT_VALUE = {"n", "o", "l", "L", "k", "c", "v", "e", "s", "f", "p"}
+SHORT_LONG = {
+    "n": "--namespace",
+    "o": "--output",
+    "l": "--selector",
+    "L": "--label-columns",
+    "k": "--kustomize",
+    "c": "--container",
+    "v": "--v",
+    "e": "--env",
+    "s": "--server",
+    "f": "--filename",
+    "p": "--patch",
+    "A": "--all-namespaces",
+    "R": "--recursive",
+    "w": "--watch",
+    "i": "--stdin",
+    "t": "--tty",
+    "q": "--quiet",
+    "h": "--help",
+}
+
+READ_VERBS = {
+    "get",
+    "describe",
+    "logs",
+    "top",
+    "events",
+    "explain",
+    "api-resources",
+    "api-versions",
+    "version",
+    "cluster-info",
+    "diff",
+    "wait",
+}
+WRITE_VERBS = {
+    "apply",
+    "create",
+    "patch",
+    "label",
+    "annotate",
+    "scale",
+    "set",
+    "expose",
+    "autoscale",
+    "cordon",
+    "uncordon",
+    "taint",
+    "replace",
+    "run",
+}
+DESTRUCTIVE_VERBS = {"delete", "drain"}
+REFUSED_VERBS = {
+    "exec": "opens a shell or runs a program inside a container",
+    "attach": "attaches to a running container's terminal",
+    "cp": "copies files into or out of a container",
+    "port-forward": "opens a network tunnel into the cluster",
+    "proxy": "opens a proxy to the API server",
+    "edit": "opens an editor on a live object",
+    "debug": "starts a debugging container with access to a pod or node",
+    "config": "changes kubeconfig (contexts, clusters, credentials)",
+    "plugin": "runs a kubectl plugin, a program kai knows nothing about",
+    "certificate": "approves or denies certificate requests, which grants credentials",
+    "kustomize": "reads local files; not a cluster operation",
+    "completion": "prints a shell script; not a cluster operation",
+    "alpha": "alpha commands are not classified",
+    "options": "not a cluster operation",
+    "help": "not a cluster operation",
+}
+SUBVERBS = {
+    "rollout": {
+        "status": Kind.read,
+        "history": Kind.read,
+        "restart": Kind.write,
+        "undo": Kind.write,
+        "pause": Kind.write,
+        "resume": Kind.write,
+    },
+    "auth": {"can-i": Kind.read, "whoami": Kind.read, "reconcile": Kind.write},
+    "set": {
+        "image": Kind.write,
+        "env": Kind.write,
+        "resources": Kind.write,
+        "selector": Kind.write,
+        "serviceaccount": Kind.write,
+        "subject": Kind.write,
+    },
+    "apply": {
+        "view-last-applied": Kind.read,
+        "set-last-applied": Kind.write,
+        "edit-last-applied": Kind.refused,
+    },
+}
+# What a verb does when no subverb decides (a verb in two sets counts as the first: read).
+VERB_KINDS: dict[str, Kind] = {
+    **dict.fromkeys(DESTRUCTIVE_VERBS, Kind.destructive),
+    **dict.fromkeys(WRITE_VERBS, Kind.write),
+    **dict.fromkeys(READ_VERBS, Kind.read),
+}
+SUBVERB_ONLY = ("rollout", "auth", "set")  # verbs that mean nothing without a known subverb
+KNOWN_VERBS = READ_VERBS | WRITE_VERBS | DESTRUCTIVE_VERBS | set(REFUSED_VERBS) | set(SUBVERBS)
+# `kubectl create <thing>`: the thing names what is created; `create token` mints a credential.
+CREATE_SUBJECTS = {
+    "clusterrole",
+    "clusterrolebinding",
+    "configmap",
+    "cm",
+    "cronjob",
+    "cj",
+    "deployment",
+    "deploy",
+    "ingress",
+    "ing",
+    "job",
+    "namespace",
+    "ns",
+    "poddisruptionbudget",
+    "pdb",
+    "priorityclass",
+    "pc",
+    "quota",
+    "resourcequota",
+    "role",
+    "rolebinding",
+    "secret",
+    "service",
+    "svc",
+    "serviceaccount",
+    "sa",
+}
+# Verbs that accept --dry-run=server, so a write can be shown before it happens: every write
+# and destructive verb, and these subcommands (rollout restart, pause and resume have none).
+DRY_RUN_VERBS = (
+    WRITE_VERBS | DESTRUCTIVE_VERBS | {"rollout undo", "auth reconcile", "apply set-last-applied"}
+)
+SHELL_TOKENS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "<<", "2>", "2>&1", "(", ")", "`"}
+_FORBIDDEN_IN_ARGS = ("`", "$(", "${", "&&", "||", ";", "\n", "\r", "\x00")
+_TEMPLATE_OUTPUTS = ("go-template", "template", "jsonpath", "custom-columns")
+# Output formats that print no field values: everything else (yaml, json, kyaml, templates,
+# jsonpath, custom columns and their -file forms, whatever kubectl adds) can print Secret data.
+_VALUELESS_OUTPUTS = ("", "wide", "name")
+_NAMESPACE_TYPES = ("namespace", "namespaces", "ns")
+# Built-in cluster-scoped resources (kind, plural and short names, lowercase). Destroying one of
+# them reaches beyond any namespace, so with a namespace chosen kai refuses it.
+CLUSTER_SCOPED = {
+    "node", "nodes", "no",
+    "persistentvolume", "persistentvolumes", "pv",
+    "customresourcedefinition", "customresourcedefinitions", "crd", "crds",
+    "clusterrole", "clusterroles",
+    "clusterrolebinding", "clusterrolebindings",
+    "storageclass", "storageclasses", "sc",
+    "priorityclass", "priorityclasses", "pc",
+    "ingressclass", "ingressclasses",
+    "runtimeclass", "runtimeclasses",
+    "csidriver", "csidrivers", "csinode", "csinodes",
+    "volumeattachment", "volumeattachments",
+    "mutatingwebhookconfiguration", "mutatingwebhookconfigurations",
+    "validatingwebhookconfiguration", "validatingwebhookconfigurations",
+    "validatingadmissionpolicy", "validatingadmissionpolicies",
+    "validatingadmissionpolicybinding", "validatingadmissionpolicybindings",
+    "apiservice", "apiservices",
+    "certificatesigningrequest", "certificatesigningrequests", "csr",
+    "flowschema", "flowschemas",
+    "prioritylevelconfiguration", "prioritylevelconfigurations",
+    "componentstatus", "componentstatuses", "cs",
+}  # fmt: skip
+# Raw API paths: the subresources that are not reads of stored objects.
+_RAW_REFUSED_SUBRESOURCES = {
+    "proxy": "proxies a request into the cluster",
+    "exec": "runs a program inside a container",
+    "attach": "attaches to a running container",
+    "portforward": "opens a network tunnel into the cluster",
+}
+PROGRAMS = {"kubectl", "kubectl.exe"}
