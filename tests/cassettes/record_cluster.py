@@ -110,7 +110,12 @@ class Recorder:
             time.sleep(0.5)
 
     def record(
-        self, name: str, setup: Callable[[], None], *args: str, context: str = "admin"
+        self,
+        name: str,
+        setup: Callable[[], None],
+        *args: str,
+        context: str = "admin",
+        command: str = "apply",
     ) -> None:
         self.reset()
         setup()
@@ -124,20 +129,62 @@ class Recorder:
             record_mode="all", filter_headers=["authorization"], decode_compressed_response=True
         )
         code: object = 0
-        with recorder.use_cassette(str(path)):
+        stdin = sys.stdin
+        with recorder.use_cassette(str(path)), open(os.devnull) as no_terminal:
+            sys.stdin = no_terminal  # as in the replaying tests: no TTY to confirm on
             try:
-                main(["apply", *args, "--kubeconfig", str(kubeconfig)])
+                main([command, *args, "--kubeconfig", str(kubeconfig)])
             except SystemExit as e:
                 code = e.code
+            finally:
+                sys.stdin = stdin
         text = path.read_text().replace(self.cp.server, REPLAY_SERVER)
         text = re.sub(r"(?m)^(\s+)- Bearer .*$", r"\1- Bearer filtered", text)
         header = (
             f"# recorded from a real kube-apiserver {self.cp.version} (etcd, controller-manager, "
             f"scheduler; node stand-in) by tests/cassettes/record_cluster.py;\n"
-            f"# the server address is rewritten to tests/data/kubeconfig.yaml's. kai exited {code}.\n"
+            f"# the server address is rewritten to tests/data/kubeconfig.yaml's. "
+            f"`kai {command}` (as {context}) exited {code}.\n"
         )
         path.write_text(header + text)
         print(name, "exit", code, file=sys.stderr)
+
+
+HARDENED = ROOT / "examples" / "agent-hardened"
+DRAFT = ROOT / "examples" / "agent-draft"
+
+# user `limited` may read everything and create or patch every kind of agent-hardened but may
+# only create Deployments, not patch them (rbac_denied)
+LIMITED_GRANTS = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: record-limited-namespaces}
+rules:
+  - {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch, create, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: record-limited-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: record-limited-namespaces}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: record-limited, namespace: agent}
+rules:
+  - {apiGroups: ["*"], resources: ["*"], verbs: [get, list, watch]}
+  - apiGroups: ["", networking.k8s.io, autoscaling, policy]
+    resources: [serviceaccounts, configmaps, services, ingresses, networkpolicies,
+                horizontalpodautoscalers, poddisruptionbudgets]
+    verbs: [create, patch]
+  - {apiGroups: [apps], resources: [deployments], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: record-limited, namespace: agent}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: record-limited}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+"""
 
 
 def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
@@ -145,6 +192,10 @@ def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
 
     def nothing() -> None:
         pass
+
+    def no_namespace() -> None:
+        # a fresh cluster: the run creates namespace agent itself (Namespace first, issue 11)
+        r.kubectl("delete", "namespace", "agent", "--wait=true", "--timeout=120s")
 
     def client_side_owner() -> None:
         # kubectl's client-side apply owns spec.replicas (3) before kai applies 2
@@ -158,7 +209,72 @@ def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
         r.kubectl("apply", "-f", "-", stdin=WIDGET_CRD)
         r.kubectl("wait", "--for=condition=Established", "crd/widgets.monitoring.example.com")
 
+    def limited_may_not_patch_deployments() -> None:
+        r.kubectl("apply", "-f", "-", stdin=LIMITED_GRANTS)
+
+    def hardened_live() -> None:
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", str(HARDENED))
+
+    def hardened_at_1_3_0() -> None:
+        # what an earlier `kai apply` left: the same objects, owned by kai, the previous image
+        text = "\n---\n".join(f.read_text() for f in sorted(HARDENED.glob("*.yaml")))
+        text = text.replace("ghcr.io/acme/agent:1.4.0", "ghcr.io/acme/agent:1.3.0")
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", "-", stdin=text)
+
+    def draft_live() -> None:
+        r.kubectl("apply", "-n", "agent", "-f", str(DRAFT))
+
+    def its_neighbours() -> None:
+        # the Deployment's ServiceAccount and ConfigMap, and a NetworkPolicy selecting its pods
+        for name in ("10-serviceaccount.yaml", "20-configmap.yaml", "80-networkpolicy.yaml"):
+            r.kubectl("apply", "-f", str(HARDENED / name))
+
     return {
+        "create_all": lambda: r.record("create_all", no_namespace, str(HARDENED), "--yes"),
+        "draft_blocked": lambda: r.record("draft_blocked", nothing, str(DRAFT), "--yes"),
+        "existing_networkpolicy": lambda: r.record(
+            "existing_networkpolicy",
+            its_neighbours,
+            str(HARDENED / "30-deployment.yaml"),
+            "--yes",
+        ),
+        "update_refused_without_tty": lambda: r.record(
+            "update_refused_without_tty", hardened_at_1_3_0, str(HARDENED)
+        ),
+        "rbac_denied": lambda: r.record(
+            "rbac_denied",
+            limited_may_not_patch_deployments,
+            str(HARDENED),
+            "--yes",
+            context="limited",
+        ),
+        "podsecurity_warning": lambda: r.record(
+            "podsecurity_warning",
+            no_namespace,
+            str(FIXTURES / "enforcing"),
+            "--yes",
+            "--ignore-findings",
+        ),
+        "review_live_hardened": lambda: r.record(
+            "review_live_hardened",
+            hardened_live,
+            "--cluster",
+            "-n",
+            "agent",
+            "-o",
+            "json",
+            command="review",
+        ),
+        "review_live_draft": lambda: r.record(
+            "review_live_draft",
+            draft_live,
+            "--cluster",
+            "-n",
+            "agent",
+            "-o",
+            "json",
+            command="review",
+        ),
         "invalid_422": lambda: r.record(
             "invalid_422", nothing, str(FIXTURES / "mismatch.yaml"), "--yes", "--ignore-findings"
         ),
