@@ -7,8 +7,11 @@ Starts etcd + kube-apiserver + controller-manager + scheduler and the node stand
 namespace enforcing Pod Security, ...), runs `kai apply` through vcrpy in record mode, then rewrites
 the server address to tests/data/kubeconfig.yaml's (http://127.0.0.1:16443) so the tests replay it
 without a cluster. Each cassette starts with a comment naming the server version that answered.
-What a real server cannot be made to do on demand (an outage, a 5xx mid-apply, an old server
-version, a stalled rollout's exact timing) stays in build_cluster.py, labelled "authored".
+Every scenario kai's replay tests use that a real server can answer is recorded here (a fresh
+cluster, a Role that may not patch, an enforcing namespace, live namespaces for review --cluster,
+...). What a real server cannot be made to do on demand (an outage, a 5xx mid-apply, an old server
+version, a rollout's state at a wall-clock deadline) stays in build_cluster.py, labelled
+"authored" with the reason in each cassette.
 """
 
 from __future__ import annotations
