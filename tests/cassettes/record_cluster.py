@@ -232,7 +232,25 @@ def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
         for name in ("10-serviceaccount.yaml", "20-configmap.yaml", "80-networkpolicy.yaml"):
             r.kubectl("apply", "-f", str(HARDENED / name))
 
+    def revision_1_running() -> None:
+        text = (FIXTURES / "rollback.yaml").read_text()
+        text = text.replace(
+            "registry.example/acme/agent-imagepullbackoff:1.4.0", "ghcr.io/acme/agent:1.3.0"
+        )
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", "-", stdin=text)
+        r.kubectl("rollout", "status", "deployment/agent", "--timeout=120s")
+
     return {
+        "rollout_failure_rolled_back": lambda: r.record(
+            "rollout_failure_rolled_back",
+            revision_1_running,
+            str(FIXTURES / "rollback.yaml"),
+            "--yes",
+            "--ignore-findings",
+            "--rollback-on-failure",
+            "--timeout",
+            "120",
+        ),
         "create_all": lambda: r.record("create_all", no_namespace, str(HARDENED), "--yes"),
         "draft_blocked": lambda: r.record("draft_blocked", nothing, str(DRAFT), "--yes"),
         "existing_networkpolicy": lambda: r.record(
@@ -319,7 +337,9 @@ def main_record(names: list[str]) -> None:
         sys.exit(why)
     os.environ["COLUMNS"] = "200"
     os.environ.pop("KUBECONFIG", None)
-    cp = harness.ControlPlane.start(bin_dir)
+    cp = harness.ControlPlane.start(
+        bin_dir, timeout=float(os.environ.get("KAI_TEST_K8S_TIMEOUT", 180))
+    )
     # the stand-in runs in its own process: vcrpy patches every connection pool in this one
     node = subprocess.Popen(
         [

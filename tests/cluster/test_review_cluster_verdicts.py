@@ -229,3 +229,21 @@ def test_live_verdict_is_the_verdict_on_the_files_that_made_it(
     assert verdict(live) == verdict(files), (files, live)
     if example == "agent-hardened":
         assert live.json()["findings"] == [], live
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_hpa_003_after_kubectls_client_side_apply(
+    cluster: Cluster, namespace: str, tmp_path: Path, pinned: bool
+) -> None:
+    """kubectl apply (client-side) is an Update: the server credits its manager with the
+    defaulted spec.replicas, so managedFields alone read every such Deployment as pinned (a false
+    KAI-HPA-003); its last-applied-configuration says what the file held."""
+    text = deployment("web", namespace, replicas=3)
+    if not pinned:
+        text = text.replace("  replicas: 3\n", "")
+    f = tmp_path / "web.yaml"
+    f.write_text(text + "---\n" + HPA.format(ns=namespace))
+    applied = cluster.kubectl("apply", "-f", str(f))
+    assert applied.code == 0, applied
+    review = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert ("KAI-HPA-003" in {x["rule"] for x in review.json()["findings"]}) is pinned, review
