@@ -37,8 +37,9 @@ WHY_AUTHORED = {
         "# real server cannot be made to fail only the real write on demand"
     ),
     "rollout_failure_rolled_back": (
-        "the rollout ends when --timeout's wall-clock deadline expires, so how many polls a\n"
-        "# recording holds differs from how many its replay makes; the real-server check is\n"
+        "not yet re-recorded: a real server can stage it (record_cluster.py's scenario of the same\n"
+        "# name: a short progressDeadlineSeconds and an image the node stand-in cannot pull), but\n"
+        "# the control plane did not start under load when it was written; the real-server check is\n"
         "# tests/cluster/test_apply_promises.py::test_rollback_on_failure_restores_the_previous_revision"
     ),
     "rollout_timeout": (
