@@ -376,7 +376,11 @@ def _pins_replicas(obj: dict[str, Any]) -> bool:
         spec = fields.get("f:spec") if isinstance(fields, dict) else None
         if not (isinstance(spec, dict) and "f:replicas" in spec):
             continue
-        applied = _last_applied_spec(meta) if entry.get("operation") == "Update" else None
+        applied = (
+            _last_applied_spec(meta)
+            if isinstance(meta, dict) and entry.get("operation") == "Update"
+            else None
+        )
         if entry.get("manager") == "kubectl-client-side-apply" and applied is not None:
             if "replicas" in applied:
                 return True
