@@ -25,7 +25,7 @@ HARDENED = str(EXAMPLES / "agent-hardened")
 replay = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
     record_mode="none",
-    match_on=["method", "scheme", "host", "port", "path", "query"],
+    match_on=["method", "scheme", "host", "port", "path", "query", "body"],
     filter_headers=["authorization"],
 )
 
@@ -117,16 +117,20 @@ def test_missing_permissions_are_listed_before_anything_runs(kai) -> None:
 
 
 def test_admission_warnings_become_findings(kai) -> None:
-    # The recorded namespace enforces "restricted": a warning about that level means every pod
-    # would be rejected, so it is an error (issue 11), after the Namespace itself was created
-    # (the Deployment waited for it) and before the Deployment is applied. The warning-only
-    # path (KAI-SRV-001) is checked against the real server in tests/cluster.
-    r, tape = apply(kai, "podsecurity_warning", HARDENED, "--yes")
+    # The Namespace of the same run enforces "restricted" and the Deployment sets no
+    # seccompProfile: the real server warns on the Deployment's dry run, and a warning about the
+    # level the namespace enforces means every pod would be rejected, so it is an error (issue
+    # 11), after the Namespace itself was created (the Deployment waited for it) and before the
+    # Deployment is applied. The warning-only path (KAI-SRV-001) is checked in tests/cluster.
+    r, tape = apply(
+        kai, "podsecurity_warning", str(FIXTURES / "enforcing"), "--yes", "--ignore-findings"
+    )
     assert r.code == 4, r.out
     out = " ".join(r.out.split())
     assert "enforces Pod Security 'restricted'" in out
     assert 'would violate PodSecurity "restricted:latest": seccompProfile' in out
-    assert "deployments/agent" not in _patches(tape, False)
+    assert _patches(tape, True) == ["namespaces/agent", "deployments/agent"]
+    assert _patches(tape, False) == ["namespaces/agent"]
 
 
 def test_conflict_explains_the_owner_then_force_takes_the_field(kai) -> None:
@@ -289,7 +293,10 @@ def test_review_cluster_reads_a_namespace(kai) -> None:
     with replay.use_cassette("review_live_hardened.yaml") as tape:
         r = kai("review", "--cluster", "-n", "agent", "-o", "json", "--kubeconfig", KUBECONFIG)
     data = r.json()
-    assert r.code == 0 and data["summary"]["objects"] == 8  # the Namespace object is not namespaced
+    # the 8 namespaced objects of agent-hardened (the Namespace itself is not namespaced) and
+    # what the controller-manager makes in every namespace: ServiceAccount default, ConfigMap
+    # kube-root-ca.crt
+    assert r.code == 0 and data["summary"]["objects"] == 10 and data["findings"] == [], data
     assert all(q.method == "GET" for q in played(tape))  # read-only
     assert not any(q.path.endswith("/secrets") for q in played(tape))  # Secrets are never read
     with replay.use_cassette("review_live_draft.yaml"):

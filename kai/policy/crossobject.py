@@ -374,6 +374,9 @@ def _pins_replicas(obj: dict[str, Any]) -> bool:
     A file says so by the field. A live object always has it (the server defaults it, and the HPA
     writes it through the scale subresource), so there the signal is managedFields: some manager
     other than the scale subresource owns f:spec.f:replicas (an apply or an update that set it).
+    An Update (kubectl's client-side apply, create, edit) is also credited with the fields the
+    server defaulted, so for kubectl apply's manager its last-applied-configuration annotation says
+    whether the file held spec.replicas.
     """
     meta = obj.get("metadata")
     managed = meta.get("managedFields") if isinstance(meta, dict) else None
@@ -384,9 +387,39 @@ def _pins_replicas(obj: dict[str, Any]) -> bool:
             continue
         fields = entry.get("fieldsV1")
         spec = fields.get("f:spec") if isinstance(fields, dict) else None
-        if isinstance(spec, dict) and "f:replicas" in spec:
-            return True
+        if not (isinstance(spec, dict) and "f:replicas" in spec):
+            continue
+        applied = (
+            _last_applied_spec(meta)
+            if isinstance(meta, dict) and entry.get("operation") == "Update"
+            else None
+        )
+        if entry.get("manager") == "kubectl-client-side-apply" and applied is not None:
+            if "replicas" in applied:
+                return True
+            continue
+        return True
     return False
+
+
+def _last_applied_spec(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """spec of kubectl's last-applied-configuration annotation, None if absent or unreadable."""
+    import json
+
+    annotations = meta.get("annotations")
+    text = (
+        annotations.get("kubectl.kubernetes.io/last-applied-configuration")
+        if isinstance(annotations, dict)
+        else None
+    )
+    if not isinstance(text, str):
+        return None
+    try:
+        applied = json.loads(text)
+    except ValueError:
+        return None
+    spec = applied.get("spec") if isinstance(applied, dict) else None
+    return spec if isinstance(spec, dict) else None
 
 
 @check("hpa-replicas-conflict", kinds=("Deployment", "StatefulSet"), pod=True)

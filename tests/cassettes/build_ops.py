@@ -21,6 +21,7 @@ from build import openai_ok, openai_request, write  # noqa: E402
 
 from kai.generate import persona  # noqa: E402
 from kai.model.prompts import render  # noqa: E402
+from kai.ops.preview import NAMESPACED_KINDS, namespace_contents  # noqa: E402
 from kai.ops.propose import OPS_SCHEMA  # noqa: E402
 
 
@@ -150,6 +151,19 @@ FIX_PATCH = {
         }
     }
 }
+
+
+# `kubectl api-resources --verbs=list --namespaced -o name` against a v1.36 server
+NAMESPACED_RESOURCES = (
+    "configmaps\nendpoints\nevents\nlimitranges\npersistentvolumeclaims\npods\npodtemplates\n"
+    "replicationcontrollers\nresourcequotas\nsecrets\nserviceaccounts\nservices\n"
+    "controllerrevisions.apps\ndaemonsets.apps\ndeployments.apps\nreplicasets.apps\n"
+    "statefulsets.apps\nhorizontalpodautoscalers.autoscaling\ncronjobs.batch\njobs.batch\n"
+    "leases.coordination.k8s.io\nendpointslices.discovery.k8s.io\nevents.events.k8s.io\n"
+    "ingresses.networking.k8s.io\nnetworkpolicies.networking.k8s.io\npoddisruptionbudgets.policy\n"
+    "rolebindings.rbac.authorization.k8s.io\nroles.rbac.authorization.k8s.io\n"
+    "csistoragecapacities.storage.k8s.io\n"
+)
 
 
 def kubectl_scenario(logs: str, anonymized: bool = False) -> list[dict[str, Any]]:
@@ -338,9 +352,15 @@ def main_debug() -> None:
         [
             *kubectl_scenario(HOSTILE_LOGS),
             {"argv": ["auth", "can-i", "delete", "namespace", "-n", "agents"], "stdout": "yes\n"},
+            # the destructive preview of a namespace deletion lists every namespaced kind the
+            # server serves (kai.ops.preview.NAMESPACED_KINDS), not `get all`
+            {"argv": [*NAMESPACED_KINDS, "-n", "agents"], "stdout": NAMESPACED_RESOURCES},
             {
-                "argv": ["get", "all", "-n", "agents", "-o", "name"],
-                "stdout": f"pod/{POD}\nservice/agent\ndeployment.apps/agent\nreplicaset.apps/agent-7d9c6b5f4\n",
+                "argv": namespace_contents("agents", NAMESPACED_RESOURCES),
+                "stdout": "configmap/kube-root-ca.crt\nendpoints/agent\n"
+                f"pod/{POD}\nsecret/agent-secrets\nserviceaccount/default\nservice/agent\n"
+                "deployment.apps/agent\nreplicaset.apps/agent-7d9c6b5f4\n"
+                "endpointslice.discovery.k8s.io/agent-7xk2p\n",
             },
             {
                 "argv": ["delete", "namespace", "agents", "--dry-run=server", "-n", "agents"],

@@ -141,6 +141,14 @@ class Scenario:
 
 def handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # fixed Date and Server headers, so build_cluster.py reproduces its cassettes byte for
+        # byte on any machine
+        def version_string(self) -> str:
+            return "fake-apiserver (tests/cassettes/fake_apiserver.py)"
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return "Thu, 01 Jan 2026 00:00:00 GMT"
+
         def log_message(self, *args: Any) -> None:  # quiet
             pass
 

@@ -8,8 +8,11 @@ Starts etcd + kube-apiserver + controller-manager + scheduler and the node stand
 namespace enforcing Pod Security, ...), runs `kai apply` through vcrpy in record mode, then rewrites
 the server address to tests/data/kubeconfig.yaml's (http://127.0.0.1:16443) so the tests replay it
 without a cluster. Each cassette starts with a comment naming the server version that answered.
-What a real server cannot be made to do on demand (an outage, a 5xx mid-apply, an old server
-version, a stalled rollout's exact timing) stays in build_cluster.py, labelled "authored".
+Every scenario kai's replay tests use that a real server can answer is recorded here (a fresh
+cluster, a Role that may not patch, an enforcing namespace, live namespaces for review --cluster,
+...). What a real server cannot be made to do on demand (an outage, a 5xx mid-apply, an old server
+version, a rollout's state at a wall-clock deadline) stays in build_cluster.py, labelled
+"authored" with the reason in each cassette.
 """
 
 from __future__ import annotations
@@ -111,7 +114,12 @@ class Recorder:
             time.sleep(0.5)
 
     def record(
-        self, name: str, setup: Callable[[], None], *args: str, context: str = "admin"
+        self,
+        name: str,
+        setup: Callable[[], None],
+        *args: str,
+        context: str = "admin",
+        command: str = "apply",
     ) -> None:
         self.reset()
         setup()
@@ -125,20 +133,62 @@ class Recorder:
             record_mode="all", filter_headers=["authorization"], decode_compressed_response=True
         )
         code: object = 0
-        with recorder.use_cassette(str(path)):
+        stdin = sys.stdin
+        with recorder.use_cassette(str(path)), open(os.devnull) as no_terminal:
+            sys.stdin = no_terminal  # as in the replaying tests: no TTY to confirm on
             try:
-                main(["apply", *args, "--kubeconfig", str(kubeconfig)])
+                main([command, *args, "--kubeconfig", str(kubeconfig)])
             except SystemExit as e:
                 code = e.code
+            finally:
+                sys.stdin = stdin
         text = path.read_text().replace(self.cp.server, REPLAY_SERVER)
         text = re.sub(r"(?m)^(\s+)- Bearer .*$", r"\1- Bearer filtered", text)
         header = (
             f"# recorded from a real kube-apiserver {self.cp.version} (etcd, controller-manager, "
             f"scheduler; node stand-in) by tests/cassettes/record_cluster.py;\n"
-            f"# the server address is rewritten to tests/data/kubeconfig.yaml's. kai exited {code}.\n"
+            f"# the server address is rewritten to tests/data/kubeconfig.yaml's. "
+            f"`kai {command}` (as {context}) exited {code}.\n"
         )
         path.write_text(header + text)
         print(name, "exit", code, file=sys.stderr)
+
+
+HARDENED = ROOT / "examples" / "agent-hardened"
+DRAFT = ROOT / "examples" / "agent-draft"
+
+# user `limited` may read everything and create or patch every kind of agent-hardened but may
+# only create Deployments, not patch them (rbac_denied)
+LIMITED_GRANTS = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: record-limited-namespaces}
+rules:
+  - {apiGroups: [""], resources: [namespaces], verbs: [get, list, watch, create, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: record-limited-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: record-limited-namespaces}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: record-limited, namespace: agent}
+rules:
+  - {apiGroups: ["*"], resources: ["*"], verbs: [get, list, watch]}
+  - apiGroups: ["", networking.k8s.io, autoscaling, policy]
+    resources: [serviceaccounts, configmaps, services, ingresses, networkpolicies,
+                horizontalpodautoscalers, poddisruptionbudgets]
+    verbs: [create, patch]
+  - {apiGroups: [apps], resources: [deployments], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: record-limited, namespace: agent}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: record-limited}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+"""
 
 
 def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
@@ -146,6 +196,10 @@ def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
 
     def nothing() -> None:
         pass
+
+    def no_namespace() -> None:
+        # a fresh cluster: the run creates namespace agent itself (Namespace first, issue 11)
+        r.kubectl("delete", "namespace", "agent", "--wait=true", "--timeout=120s")
 
     def client_side_owner() -> None:
         # kubectl's client-side apply owns spec.replicas (3) before kai applies 2
@@ -159,7 +213,90 @@ def scenarios(r: Recorder) -> dict[str, Callable[[], None]]:
         r.kubectl("apply", "-f", "-", stdin=WIDGET_CRD)
         r.kubectl("wait", "--for=condition=Established", "crd/widgets.monitoring.example.com")
 
+    def limited_may_not_patch_deployments() -> None:
+        r.kubectl("apply", "-f", "-", stdin=LIMITED_GRANTS)
+
+    def hardened_live() -> None:
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", str(HARDENED))
+
+    def hardened_at_1_3_0() -> None:
+        # what an earlier `kai apply` left: the same objects, owned by kai, the previous image
+        text = "\n---\n".join(f.read_text() for f in sorted(HARDENED.glob("*.yaml")))
+        text = text.replace("ghcr.io/acme/agent:1.4.0", "ghcr.io/acme/agent:1.3.0")
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", "-", stdin=text)
+
+    def draft_live() -> None:
+        r.kubectl("apply", "-n", "agent", "-f", str(DRAFT))
+
+    def its_neighbours() -> None:
+        # the Deployment's ServiceAccount and ConfigMap, and a NetworkPolicy selecting its pods
+        for name in ("10-serviceaccount.yaml", "20-configmap.yaml", "80-networkpolicy.yaml"):
+            r.kubectl("apply", "-f", str(HARDENED / name))
+
+    def revision_1_running() -> None:
+        text = (FIXTURES / "rollback.yaml").read_text()
+        text = text.replace(
+            "registry.example/acme/agent-imagepullbackoff:1.4.0", "ghcr.io/acme/agent:1.3.0"
+        )
+        r.kubectl("apply", "--server-side", "--field-manager=kai", "-f", "-", stdin=text)
+        r.kubectl("rollout", "status", "deployment/agent", "--timeout=120s")
+
     return {
+        "rollout_failure_rolled_back": lambda: r.record(
+            "rollout_failure_rolled_back",
+            revision_1_running,
+            str(FIXTURES / "rollback.yaml"),
+            "--yes",
+            "--ignore-findings",
+            "--rollback-on-failure",
+            "--timeout",
+            "120",
+        ),
+        "create_all": lambda: r.record("create_all", no_namespace, str(HARDENED), "--yes"),
+        "draft_blocked": lambda: r.record("draft_blocked", nothing, str(DRAFT), "--yes"),
+        "existing_networkpolicy": lambda: r.record(
+            "existing_networkpolicy",
+            its_neighbours,
+            str(HARDENED / "30-deployment.yaml"),
+            "--yes",
+        ),
+        "update_refused_without_tty": lambda: r.record(
+            "update_refused_without_tty", hardened_at_1_3_0, str(HARDENED)
+        ),
+        "rbac_denied": lambda: r.record(
+            "rbac_denied",
+            limited_may_not_patch_deployments,
+            str(HARDENED),
+            "--yes",
+            context="limited",
+        ),
+        "podsecurity_warning": lambda: r.record(
+            "podsecurity_warning",
+            no_namespace,
+            str(FIXTURES / "enforcing"),
+            "--yes",
+            "--ignore-findings",
+        ),
+        "review_live_hardened": lambda: r.record(
+            "review_live_hardened",
+            hardened_live,
+            "--cluster",
+            "-n",
+            "agent",
+            "-o",
+            "json",
+            command="review",
+        ),
+        "review_live_draft": lambda: r.record(
+            "review_live_draft",
+            draft_live,
+            "--cluster",
+            "-n",
+            "agent",
+            "-o",
+            "json",
+            command="review",
+        ),
         "invalid_422": lambda: r.record(
             "invalid_422", nothing, str(FIXTURES / "mismatch.yaml"), "--yes", "--ignore-findings"
         ),
@@ -201,7 +338,9 @@ def main_record(names: list[str]) -> None:
         sys.exit(why)
     os.environ["COLUMNS"] = "200"
     os.environ.pop("KUBECONFIG", None)
-    cp = harness.ControlPlane.start(bin_dir)
+    cp = harness.ControlPlane.start(
+        bin_dir, timeout=float(os.environ.get("KAI_TEST_K8S_TIMEOUT", 180))
+    )
     # the stand-in runs in its own process: vcrpy patches every connection pool in this one
     node = subprocess.Popen(
         [

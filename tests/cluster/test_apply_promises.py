@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import ROOT, Cluster
 from .util import deployment, one_line, writes
@@ -44,43 +46,97 @@ def _delete_namespace(cluster: Cluster, name: str) -> None:
         cluster.core.delete_namespace(name)
 
 
-def test_agent_hardened_applies_to_a_fresh_cluster_in_one_command(cluster: Cluster) -> None:
-    assert cluster.get("/api/v1/namespaces/agent") is None, "namespace agent already exists"
-    try:
-        # --no-watch: the example reads Secret agent-secrets, "created out of band", so on a
-        # fresh cluster its pods wait in CreateContainerConfigError (the watch says so)
-        r = cluster.kai("apply", str(ROOT / "examples" / "agent-hardened"), "--yes", "--no-watch")
-        assert r.code == 0, r
-        out = one_line(r.out)
-        # the diff the person confirms says what will be created, the namespace first
-        assert "create 9, update 0, unchanged 0" in out, r
-        assert "applied 9 objects" in out, r
-        assert cluster.apps.read_namespaced_deployment("agent", "agent").metadata.name == "agent"
-        # kubectl agrees: a second run has nothing to do
-        again = cluster.kai("apply", str(ROOT / "examples" / "agent-hardened"), "--yes")
-        assert again.code == 0 and "nothing to apply" in again.out, again
-    finally:
-        _delete_namespace(cluster, "agent")
+def _manifest_folders() -> dict[Path, list[dict[str, Any]]]:
+    """Every folder of examples/ that holds Kubernetes manifests, with its objects.
+
+    A folder whose YAML documents are not objects must be the eval tasks (examples/tasks: one
+    request and its expectations per file); a folder without YAML (examples/capstone: a spec and
+    a walkthrough) holds no manifest. Anything else fails here, so a new example cannot be
+    skipped by accident.
+    """
+    found: dict[Path, list[dict[str, Any]]] = {}
+    for folder in sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir()):
+        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")])
+        docs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+        if not docs:
+            assert not files, f"{folder}: files without documents"
+            continue
+        if all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs):
+            found[folder] = docs
+            continue
+        assert folder.name == "tasks" and all("id" in d and "request" in d for d in docs), (
+            f"{folder}: neither manifests nor eval tasks"
+        )
+    return found
 
 
-def test_every_example_folder_applies_to_a_fresh_cluster(cluster: Cluster) -> None:
-    """agent-draft is the draft kai review fails on purpose: it applies past --ignore-findings."""
-    folders = sorted(
-        p for p in (ROOT / "examples").iterdir() if p.is_dir() and list(p.glob("*.yaml"))
-    )
-    assert folders
-    for folder in folders:
-        if folder.name in ("agent-hardened", "tasks"):
-            continue  # its own test above; tasks/ holds requests, not manifests
-        ns = f"ex-{folder.name}-{uuid.uuid4().hex[:5]}"
-        cluster.core.create_namespace({"metadata": {"name": ns}})
+def test_every_example_folder_applies_and_rolls_out_on_a_fresh_cluster(cluster: Cluster) -> None:
+    """`kai apply FOLDER --yes`, watch included, for every manifest folder of examples/ (issue 11).
+
+    A folder whose objects name their own namespace and ship it (agent-hardened) is applied as it
+    is, its Namespace created by the same command; the others go into a fresh namespace with -n.
+    A folder kai's review fails on purpose (agent-draft, the model's first draft) is refused
+    without a write, then applies past --ignore-findings. Each must exit 0, every object must be
+    on the server (kubectl get -f), every Deployment rolled out on the node stand-in
+    (kubectl rollout status), and a second run must have nothing to apply.
+    """
+    folders = _manifest_folders()
+    assert ROOT / "examples" / "agent-hardened" in folders and len(folders) >= 2, folders
+    for folder, docs in folders.items():
+        namespaces = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
+        own = [d.get("metadata", {}).get("namespace") for d in docs if d["kind"] != "Namespace"]
+        created: list[str] = []
+        if namespaces and all(n in namespaces for n in own):
+            args: tuple[str, ...] = ()
+            for n in namespaces:
+                assert cluster.get(f"/api/v1/namespaces/{n}") is None, f"{n} already exists"
+            created = namespaces
+            ns = namespaces[0]
+        else:
+            assert not any(own), f"{folder.name}: objects in namespaces it does not ship"
+            ns = f"ex-{folder.name}-{uuid.uuid4().hex[:5]}"
+            cluster.core.create_namespace({"metadata": {"name": ns}})
+            created = [ns]
+            args = ("-n", ns)
         try:
-            r = cluster.kai(
-                "apply", str(folder), "-n", ns, "--yes", "--ignore-findings", "--no-watch"
-            )
+            extra: tuple[str, ...] = ()
+            if cluster.kai("review", str(folder)).code != 0:
+                mark = cluster.audit_mark()
+                blocked = cluster.kai("apply", str(folder), *args, "--yes")
+                assert blocked.code == 1 and "nothing applied" in blocked.out, blocked
+                assert writes(cluster.audit_events(mark, user="admin")) == [], blocked
+                extra = ("--ignore-findings",)
+            r = cluster.kai("apply", str(folder), *args, "--yes", *extra, "--timeout", "120")
             assert r.code == 0, r
+            out = one_line(r.out)
+            assert f"create {len(docs)}, update 0, unchanged 0" in out, r
+            assert f"applied {len(docs)} objects" in out, r
+            on_server = cluster.kubectl("get", "-f", str(folder), *args, "-o", "name")
+            assert on_server.code == 0, on_server
+            assert len(on_server.out.split()) == len(docs), on_server
+            for d in docs:
+                if d["kind"] != "Deployment":
+                    continue
+                name = d["metadata"]["name"]
+                # kai names an object as its file does: with the namespace only if it names one
+                shown = "/".join(filter(None, ("Deployment", d["metadata"].get("namespace"), name)))
+                assert f"rolled out {shown} (" in out, r
+                status = cluster.kubectl(
+                    "rollout", "status", f"deployment/{name}", "-n", ns, "--timeout=60s"
+                )
+                assert status.code == 0 and "successfully rolled out" in status.out, status
+                pods = cluster.core.list_namespaced_pod(ns).items
+                assert pods and all(
+                    p.status.phase == "Running"
+                    and p.status.container_statuses
+                    and all(c.ready for c in p.status.container_statuses)
+                    for p in pods
+                ), [(p.metadata.name, p.status.phase) for p in pods]
+            again = cluster.kai("apply", str(folder), *args, "--yes", *extra)
+            assert again.code == 0 and "nothing to apply" in again.out, again
         finally:
-            _delete_namespace(cluster, ns)
+            for n in created:
+                _delete_namespace(cluster, n)
 
 
 def test_a_crd_and_its_resources_apply_in_one_run(

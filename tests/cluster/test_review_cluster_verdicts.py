@@ -10,9 +10,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 import yaml
 
-from .conftest import Cluster
+from .conftest import ROOT, Cluster, Result
 from .util import deployment, one_line
 
 NETPOL = """\
@@ -186,3 +187,63 @@ def test_kubeconfig_with_several_files_uses_kubectls_current_context(
     assert "context restricted" in one_line(r.out) or cluster.audit_events(mark, user="restricted")
     assert cluster.audit_events(mark, user="restricted"), "kai did not act as restricted"
     assert not cluster.audit_events(mark, user="admin"), "kai acted as admin, kubectl as restricted"
+
+
+# What only the manifest can be faulted for: the server fills the field in, so the live object
+# rightly no longer relies on the default (imagePullPolicy, from the image's tag).
+SOURCE_ONLY = {"KAI-IMG-002"}
+
+
+@pytest.mark.parametrize("example", ["agent-hardened", "agent-draft"])
+def test_live_verdict_is_the_verdict_on_the_files_that_made_it(
+    cluster: Cluster, namespace: str, tmp_path: Path, example: str
+) -> None:
+    """A person reading the namespace concludes what a person reading the files concludes.
+
+    The server's defaults must not add findings: it copies serviceAccountName into the
+    deprecated serviceAccount alias of every pod template, which made KAI-WRK-003 warn on every
+    live Deployment (agent-hardened read as "1 warning").
+    """
+    folder = tmp_path / example
+    folder.mkdir()
+    for f in sorted((ROOT / "examples" / example).glob("*.yaml")):
+        docs = [d for d in yaml.safe_load_all(f.read_text()) if d and d["kind"] != "Namespace"]
+        for d in docs:
+            d["metadata"]["namespace"] = namespace
+        (folder / f.name).write_text(yaml.safe_dump_all(docs))
+    files = cluster.kai("review", str(folder), "-o", "json")
+    applied = cluster.kai(
+        "apply", str(folder), "--yes", "--no-watch", "--ignore-findings", "--timeout", "60"
+    )
+    assert applied.code == 0, applied
+    live = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert live.code == files.code, (files, live)
+
+    def verdict(r: Result) -> set[tuple[str, str, str]]:
+        return {
+            (x["rule"], x["object"]["kind"], x["message"])
+            for x in r.json()["findings"]
+            if x["rule"] not in SOURCE_ONLY
+        }
+
+    assert verdict(live) == verdict(files), (files, live)
+    if example == "agent-hardened":
+        assert live.json()["findings"] == [], live
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_hpa_003_after_kubectls_client_side_apply(
+    cluster: Cluster, namespace: str, tmp_path: Path, pinned: bool
+) -> None:
+    """kubectl apply (client-side) is an Update: the server credits its manager with the
+    defaulted spec.replicas, so managedFields alone read every such Deployment as pinned (a false
+    KAI-HPA-003); its last-applied-configuration says what the file held."""
+    text = deployment("web", namespace, replicas=3)
+    if not pinned:
+        text = text.replace("  replicas: 3\n", "")
+    f = tmp_path / "web.yaml"
+    f.write_text(text + "---\n" + HPA.format(ns=namespace))
+    applied = cluster.kubectl("apply", "-f", str(f))
+    assert applied.code == 0, applied
+    review = cluster.kai("review", "--cluster", "-n", namespace, "-o", "json")
+    assert ("KAI-HPA-003" in {x["rule"] for x in review.json()["findings"]}) is pinned, review
