@@ -563,3 +563,7 @@ READS: dict[str, frozenset[str]] = {
     "statefulset-service": frozenset({"Service"}),
     "service-account-token": frozenset({"ServiceAccount"}),
 }
+
+# Reference checks (ConfigMaps, Secrets, keys, ServiceAccounts, NetworkPolicy selectors, RBAC
+# bindings) live in their own module; importing it registers them (and their READS) here.
+from kai.policy import references as _references  # noqa: E402,F401

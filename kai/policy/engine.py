@@ -151,6 +151,46 @@ class Context:
                     self._workloads[self.namespace(m)].append(m)
         return self._workloads.get(namespace, [])
 
+    # Lookups for kai.policy.references (built on first use, so __init__ stays as it is).
+    _named: dict[tuple[str, str | None, str], Manifest] | None = None
+
+    def named(self, kind: str, namespace: str | None, name: str) -> Manifest | None:
+        """The object of `kind` called `name` in `namespace` (None: a cluster-scoped kind, or
+        any namespace); a reviewed object wins over a live one of the same identity."""
+        if self._named is None:
+            self._named = {}
+            for m in self.manifests:
+                self._named.setdefault((m.ref.kind, self.namespace(m), m.ref.name), m)
+                self._named.setdefault((m.ref.kind, None, m.ref.name), m)
+        return self._named.get((kind, namespace, name))
+
+    def selected_by_label_selector(self, namespace: str, selector: Any) -> list[Manifest]:
+        """Workloads in `namespace` whose pod labels a metav1.LabelSelector selects (`{}`: all).
+
+        Candidates come from the label index (matchLabels, or an `In` expression's values), so
+        a selector is checked against the few workloads that can match, not every one."""
+        from kai.policy.selectors import label_selector_matches
+
+        if not isinstance(selector, dict):
+            return []
+        match_labels = selector.get("matchLabels")
+        candidates: list[Manifest] | None = None
+        if isinstance(match_labels, dict) and match_labels:
+            candidates = self.selected_by(namespace, match_labels)
+        else:
+            for e in selector.get("matchExpressions") or []:
+                values = e.get("values") if isinstance(e, dict) else None
+                if isinstance(e, dict) and e.get("operator") == "In" and isinstance(values, list):
+                    seen: dict[int, Manifest] = {}
+                    for v in values:
+                        for w in self.selected_by(namespace, {str(e.get("key")): str(v)}):
+                            seen[id(w)] = w
+                    candidates = list(seen.values())
+                    break
+        if candidates is None:
+            candidates = self.workloads(namespace)
+        return [w for w in candidates if label_selector_matches(selector, self.labels(w))]
+
 
 CheckFn = Callable[[Manifest, Context], Iterable[Hit]]
 InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
