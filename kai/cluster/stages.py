@@ -184,6 +184,11 @@ def live_context(cluster: Cluster, manifests: Sequence[Manifest]) -> LiveContext
     return out
 
 
+# Kinds kai never reads from a cluster (their data is credentials): a finding that depends on one
+# cannot be decided there unless the object is among the reviewed files.
+NEVER_READ = frozenset({"Secret"})
+
+
 def mark_unknown(
     report: Report,
     rules: Sequence[Rule],
@@ -191,23 +196,29 @@ def mark_unknown(
     default_namespace: str,
 ) -> Report:
     """Findings of cross-object rules that read a kind the identity could not list (in the
-    object's namespace) become "unknown": kai cannot tell whether the missing object exists."""
-    from kai.policy.crossobject import READS
+    object's namespace), or a kind kai never reads (Secrets), become "unknown": kai cannot tell
+    whether the missing object exists."""
+    from kai.policy.checks import READS
 
-    if not unreadable:
-        return report
     by_id = {r.id: r for r in rules}
     findings = []
     for f in report.findings:
         rule = by_id.get(f.rule)
         reads = READS.get(rule.python or "", frozenset()) if rule else frozenset()
-        blind = sorted(reads & set(unreadable.get(f.object.namespace or default_namespace, {})))
+        ns = f.object.namespace or default_namespace
+        blind = sorted(reads & set(unreadable.get(ns, {})))
         if blind:
             f = replace(
                 f,
                 unknown=True,
-                message=f"{f.message} (unknown: could not list {', '.join(blind)} in namespace "
-                f"{f.object.namespace or default_namespace})",
+                message=f"{f.message} (unknown: could not list {', '.join(blind)} in namespace {ns})",
+            )
+        elif reads & NEVER_READ:
+            f = replace(
+                f,
+                unknown=True,
+                message=f"{f.message} (unknown: kai never reads "
+                f"{', '.join(sorted(reads & NEVER_READ))} from a cluster)",
             )
         findings.append(f)
     report.findings = findings

@@ -62,15 +62,15 @@ def _check_message(rule: Rule, message: str) -> None:
 def compile_rule(rule: Rule) -> CompiledRule:
     """Compile one rule; errors name the rule file."""
     if rule.python is not None:
-        from kai.policy import crossobject
+        from kai.policy import checks
 
-        fn = crossobject.CHECKS.get(rule.python)
+        fn = checks.CHECKS.get(rule.python)
         if fn is None:
             raise PolicyError(
                 f"{rule.source}: rule {rule.id} names unknown Python check {rule.python!r}"
             )
-        kinds = frozenset(rule.match.kinds) or crossobject.KINDS[rule.python]
-        return CompiledRule(rule, fn, kinds, needs_pod=rule.python in crossobject.NEEDS_POD)
+        kinds = frozenset(rule.match.kinds) or checks.KINDS[rule.python]
+        return CompiledRule(rule, fn, kinds, needs_pod=rule.python in checks.NEEDS_POD)
     assert rule.cel is not None
     run, source, interpret, fail_closed = _cel_check(rule, rule.cel)
     return CompiledRule(

@@ -609,6 +609,3 @@ READS: dict[str, frozenset[str]] = {
     "statefulset-service": frozenset({"Service"}),
     "service-account-token": frozenset({"ServiceAccount"}),
 }
-
-
-from kai.policy import replicas as _replicas  # noqa: E402,F401  (registers single-replica)

@@ -1,6 +1,6 @@
 """Cross-object checks about replica counts, registered with kai.policy.crossobject.
 
-Kept in their own module so crossobject.py only imports it (one line) to register them.
+Kept in their own module; kai.policy.checks imports it so the rule compiler sees them.
 """
 
 from __future__ import annotations

@@ -756,6 +756,15 @@ def task_plan(task: dict[str, Any], flaw: str | None = None) -> list[dict[str, A
         objs[0]["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
             {"configMapRef": {"name": f"{name}-config"}}
         ]
+    # The pods name their own ServiceAccount, so a correct answer creates it (KAI-REF-004).
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta,
+            "automountServiceAccountToken": False,
+        }
+    )
     ingress_rule: dict[str, Any] = (
         {"ports": [{"protocol": "TCP", "port": p} for p in ports]} if ports else {}
     )
