@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from kai.cluster.stages import mark_unknown
 
-from kai.apply import mark_unknown
 from kai.manifests import load_text
 from kai.policy import selectors
 from kai.policy.catalog import builtin_dir, load_rules
@@ -148,7 +148,10 @@ def test_reference_checks_do_not_compare_every_pair(monkeypatch: pytest.MonkeyPa
         calls += 1
         return real(selector, labels)
 
+    import kai.policy.context as context_module
+
     monkeypatch.setattr(selectors, "label_selector_matches", counting)
+    monkeypatch.setattr(context_module, "label_selector_matches", counting)  # the Context's copy
     ids = ["KAI-REF-001", "KAI-REF-004", "KAI-NET-012", "KAI-NET-013"]
     report = Engine([RULES[i] for i in ids]).evaluate(manifests)
     by_rule = {i: sum(f.rule == i for f in report.findings) for i in ids}

@@ -3,7 +3,7 @@
 Each check looks its targets up through the review Context (by kind, namespace and name, or by
 label selector through the Context's index), so a review stays linear in the number of objects.
 The Context holds the reviewed objects and, with `kai review --cluster` or `kai apply`, the live
-ones of the namespace; kai never reads Secrets from a cluster (kai.apply.mark_unknown makes
+ones of the namespace; kai never reads Secrets from a cluster (kai.cluster.stages.mark_unknown makes
 Secret findings there "unknown").
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from kai.models import Manifest
 from kai.policy import workload
+from kai.policy.context import Context, Hit
 from kai.policy.crossobject import READS as _ALL_READS
 from kai.policy.crossobject import check
-from kai.policy.context import Context, Hit
 from kai.policy.selectors import describe_labels
 
 
@@ -470,7 +470,7 @@ def binding_grants_wildcards(m: Manifest, ctx: Context) -> Iterator[Hit]:
 
 
 _WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"})
-# The kinds each check reads from the Context (see crossobject.READS and kai.apply.mark_unknown).
+# The kinds each check reads from the Context (see crossobject.READS and kai.cluster.stages.mark_unknown).
 READS: dict[str, frozenset[str]] = {
     "configmap-ref-exists": frozenset({"ConfigMap"}),
     "secret-ref-exists": frozenset({"Secret"}),
