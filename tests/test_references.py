@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from kai.cluster.stages import mark_unknown
 
+from kai.cluster.stages import mark_unknown
 from kai.manifests import load_text
 from kai.policy import selectors
 from kai.policy.catalog import builtin_dir, load_rules

@@ -18,6 +18,8 @@ import json
 import re
 from typing import Any
 
+from kai.policy.credentials import configmap_credential
+
 PLACEHOLDER = "<redacted>"
 MASK = "***"
 MASK_BEFORE = "*** (before)"
@@ -52,45 +54,6 @@ _ENV_LINE = re.compile(
     rf"(?m)^([ \t]*\b{_CREDENTIAL_VAR}:[ \t]+)(?!<set to |<redacted>)(\S[^\n]*)$"
 )
 _ENV_ASSIGN = re.compile(rf"\b({_CREDENTIAL_VAR}=)(?!<redacted>)([^\s,;'\"]+)")
-# What KAI-CFG-003 calls a credential in a ConfigMap (the same patterns as its CEL, kept in step by
-# tests/test_issue12_rules.py): such a value is replaced whole before any model sees it.
-_CM_CONTENT = [
-    re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"),
-    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
-    re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
-    re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s:@$<{][^/\s@]*@"),
-]
-_CM_ASSIGN = re.compile(
-    r"(?i)(password|passwd|passphrase)[\x22\x27]?\s*[:=]\s*[\x22\x27]?[^\s\x22\x27$<{#]"
-)
-_CM_UNSET = re.compile(
-    r"(?i)(password|passwd|passphrase)[\x22\x27]?\s*[:=]\s*[\x22\x27]?(null|none|nil|~|[*]+)"
-    r"[\x22\x27]?\s*[,;]?\s*(#.*)?$"
-)
-_CM_KEY = re.compile(
-    r"(?i)((passw(or)?d|passphrase|secret|token|api[_.-]?key|private[_.-]?key|credentials?"
-    r"|access[_.-]?key)$|(^|[._-])id_(rsa|dsa|ecdsa|ed25519)$|[.](key|p12|pfx|jks|keystore)$)"
-)
-_CM_PLACEHOLDER = re.compile(
-    r"(?i)^\s*([\x22\x27]\s*[\x22\x27]|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|<[^>]*>|null"
-    r"|none|~|[*]+|true|false|yes|no|on|off|enabled|disabled)?\s*$"
-)
-
-
-def configmap_credential(key: str, value: str, binary: bool = False) -> bool:
-    """Whether a ConfigMap entry holds what KAI-CFG-003 treats as a credential."""
-    if binary:
-        return bool(_CM_KEY.search(key)) and value != ""
-    if any(p.search(value) for p in _CM_CONTENT):
-        return True
-    for line in value.split("\n"):
-        if _CM_ASSIGN.search(line) and not _CM_UNSET.search(line):
-            return True
-    return bool(_CM_KEY.search(key)) and not _CM_PLACEHOLDER.search(value)
-
-
 MIN_KNOWN = 6  # a shorter known value is not searched for in free text (it would match anywhere)
 _COMMON = {"true", "false", "enabled", "disabled", "required", "optional", "default"}
 

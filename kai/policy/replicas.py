@@ -9,22 +9,25 @@ from collections.abc import Iterator
 from typing import Any
 
 from kai.models import Manifest
+from kai.policy.context import Context, Hit
 from kai.policy.crossobject import READS, check
-from kai.policy.engine import Context, Hit
 
 
 def _autoscaled(m: Manifest, ctx: Context) -> bool:
     """An HPA in the object's namespace (reviewed, or already in the cluster) scales it."""
-    for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ctx.namespace(m)):
-        spec = hpa.obj.get("spec")
-        ref = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
-        if (
-            isinstance(ref, dict)
-            and ref.get("kind") == m.ref.kind
-            and ref.get("name") == m.ref.name
-        ):
-            return True
-    return False
+    ns = ctx.namespace(m)
+
+    def targets() -> set[tuple[Any, Any]]:
+        found = set()
+        for hpa in ctx.of_kind("HorizontalPodAutoscaler", namespace=ns):
+            spec = hpa.obj.get("spec")
+            ref = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+            if isinstance(ref, dict) and isinstance(ref.get("kind"), str):
+                found.add((ref.get("kind"), ref.get("name")))
+        return found
+
+    scaled: set[tuple[Any, Any]] = ctx.memo(("hpa-targets", ns), targets)
+    return (m.ref.kind, m.ref.name) in scaled
 
 
 def _declared(obj: dict[str, Any]) -> Any:
