@@ -97,7 +97,19 @@ def anchors(path: Path, count: int = 20_000) -> None:
             )
 
 
+def credential_shapes(path: Path, size: int = 20 * MB) -> None:
+    """A ConfigMap whose values are near-misses of KAI-CFG-003's token and URL patterns (~40 MB):
+    quadratic for a backtracking regular expression, linear for kai."""
+    n = size // 8
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shapes}\ndata:\n"
+        f"  jwt: '{'-eyJ' * (n // 4)}.eyJ'\n  url: '{'x1' * (n // 2)}://'\n"
+        f"  pem: '{'-----BEGIN A ' * (n // 13)}'\n"
+    )
+
+
 INPUTS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "credential-shapes": ("shapes.yaml", credential_shapes),
     "configmaps": ("configmaps.yaml", configmaps),
     "flow-line": ("flow.yaml", flow_line),
     "json-list": ("list.json", json_list),

@@ -236,3 +236,34 @@ def test_cfg003_values_are_redacted_before_a_model_sees_them() -> None:
     assert "KAI-CFG-003" in prompt
     for value in [*LEAKS, "BEGIN RSA PRIVATE KEY", "BEGIN OPENSSH PRIVATE KEY", "ghp_"]:
         assert value not in prompt, value
+
+
+def test_cfg003_linear_jwt_and_url_checks_agree_with_their_regular_expressions() -> None:
+    """kai.policy.credentials decides the JWT and URL-with-password patterns without regular
+    expressions (Python's backtracking made them quadratic in a value's length: a hostile
+    ConfigMap could stall a review). On short values, where the expressions are cheap, both must
+    agree with the patterns the rule documents, on seeded random strings built from the
+    characters those patterns care about."""
+    import random
+    import re
+
+    from kai.policy import credentials
+
+    jwt = re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
+    url = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s:@$<{][^/\s@]*@")
+    rng = random.Random(7)
+    alphabet = "eyJab1-_.:/@ x9Z$<{+"
+    hits = {"jwt": 0, "url": 0}
+    for _ in range(20_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        if rng.random() < 0.3:
+            s = s.replace("x", "eyJabcdefghijk", 2)
+        if rng.random() < 0.2:
+            s = s.replace("x", "eyJabcdefghijk.eyJabcdefghij.abcdefghij", 1)
+        if rng.random() < 0.3:
+            s = s.replace("Z", "://u:p@", 1)
+        assert credentials._jwt(s) == bool(jwt.search(s)), s
+        assert credentials._url_password(s) == bool(url.search(s)), s
+        hits["jwt"] += credentials._jwt(s)
+        hits["url"] += credentials._url_password(s)
+    assert hits["jwt"] > 50 and hits["url"] > 50  # both branches were really exercised

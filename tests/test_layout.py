@@ -14,6 +14,7 @@ import pytest
 
 KAI = Path(__file__).resolve().parent.parent / "kai"
 
+
 def _module_name(path: Path) -> str:
     parts = path.relative_to(KAI.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
