@@ -1497,6 +1497,12 @@ def explain(
     depth: Annotated[
         int, typer.Option("--depth", min=1, max=20, help="How many field levels to walk.")
     ] = 6,
+    max_objects: Annotated[
+        int,
+        typer.Option(
+            "--max-objects", min=0, help="Walk at most N objects (the rest are evaluated); 0: all."
+        ),
+    ] = 200,
     model: ModelOpt = None,
     api_base: ApiBaseOpt = None,
     offline: OfflineOpt = False,
@@ -1528,7 +1534,7 @@ def explain(
         raise InputError(f"{', '.join(paths)}: no Kubernetes objects to explain")
     ns = namespace or config.namespace or "default"
     report = evaluate_all(manifests, notes, rules, ns, kubernetes_version)
-    result = run_explain(manifests, report, rules, kubernetes_version, depth)
+    result = run_explain(manifests, report, rules, kubernetes_version, depth, max_objects or None)
     if not offline and (model or os.environ.get("KAI_MODEL")):
         llm = make_llm(model, api_base, not no_cache, timeout)
         with _console(stderr=True).status("asking the model...", spinner="dots"):

@@ -175,6 +175,7 @@ class Explanation:
     kubernetes_version: str = ""
     narrative: str | None = None
     model: dict[str, Any] | None = None
+    omitted: int = 0  # objects past max_objects: evaluated and counted, not walked
 
 
 # ---------- descriptions ----------
@@ -398,11 +399,13 @@ def note_for(finding: Finding, rules: dict[str, Rule]) -> FindingNote:
     )
 
 
-def _owner(finding: Finding, manifests: Sequence[Manifest]) -> Manifest | None:
-    for m in manifests:
-        if finding.object is m.ref:
-            return m
-    for m in manifests:
+def _owner(
+    finding: Finding, by_ref: dict[int, Manifest], manifests: Sequence[Manifest]
+) -> Manifest | None:
+    found = by_ref.get(id(finding.object))
+    if found is not None and found.ref is finding.object:
+        return found
+    for m in manifests:  # a finding built from a copy of the ref (rare)
         if finding.object == m.ref and finding.file == m.source.file:
             return m
     return None
@@ -426,8 +429,10 @@ def explain(
     rules: Sequence[Rule],
     kubernetes_version: str | None = None,
     max_depth: int = DEFAULT_DEPTH,
+    max_objects: int | None = None,
 ) -> Explanation:
-    """Walk every object; findings inline under their object or field."""
+    """Walk every object (the first `max_objects` of them, when given: the rest are evaluated
+    and counted in `omitted`); findings inline under their object or field."""
     from kai.model.redact import redact_object
     from kai.policy.validate import resolve_version
 
@@ -436,7 +441,9 @@ def explain(
     cache: dict[tuple[str, str], KindSchema | None] = {}
     result = Explanation(notes=list(report.notes), report=report, kubernetes_version=version)
     index: dict[int, ObjectNote] = {}
-    for m in manifests:
+    shown_manifests = manifests if not max_objects else manifests[:max_objects]
+    result.omitted = len(manifests) - len(shown_manifests)
+    for m in shown_manifests:
         # Values are shown to the person and may be pasted anywhere: secrets are masked.
         shown = redact_object(m.obj)
         schema = kind_schema(m.ref.apiVersion, m.ref.kind, version, cache) if m.ref.kind else None
@@ -452,9 +459,10 @@ def explain(
         )
         result.objects.append(note)
         index[id(m)] = note
+    by_ref = {id(m.ref): m for m in shown_manifests}
     for f in report.active():
-        owner = _owner(f, manifests)
-        if owner is not None:
+        owner = _owner(f, by_ref, shown_manifests)
+        if owner is not None and id(owner) in index:
             _attach(index[id(owner)], note_for(f, by_id))
     return result
 
@@ -591,6 +599,7 @@ def explanation_data(result: Explanation) -> dict[str, Any]:
         "findings": len(active),
         "narrative": result.narrative,
         "model": result.model,
+        "omitted_objects": result.omitted,
     }
 
 
@@ -608,7 +617,7 @@ def print_explanation(console: Any, result: Explanation) -> None:
     from rich.markup import escape
     from rich.tree import Tree
 
-    from kai.render import _sev
+    from kai.render import TABLE_NOTES, _sev
 
     def add_findings(tree: Any, findings: Sequence[FindingNote]) -> None:
         for fn in findings:
@@ -662,11 +671,21 @@ def print_explanation(console: Any, result: Explanation) -> None:
             nodes[f.path] = parent.add(label)
             add_findings(nodes[f.path], f.findings)
         console.print(tree)
-    for note in result.notes:
+    if result.omitted:
+        console.print(
+            f"[dim]... and {result.omitted} more object{'s' if result.omitted != 1 else ''} "
+            "evaluated but not walked (--max-objects N, 0 for all)[/]"
+        )
+    for note in result.notes[:TABLE_NOTES]:
         console.print(f"[dim]note:[/] {escape(note.file)}:{note.line}: {escape(note.message)}")
+    if len(result.notes) > TABLE_NOTES:
+        console.print(
+            f"[dim]... and {len(result.notes) - TABLE_NOTES} more notes (-o json lists them all)[/]"
+        )
     active = result.report.active()
+    total = len(result.objects) + result.omitted
     console.print(
-        f"{len(result.objects)} object{'s' if len(result.objects) != 1 else ''}, "
+        f"{total} object{'s' if total != 1 else ''}, "
         f"{len(active)} finding{'s' if len(active) != 1 else ''} · descriptions from the "
         f"Kubernetes {result.kubernetes_version} OpenAPI schema (what `kubectl explain` shows)"
     )
