@@ -252,19 +252,21 @@ def test_failed_rollout_shows_reasons_and_rolls_back(kai) -> None:
     r, tape = apply(
         kai,
         "rollout_failure_rolled_back",
-        str(FIXTURES / "deployment.yaml"),
+        str(FIXTURES / "rollback.yaml"),
         "--yes",
         "--ignore-findings",
         "--rollback-on-failure",
+        "--timeout",
+        "120",
     )
     assert r.code == 4
     assert (
-        'rollout failed Deployment/agent/agent: ReplicaSet "agent-7d9c6b5f4" has timed out progressing.'
-        in r.out
+        'rollout failed Deployment/agent/agent: ReplicaSet "agent-79549f99d" has timed out '
+        "progressing." in r.out
     )
     assert (
         "container agent ImagePullBackOff" in r.out
-        and 'Failed to pull image "ghcr.io/acme/agent:1.4.0"' in r.out
+        and 'Failed to pull image "registry.example/acme/agent-imagepullbackoff:1.4.0"' in r.out
     )
     assert "rolled back to revision 1 (Deployment/agent/agent)" in r.out
     undo = [q for q in played(tape) if q.method == "PATCH"][-1]
