@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from kai.generate import Generated
     from kai.models import Report, Rule, Severity
-    from kai.policy.fixfile import FixedFile
+    from kai.policy.fix import FileFix
 
 app = typer.Typer(
     name="kai",
@@ -1122,7 +1122,7 @@ def _confirm(question: str) -> bool:
         return False
 
 
-def _report_fixes(results: list[FixedFile], to_stderr: bool) -> None:
+def _report_fixes(results: list[FileFix], to_stderr: bool) -> None:
     from rich.markup import escape
 
     console = _console(stderr=to_stderr)

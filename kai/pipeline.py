@@ -13,7 +13,7 @@ from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine, suppressions
 
 if TYPE_CHECKING:
-    from kai.policy.fixfile import FixedFile
+    from kai.policy.fix import FileFix
 
 
 @dataclass(slots=True)
@@ -97,7 +97,7 @@ def review(
 
 def fix_paths(
     paths: Sequence[str], rules: Sequence[Rule], config: Config, namespace: str = "default"
-) -> list[FixedFile]:
+) -> list[FileFix]:
     """The fix stage over files: each file fixed on its own text, comments, order and layout kept."""
     from kai.policy.fixfile import fix_files
 

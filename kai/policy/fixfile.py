@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from kai.policy.engine import Engine
     from kai.policy.fix import FileFix
 
-    FixedFile = FileFix  # one type for a file's fix (see __getattr__ below)
-
 BOM = "\ufeff"
 CHART_MESSAGE = (
     "{path}: is a Helm chart: kai fix does not edit Helm templates; fix the source manifests "
@@ -49,14 +47,6 @@ class Layout:
     json: str | None = None  # "object", "array" or "list": the JSON shape to write back
     json_indent: int | None = 2
     json_list: dict[str, Any] | None = None  # the List wrapper (apiVersion, kind, metadata)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "FixedFile":  # one type for a file's fix: kai.policy.fix.FileFix (lazily imported)
-        from kai.policy.fix import FileFix
-
-        return FileFix
-    raise AttributeError(name)
 
 
 # ---------- refusing what kai fix cannot edit ----------
@@ -200,7 +190,7 @@ def fix_one(
     layout: Layout,
     fail_on: Severity | None = None,
     engine: Engine | None = None,
-) -> FixedFile:
+) -> FileFix:
     """Fix one file's text (line endings already known to `layout`), its layout kept.
 
     Parsed round-trip only when a fixable finding exists; `remaining` comes from the fixer's
@@ -266,7 +256,7 @@ def fix_files(
     defaults: dict[str, Any] | None = None,
     namespace: str = "default",
     fail_on: Severity | None = None,
-) -> list[FixedFile]:
+) -> list[FileFix]:
     """Fix every file (charts refused up front); nothing is written here."""
     from kai.manifests import discover, read_file
     from kai.policy.fix import fix_engine
