@@ -319,6 +319,7 @@ class Cluster:
 
 # Kinds kai reads from a namespace: what cross-object rules look at, never Secrets.
 LIVE_KINDS = (
+    ("v1", "Pod"),  # only the bare ones: a controller's pods are reviewed through the controller
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "DaemonSet"),
@@ -386,5 +387,15 @@ def live_objects(
                 f"listing {found[0]} in {namespace} failed ({r.status}): {_one_line(r.data, r.status)}"
             )
         for item in r.data.get("items", []):
+            if kind == "Pod" and _owned(item):
+                continue
             out.objects.append({"apiVersion": api_version, "kind": kind, **item})
     return out
+
+
+def _owned(item: Any) -> bool:
+    """A pod a controller made (a ReplicaSet's, a Job's, a DaemonSet's...): its template is
+    reviewed on the controller, so reviewing each of its pods would only repeat the findings."""
+    meta = item.get("metadata") if isinstance(item, dict) else None
+    owners = meta.get("ownerReferences") if isinstance(meta, dict) else None
+    return bool(owners)

@@ -36,12 +36,6 @@ WHY_AUTHORED = {
         "a 500 from an admission webhook on one object mid-apply, after its dry run passed: a\n"
         "# real server cannot be made to fail only the real write on demand"
     ),
-    "rollout_failure_rolled_back": (
-        "not yet re-recorded: a real server can stage it (record_cluster.py's scenario of the same\n"
-        "# name: a short progressDeadlineSeconds and an image the node stand-in cannot pull), but\n"
-        "# the control plane did not start under load when it was written; the real-server check is\n"
-        "# tests/cluster/test_apply_promises.py::test_rollback_on_failure_restores_the_previous_revision"
-    ),
     "rollout_timeout": (
         "--timeout 0 reads the rollout once, at once: a real scheduler has not yet marked the\n"
         "# new pods Unschedulable at that instant; the real-server check is\n"
@@ -168,24 +162,6 @@ def main_build() -> None:
     time.sleep = lambda _s: None  # rollouts are recorded step by step, not in real time
     os.environ["COLUMNS"] = "200"
     FIXTURES.mkdir(parents=True, exist_ok=True)
-    record(
-        "rollout_failure_rolled_back",
-        Scenario(
-            rollout={"agent": [DEADLINE]},
-            lists={
-                "pods": [PULL_FAILING_POD],
-                "events": [PULL_EVENT],
-                "replicasets": [
-                    replicaset(1, "ghcr.io/acme/agent:1.3.0"),
-                    replicaset(2, "ghcr.io/acme/agent:1.4.0"),
-                ],
-            },
-        ),
-        str(FIXTURES / "deployment.yaml"),
-        "--yes",
-        "--ignore-findings",
-        "--rollback-on-failure",
-    )
     record(
         "rollout_timeout",
         Scenario(
