@@ -7,6 +7,7 @@ writes exactly the objects the diff showed, as shown; a destructive command want
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,9 @@ def spawn(cluster: Cluster, *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=120,
         dimensions=(60, 200),
+        # A suite started in the background of a non-interactive shell hands its children SIGINT
+        # ignored, and Python keeps it so: the person at this terminal can press Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
