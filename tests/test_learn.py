@@ -459,3 +459,18 @@ def test_learning_prompts_ship_with_their_placeholders() -> None:
         messages = render(name, **values)
         assert [m["role"] for m in messages] == ["system", "user"]
         assert (ROOT / "prompts" / f"{name}.txt").is_file()
+
+
+def test_explain_walks_at_most_max_objects_and_still_evaluates_them_all(kai) -> None:
+    """--max-objects bounds the walk (a huge input stays bounded in time), never the verdict:
+    every object is evaluated and counted, and the output says how many were not walked."""
+    full = kai("explain", AGENT, "-o", "json").json()
+    assert len(full["objects"]) > 1 and full["omitted_objects"] == 0
+    capped = kai("explain", AGENT, "-o", "json", "--max-objects", "1").json()
+    assert len(capped["objects"]) == 1
+    assert capped["omitted_objects"] == len(full["objects"]) - 1
+    assert capped["findings"] == full["findings"] > 0
+    table = kai("explain", AGENT, "--max-objects", "1")
+    assert f"{len(full['objects']) - 1} more objects evaluated but not walked" in " ".join(
+        table.out.split()
+    )
