@@ -143,6 +143,9 @@ KEYS: list[tuple[str, str | None]] = [
     ("0.0001", "0.0001"),
     ("0.00001", "1e-05"),
     (".inf", ".inf"),
+    ("1E100", ".inf"),  # beyond float32: FormatFloat gives "+Inf", written ".inf"
+    ("-1e39", "-.inf"),
+    ("3.4028235e38", "3.4028235e+38"),  # float32's largest finite value stays a number
     ('"on"', "on"),
     ("~", None),  # a null key: refused
 ]
