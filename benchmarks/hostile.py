@@ -4,7 +4,8 @@
 
 Generates each input in a temporary directory (nothing is shipped), runs the `kai` of this
 checkout (python -m kai) with a 120 s cap, and prints wall time, exit code and the last line
-of output per (input, command). The goal is every run under 20 s on a 2-core machine with an
+of output per (input, command), with its CPU seconds and peak RSS (wall time alone says more
+about the machine's other load than about kai). The goal is every run under 20 s on a 2-core machine with an
 exit code of 0, 1 or 2. Prints numbers; asserts nothing (tests/test_hostile.py does that on
 small inputs).
 """
@@ -17,9 +18,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -127,6 +130,30 @@ COMMANDS = {
 }
 
 
+def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[Any, ...]:
+    """(wall s, CPU s, peak MiB, exit code, output) of one child, killed after timeout."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        killer = threading.Timer(timeout, child.kill)
+        killer.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        killer.cancel()
+        took = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace").strip()
+    if took >= timeout:
+        return (
+            took,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024,
+            -1,
+            f"timed out after {timeout:.0f} s",
+        )
+    return took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode, text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", nargs="+", default=list(COMMANDS), choices=list(COMMANDS))
@@ -134,7 +161,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "KAI_NO_CACHE": "1"}
-    print(f"{'input':<12} {'MB':>5} {'command':<12} {'seconds':>8} {'exit':>4}  last line")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"{'input':<17} {'MB':>5} {'command':<12} {'wall s':>7} {'CPU s':>6} {'MiB':>5} {'exit':>4}"
+        "  last line"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only:
             file, make = INPUTS[name]
@@ -144,27 +175,17 @@ def main() -> None:
             for command in args.commands:
                 out = Path(tmp) / f"chart-{name}"
                 argv = [a.replace("{out}", str(out)) for a in COMMANDS[command]]
-                start = time.perf_counter()
-                try:
-                    p = subprocess.run(
-                        [sys.executable, "-m", "kai", *argv, str(path)],
-                        capture_output=True,
-                        text=True,
-                        errors="replace",
-                        timeout=args.timeout,
-                        env=env,
-                        cwd=tmp,
-                    )
-                    code, text = p.returncode, (p.stdout + p.stderr).strip()
-                except subprocess.TimeoutExpired:
-                    code, text = -1, f"timed out after {args.timeout:.0f} s"
-                took = time.perf_counter() - start
+                took, cpu, peak, code, text = run(
+                    [sys.executable, "-m", "kai", *argv, str(path)], env, Path(tmp), args.timeout
+                )
                 last = text.splitlines()[-1][:70] if text else ""
                 print(
-                    f"{name:<12} {size:5.1f} {command:<12} {took:8.1f} {code:>4}  {last}",
+                    f"{name:<17} {size:5.1f} {command:<12} {took:7.1f} {cpu:6.1f} {peak:5.0f}"
+                    f" {code:>4}  {last}",
                     flush=True,
                 )
             path.unlink()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
