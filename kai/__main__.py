@@ -1,3 +1,30 @@
-from kai.cli import main
+"""kai's launcher: `python -m kai` and the `kai` / `kubectl-kai` scripts.
 
-main()
+`kai --help` is answered from the text the full CLI rendered last time, when it is still current
+(kai/startup.py); every other run, and a help text not cached yet, goes to kai.cli.main.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from kai import startup
+
+    if sys.argv[1:] in startup.HELP_ARGS and (text := startup.cached_help()) is not None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `kai --help | head`: as kai.cli.main, no traceback
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    from kai.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

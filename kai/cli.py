@@ -1738,6 +1738,15 @@ def _app_for(args: list[str]) -> typer.Typer:
     return lean
 
 
+def _root_help() -> str:
+    """`kai --help`'s text, as click prints it."""
+    from typer.main import get_command
+
+    command = get_command(app)
+    with command.make_context("kai", [], resilient_parsing=True) as ctx:
+        return ctx.get_help()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
     from kai.errors import ExitCode, KaiError
@@ -1766,6 +1775,17 @@ def main(argv: list[str] | None = None) -> None:
         "critique",
         "completion",
     }
+    from kai import startup
+
+    if args in startup.HELP_ARGS:  # rendered here, and kept for the launcher's next `kai --help`
+        text = _root_help() + "\n"
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_stdout()
+        startup.store_help(text, typer.main.__file__)
+        return
     if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:  # typer vendors click (as typer._click) from 0.26; older releases use click itself

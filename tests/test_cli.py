@@ -238,6 +238,42 @@ def test_version_and_help(kai) -> None:
     assert r.code == 0 and "review" in r.out and "policies" in r.out
 
 
+def _launch(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "kai", *args], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_kai_help_from_the_cache_is_the_full_help(tmp_path: Path) -> None:
+    import os
+
+    from typer.main import get_command
+
+    from kai.cli import app
+
+    env = {**os.environ, "KAI_CACHE_DIR": str(tmp_path), "COLUMNS": "200"}
+    full = _launch("--help", env={**env, "KAI_NO_CACHE": "1"})
+    rendered = _launch("-h", env=env)  # renders and stores it
+    assert (tmp_path / "help-v1.txt").is_file()
+    cached = _launch("--help", env=env)
+    assert full == rendered == cached and full[0] == 0
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    listed = {c.name for c in commands.values() if not c.hidden}
+    assert len(listed) >= 15
+    for name in listed:  # every command with the first words of its one-line help
+        short = commands[name].get_short_help_str(40).rstrip(".")
+        assert f"  {name} " in cached[1] and short.split()[0] in cached[1], name
+    narrow = _launch("--help", env={**env, "COLUMNS": "60"})  # another width: rendered again
+    assert narrow[0] == 0 and narrow[1] != cached[1]
+    assert max(len(line) for line in narrow[1].splitlines()) <= 60
+
+
 def test_internal_errors_are_one_line_not_tracebacks(kai, monkeypatch) -> None:
     from kai import render
 
@@ -256,4 +292,5 @@ def test_kubectl_plugin_entry_point_is_declared() -> None:
     from conftest import ROOT
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["kubectl-kai"] == scripts["kai"] == "kai.cli:main"
+    # the launcher answers a cached `kai --help` and hands everything else to kai.cli.main
+    assert scripts["kubectl-kai"] == scripts["kai"] == "kai.__main__:main"

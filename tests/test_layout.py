@@ -154,3 +154,69 @@ def test_one_approval_enum_serves_the_cli_and_the_gate() -> None:
 
     assert cli.Approval is gate.Approval
     assert not any(n.endswith("ApprovalMode") for n in vars(cli))
+
+
+# ---------- what a start-up loads (run, not parsed: a module-level import anywhere counts) ----------
+
+ROOT = KAI.parent
+# Never on the path of a one-file `kai review -o json` nor of `kai --help`: each is tens of ms.
+HEAVY = (
+    "kai.helm",
+    "yaml",
+    "ruamel",
+    "pydantic",
+    "kubernetes",
+    "litellm",
+    "mcp",
+    "rich",
+    "jsonschema",
+)
+
+
+def _loaded(args: list[str], env: dict[str, str], codes: tuple[int, ...] = (0,)) -> set[str]:
+    """The modules a `python -m kai ARGS` run imported, as -X importtime lists them."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kai", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode in codes, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+
+
+def _heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)}
+
+
+@pytest.fixture
+def run_env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAI_")}
+    return {**env, "KAI_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path)}
+
+
+def test_a_one_file_json_review_loads_nothing_heavy(run_env: dict[str, str]) -> None:
+    args = ["review", "-o", "json", "examples/agent-hardened/30-deployment.yaml"]
+    # the first run fills the rule cache (it validates the rule files, with pydantic); exit 1:
+    # a Deployment alone has findings (no PodDisruptionBudget, ...)
+    _loaded(args, run_env, codes=(0, 1))
+    loaded = _loaded(args, run_env, codes=(0, 1))
+    assert {"kai.cli", "kai.pipeline", "jsonschema_rs"} <= loaded  # it did review and validate
+    assert _heavy(loaded) == set()
+
+
+def test_kai_help_from_the_launcher_loads_neither_typer_nor_the_cli(
+    run_env: dict[str, str],
+) -> None:
+    first = _loaded(["--help"], run_env)  # renders it with typer, and keeps the text
+    assert "typer" in first and "kai.cli" in first and _heavy(first) == set()
+    again = _loaded(["--help"], run_env)
+    assert "kai.startup" in again and not {m for m in again if m.startswith(("typer", "kai."))} - {
+        "kai.startup"
+    }

@@ -7,6 +7,7 @@ tests/test_generate.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -298,6 +299,7 @@ def test_kai_help_does_not_import_the_mcp_sdk() -> None:
         text=True,
         cwd=ROOT,
         check=True,
+        env={**os.environ, "KAI_NO_CACHE": "1"},  # the full CLI, not the launcher's cached text
     )
     assert "mcp" in proc.stdout  # the command is listed...
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}

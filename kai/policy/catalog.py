@@ -32,12 +32,10 @@ def builtin_dir() -> Path:
 
 def cache_dir() -> Path | None:
     """Where kai keeps derived data; None when caching is off (KAI_NO_CACHE=1)."""
-    if os.environ.get("KAI_NO_CACHE"):
-        return None
-    base = os.environ.get("KAI_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kai"
-    )
-    return Path(base)
+    from kai.startup import cache_home  # one definition, shared with the launcher
+
+    base = cache_home()
+    return Path(base) if base is not None else None
 
 
 def rule_files(directory: Path) -> list[Path]:
