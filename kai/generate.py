@@ -421,3 +421,112 @@ def parse_answers(pairs: Sequence[str]) -> dict[str, Any]:
             raise InputError(f"--set {pair!r}: expected key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+@dataclass(slots=True)
+class Job:
+    """One generate request with everything the loop needs: `kai generate` and the MCP `generate`
+    tool both start it with `start` and run it with `run`."""
+
+    request: str
+    settings: Settings
+    rules: Sequence[Rule]
+    config: Config
+    answers: dict[str, Any]
+    max_rounds: int
+    fail_on: Severity
+    cluster_namespace: str | None  # the flag, else .kai.yaml's; None: the context's default
+    cache_dir: Path | None
+
+    @classmethod
+    def start(
+        cls,
+        request: str,
+        settings: Settings,
+        rules: Sequence[Rule],
+        config: Config,
+        answers: dict[str, Any],
+        max_rounds: int,
+        fail_on: Severity,
+        namespace: str | None,
+    ) -> Job:
+        from kai.policy.catalog import cache_dir
+
+        cache = cache_dir()
+        return cls(
+            request,
+            settings,
+            rules,
+            config,
+            answers,
+            max_rounds,
+            fail_on,
+            namespace or config.namespace,
+            cache / "llm" if cache else None,
+        )
+
+    @property
+    def namespace(self) -> str:
+        """The namespace the plan is judged in."""
+        return self.cluster_namespace or "default"
+
+    def run(self, progress: Callable[[str], None] | None = None, **more: Any) -> Generated:
+        """The loop once; `more` is generate's reprompt arguments (history, feedback, previous_yaml)."""
+        return generate(
+            self.request,
+            self.settings,
+            self.rules,
+            self.config,
+            self.answers,
+            self.max_rounds,
+            self.fail_on,
+            self.cache_dir,
+            self.namespace,
+            progress=progress,
+            **more,
+        )
+
+    def planned(
+        self,
+        run: Callable[[], Generated],
+        answer: Callable[[list[str]], dict[str, str]],
+    ) -> Generated:
+        """Run until the model plans: each time it only asks questions, `answer` gives the
+        answers (or raises to stop) and the loop starts again with them."""
+        while True:
+            result = run()
+            if not result.plan.questions or result.plan.objects:
+                return result
+            self.answers.update(answer(result.plan.questions))
+
+    def to_cluster(
+        self,
+        result: Generated,
+        console: Any,
+        confirm: Callable[[str], bool],
+        kubeconfig: str | None,
+        context: str | None,
+        confirmed: bool,
+    ) -> int:
+        """`kai apply`'s flow on the generated YAML (dry run, diff, confirm, apply, watch): an
+        exit code; ClusterError when no cluster can be reached."""
+        from kai.cluster.flow import apply_flow
+
+        manifests, notes = load_text(result.yaml, "generated.yaml")
+        return apply_flow(
+            console,
+            confirm,
+            manifests,
+            notes,
+            list(self.rules),
+            self.fail_on,
+            kubeconfig,
+            context,
+            self.cluster_namespace,
+            confirmed,
+            False,
+            False,
+            300.0,
+            False,
+            False,
+        )
