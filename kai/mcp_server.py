@@ -9,6 +9,7 @@ dry run (dryRun=All) and nothing here imports kai.cluster.stages's `apply`.
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -46,30 +47,22 @@ def _severity(name: str) -> Severity:
         raise ToolError(f"unknown severity {name!r}: use info, warning or error") from None
 
 
+@dataclass
 class Tools:
     """kai's MCP tools, each a method named as its tool, its signature the tool's input schema
-    and its docstring the description; the rules are loaded once (built-in plus `policies`).
+    and its docstring the description.
 
     `dry_run` talks to the cluster of `kubeconfig` and `context` (kai mcp's own flags, else
     KUBECONFIG and its current context) and to no other: a kubeconfig from the client could name
     an exec or auth-provider credential plugin, which the Kubernetes client would run.
     """
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        policies: Sequence[str] = (),
-        model: str | None = None,
-        api_base: str | None = None,
-        kubeconfig: str | None = None,
-        context: str | None = None,
-    ) -> None:
-        from kai.pipeline import rules_for
-
-        self.config = config or Config()
-        self.model, self.api_base = model, api_base
-        self.kubeconfig, self.context = kubeconfig, context
-        self.rules = rules_for(self.config, policies=policies)
+    config: Config
+    rules: list[Rule]  # built-in plus kai mcp's --policies, loaded once
+    model: str | None  # the generate tool's model when the client names none
+    api_base: str | None
+    kubeconfig: str | None  # dry_run's cluster, and no other
+    context: str | None
 
     def table(self) -> list[tuple[Callable[..., dict[str, Any]], ToolAnnotations]]:
         """Each tool and its annotations, in the order the server lists them."""
@@ -383,10 +376,14 @@ def build_server(
     kubeconfig: str | None = None,
     context: str | None = None,
 ) -> MCPServer:
-    """The MCP server with kai's tools (see `Tools`)."""
+    """The MCP server with kai's tools (see `Tools`), rules loaded once (built-in plus `policies`)."""
     from kai import __version__
+    from kai.pipeline import rules_for
 
-    tools = Tools(config, policies, model, api_base, kubeconfig, context)
+    config = config or Config()
+    tools = Tools(
+        config, rules_for(config, policies=policies), model, api_base, kubeconfig, context
+    )
     server = MCPServer("kai", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     for tool, annotations in tools.table():
         server.add_tool(tool, annotations=annotations)
