@@ -383,7 +383,8 @@ def generate_costs(repeat: int) -> None:
     settings = Settings(model="openai/gpt-4.1-mini", cache=False)
 
     def context(task: _Any) -> AbstractContextManager[_Any]:
-        return recorder.use_cassette(f"eval/{task.id}.yaml")
+        cassette: AbstractContextManager[_Any] = recorder.use_cassette(f"eval/{task.id}.yaml")
+        return cassette
 
     tasks = load_tasks(cassettes.parent.parent / "examples" / "tasks")
     results = run_eval(

@@ -109,7 +109,7 @@ def check_draft(task: Task, plan: Plan, rules: Any) -> list[str]:
 def settings_for(model: str, api_base: str, timeout: float, max_tokens: int) -> Settings:
     s = Settings(model=model, api_base=api_base, timeout=timeout, cache=False, retries=1)
     if hasattr(s, "max_tokens"):
-        s.max_tokens = max_tokens  # type: ignore[attr-defined]
+        s.max_tokens = max_tokens
     else:  # a kai without the bound: add it on the wire so one answer cannot run for minutes
         import kai.model.client as llm_module
 
@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the rows and totals here")
     args = ap.parse_args(argv)
 
-    from localmodel.harness import KAI_MODEL, MODEL_NAME, QUANTIZATION, model_server
+    from localmodel.assemble_gguf import MODEL_NAME, QUANTIZATION
+    from localmodel.harness import KAI_MODEL, model_server
     from localmodel.proxy import RecordingProxy
 
     tasks = [t for t in load_tasks(Path(args.tasks)) if not args.only or t.id in args.only]

@@ -479,15 +479,11 @@ def generate(
     ] = False,
 ) -> None:
     """Turn a request into manifests that pass kai's evaluator: plan, critique, repair, explain."""
-    from kai import render
     from kai.config import load_config
-    from kai.errors import ExitCode
-    from kai.generate import generate as run_generate
-    from kai.generate import parse_answers
+    from kai.generate import Job, parse_answers
     from kai.model.client import settings_from
     from kai.models import Severity
     from kai.pipeline import rules_for
-    from kai.policy.catalog import cache_dir
 
     config = load_config()
     settings = settings_from(
@@ -505,44 +501,56 @@ def generate(
     given = parse_answers(answers or [])
     if out and out != "-":
         _writable(out)  # before any model call is paid for
-    cache = cache_dir()
+    job = Job.start(request, settings, rules, config, given, max_rounds, threshold, namespace)
     console = _console(stderr=out == "-")
+    result = job.planned(
+        lambda: _generate_once(console, job),
+        lambda questions: _answer_questions(console, questions, out),
+    )
+    _show_generated(console, result, out, explain)
+    if apply_after and not result.failing:
+        raise SystemExit(_generated_to_cluster(console, job, result, kubeconfig, context, yes))
+    if not apply_after:
+        console.print(
+            "[dim]offline: validated against the schema only, not dry-run on a server (add --apply, or run kai apply)[/]"
+        )
+    if out is None and sys.stdin.isatty():
+        result = _generate_menu(console, job, result, explain, kubeconfig, context)
+    raise SystemExit(0 if not result.failing else 1)
 
-    def ask(**more: Any) -> Generated:
-        with console.status("asking the model...", spinner="dots") as status:
 
-            def progress(line: str) -> None:
-                console.print(line, style="dim", markup=False)
-                status.update(f"{line}: asking the model...")
+def _generate_once(console: Console, job: Any, **more: Any) -> Generated:
+    """One run of the loop under a spinner that names the repair round."""
+    with console.status("asking the model...", spinner="dots") as status:
 
-            return run_generate(
-                request,
-                settings,
-                rules,
-                config,
-                given,
-                max_rounds,
-                threshold,
-                cache / "llm" if cache else None,
-                namespace or config.namespace or "default",
-                progress=progress,
-                **more,
-            )
+        def progress(line: str) -> None:
+            console.print(line, style="dim", markup=False)
+            status.update(f"{line}: asking the model...")
 
-    while True:
-        result = ask()
-        if not result.plan.questions or result.plan.objects:
-            break
-        if not sys.stdin.isatty() or out == "-":
-            console.print("[bold]The model needs answers before it can plan:[/]")
-            for q in result.plan.questions:
-                console.print(f"  - {q}", markup=False)
-            console.print(
-                "Answer with --set key=value (for example --set image=ghcr.io/acme/agent:1.4) or refine the request."
-            )
-            raise SystemExit(ExitCode.USAGE)
-        for q in result.plan.questions:
-            given[q] = typer.prompt(q)
+        result: Generated = job.run(progress, **more)
+        return result
+
+
+def _answer_questions(console: Console, questions: list[str], out: str | None) -> dict[str, str]:
+    """The person's answers to the model's questions, asked on the terminal; without one (or with
+    the YAML on stdout) the questions and how to answer them, and exit 2."""
+    from kai.errors import ExitCode
+
+    if not sys.stdin.isatty() or out == "-":
+        console.print("[bold]The model needs answers before it can plan:[/]")
+        for q in questions:
+            console.print(f"  - {q}", markup=False)
+        console.print(
+            "Answer with --set key=value (for example --set image=ghcr.io/acme/agent:1.4) or refine the request."
+        )
+        raise SystemExit(ExitCode.USAGE)
+    return {q: typer.prompt(q) for q in questions}
+
+
+def _show_generated(console: Console, result: Generated, out: str | None, explain: bool) -> None:
+    """The YAML to --out (a file, or - for stdout) and the plan, its review and its cost."""
+    from kai import render
+
     if out and out != "-":
         _write_output(out, result.yaml)
     if out == "-":
@@ -551,49 +559,45 @@ def generate(
     if out and out != "-":
         console.print(f"wrote {out}", markup=False)
 
-    def to_cluster(confirmed: bool) -> int:
-        from kai.cluster.flow import apply_flow
-        from kai.errors import ClusterError
-        from kai.manifests import load_text
 
-        manifests, notes = load_text(result.yaml, "generated.yaml")
-        try:
-            return apply_flow(
-                _console(),
-                _confirm,
-                manifests,
-                notes,
-                rules,
-                threshold,
-                kubeconfig,
-                context,
-                namespace or config.namespace,
-                confirmed,
-                False,
-                False,
-                300.0,
-                False,
-                False,
-            )
-        except ClusterError as e:
-            console.print(
-                f"[yellow]offline:[/] validated against the schema only, not dry-run on a server ({e.message})"
-            )
-            return ExitCode.CLUSTER
+def _generated_to_cluster(
+    console: Console,
+    job: Any,
+    result: Generated,
+    kubeconfig: str | None,
+    context: str | None,
+    confirmed: bool,
+) -> int:
+    from kai.errors import ClusterError, ExitCode
 
-    if apply_after and not result.failing:
-        raise SystemExit(to_cluster(yes))
-    if not apply_after:
+    try:
+        return int(job.to_cluster(result, _console(), _confirm, kubeconfig, context, confirmed))
+    except ClusterError as e:
         console.print(
-            "[dim]offline: validated against the schema only, not dry-run on a server (add --apply, or run kai apply)[/]"
+            f"[yellow]offline:[/] validated against the schema only, not dry-run on a server ({e.message})"
         )
-    interactive = out is None and sys.stdin.isatty()
-    while interactive:
+        return ExitCode.CLUSTER
+
+
+def _generate_menu(
+    console: Console,
+    job: Any,
+    result: Generated,
+    explain: bool,
+    kubeconfig: str | None,
+    context: str | None,
+) -> Generated:
+    """Apply, reprompt with feedback, save or quit, until the person applies or quits."""
+    from kai import render
+
+    while True:
         choice = typer.prompt("[a]pply, [r]eprompt with feedback, [s]ave, [q]uit", default="q")
         choice = choice.strip().lower()
         if choice in ("r", "reprompt"):
             feedback = typer.prompt("What should change?")
-            result = ask(history=result.messages, feedback=feedback, previous_yaml=result.yaml)
+            result = _generate_once(
+                console, job, history=result.messages, feedback=feedback, previous_yaml=result.yaml
+            )
             render.print_generated(console, result, explain)
         elif choice in ("s", "save"):
             target = typer.prompt("Save to", default="kai-generated.yaml")
@@ -602,15 +606,14 @@ def generate(
             _write_output(target, result.yaml)
             console.print(f"wrote {target}", markup=False)
         elif choice in ("a", "apply"):
-            code = to_cluster(False)
+            code = _generated_to_cluster(console, job, result, kubeconfig, context, False)
             if code:
                 raise SystemExit(code)
-            break
+            return result
         elif choice in ("q", "quit"):
-            break
+            return result
         else:  # a typo must not lose the plan
             console.print(f"{choice!r}: choose a, r, s or q", markup=False)
-    raise SystemExit(0 if not result.failing else 1)
 
 
 @app.command("eval")
@@ -773,67 +776,44 @@ def run_cmd(
     timeout: OpsTimeoutOpt = 60.0,
 ) -> None:
     """kubectl from English: the model proposes commands, kai classifies them and runs them safely."""
-    from kai.config import load_config
     from kai.errors import InputError
-    from kai.ops.classify import Command, classify, split_line
+    from kai.ops.session import Ops, given_commands
 
     if not request and not command:
         raise InputError('say what to do (kai run "scale the agent to 5") or give --command')
     if request and command:
         raise InputError("give a request or --command lines, not both")
-    config = load_config()
-    ns = namespace or config.namespace
-    mode = _approval(approval, config.extra.get("approval"))
+    ops = Ops.load(namespace, approval)
     console = _console()
     if command:
-        proposed = []
-        for line in command:
-            try:
-                proposed.append(Command(split_line(line), "given with --command"))
-            except ValueError as e:
-                raise InputError(str(e)) from None
+        proposed = given_commands(command)
     else:
         assert request is not None
-        from kai.generate import persona
-        from kai.model.client import LLM, settings_from
-        from kai.ops.propose import propose
-        from kai.policy.catalog import cache_dir
-
-        settings = settings_from(
-            model, api_base=api_base, cache=not no_cache, max_cost=max_cost, timeout=timeout
-        )
-        cache = cache_dir()
-        llm = LLM(settings, cache / "llm" if cache else None)
+        llm = ops.llm(model, api_base, max_cost, timeout, cache=not no_cache)
         with console.status("asking the model...", spinner="dots"):
-            proposal = propose(
-                llm,
-                request,
-                context or "(the kubeconfig's current context)",
-                ns or "(the context's default)",
-                persona(),
-            )
-        if proposal.explanation:
-            console.print(proposal.explanation, markup=False, highlight=False)
-        for problem in proposal.unreadable:
-            console.print(
-                f"[red]unreadable command, not run:[/] {_escape(problem)}", highlight=False
-            )
-        if proposal.questions and not proposal.commands:
-            console.print("[bold]The model needs to know more:[/]")
-            for q in proposal.questions:
-                console.print(f"  - {q}", markup=False)
-            raise SystemExit(2)
+            proposal = ops.propose(llm, request, context)
+        _show_proposal(console, proposal)
         proposed = proposal.commands
     if not proposed:
         console.print("no commands proposed")
         raise SystemExit(1)
-    verdicts = []
-    for c in proposed:
-        v = classify(c.argv, ns)
-        v.purpose = c.purpose
-        verdicts.append(v)
-    code = _gate(console, verdicts, kubeconfig, context, ns, yes, allow_destructive, mode, timeout)
-    raise SystemExit(code)
+    verdicts = ops.verdicts(proposed)
+    raise SystemExit(
+        _gate(console, verdicts, kubeconfig, context, ops, yes, allow_destructive, timeout)
+    )
+
+
+def _show_proposal(console: Console, proposal: Any) -> None:
+    """The model's explanation and what it proposed that cannot run; exit 2 when it only asks."""
+    if proposal.explanation:
+        console.print(proposal.explanation, markup=False, highlight=False)
+    for problem in proposal.unreadable:
+        console.print(f"[red]unreadable command, not run:[/] {_escape(problem)}", highlight=False)
+    if proposal.questions and not proposal.commands:
+        console.print("[bold]The model needs to know more:[/]")
+        for q in proposal.questions:
+            console.print(f"  - {q}", markup=False)
+        raise SystemExit(2)
 
 
 app.command("do", help="Alias of kai run.", hidden=True)(run_cmd)
@@ -870,46 +850,53 @@ def debug_cmd(
     """Diagnose a workload with read-only tools; the proposed fix goes through kai run's gates."""
     from rich.markup import escape
 
-    from kai.config import load_config
     from kai.errors import InputError
-    from kai.generate import persona
-    from kai.model.anonymize import Anonymizer
-    from kai.model.client import LLM, settings_from
-    from kai.ops.classify import classify
-    from kai.ops.debug import Investigator, diagnose
+    from kai.ops.classify import Command
     from kai.ops.runner import Kubectl
-    from kai.pipeline import rules_for
+    from kai.ops.session import Ops
 
     kind, _, name = target.partition("/")
     if not kind or not name or "/" in name:
         raise InputError(f"give what to diagnose as KIND/NAME (e.g. deploy/agent), not {target!r}")
-    config = load_config()
-    ns = namespace or config.namespace
-    mode = _approval(approval, config.extra.get("approval"))
-    kubectl = Kubectl.find(context, kubeconfig, ns, timeout)
-    settings = settings_from(
-        model, api_base=api_base, cache=False, max_cost=max_cost, timeout=timeout
-    )
-    llm = LLM(settings)
+    ops = Ops.load(namespace, approval)
+    kubectl = Kubectl.find(context, kubeconfig, ops.namespace, timeout)
+    llm = ops.llm(model, api_base, max_cost, timeout, cache=False)
     console = _console()
-    investigator = Investigator(kubectl, ns, Anonymizer() if anonymize else None, rules_for(config))
-    if anonymize and investigator.anonymizer:
-        investigator.anonymizer.learn(name, "name")
-
-    def progress(step: Any) -> None:
-        import shlex
-
-        line = (
-            "kubectl " + shlex.join(step.argv) + (f" ({step.note})" if step.note else "")
-            if step.argv
-            else f"{step.tool} (not run: {step.note})"
-        )
-        console.print(f"[dim]  {'→' if step.ok else '✗'} {escape(line)}[/]", highlight=False)
-
+    investigator = ops.investigator(kubectl, target, anonymize)
     console.print(
         f"[bold]diagnosing {escape(target)}[/] (at most {max_steps} read-only tool calls)"
     )
-    d = diagnose(llm, target, investigator, persona(), max_steps, progress)
+    d = ops.diagnose(llm, target, investigator, max_steps, lambda step: _show_step(console, step))
+    _show_diagnosis(console, d)
+    if d.fix is None:
+        console.print("No fix to run: the cause needs a change outside the cluster.")
+        raise SystemExit(0)
+    console.print("\n[bold]Proposed fix[/] (kai classifies and gates it like any command):")
+    verdicts = ops.verdicts([Command(d.fix.argv, d.fix_explanation)])
+    raise SystemExit(
+        _gate(console, verdicts, kubeconfig, context, ops, yes, allow_destructive, timeout)
+    )
+
+
+def _show_step(console: Console, step: Any) -> None:
+    """One tool call of the investigation, as the kubectl line kai ran (or why it ran none)."""
+    import shlex
+
+    from rich.markup import escape
+
+    line = (
+        "kubectl " + shlex.join(step.argv) + (f" ({step.note})" if step.note else "")
+        if step.argv
+        else f"{step.tool} (not run: {step.note})"
+    )
+    console.print(f"[dim]  {'→' if step.ok else '✗'} {escape(line)}[/]", highlight=False)
+
+
+def _show_diagnosis(console: Console, d: Any) -> None:
+    """The root cause, its evidence (each quote marked when no tool result holds it), the
+    confidence and what the investigation cost."""
+    from rich.markup import escape
+
     console.print(f"\n[bold]Root cause:[/] {escape(d.root_cause)}", highlight=False)
     if d.evidence:
         console.print("[bold]Evidence:[/]")
@@ -928,14 +915,6 @@ def debug_cmd(
         f"call{'s' if d.model_calls != 1 else ''}, {d.prompt_tokens:,} prompt tokens{cost}; "
         f"stopped because {escape(d.stopped_because)}[/]"
     )
-    if d.fix is None:
-        console.print("No fix to run: the cause needs a change outside the cluster.")
-        raise SystemExit(0)
-    console.print("\n[bold]Proposed fix[/] (kai classifies and gates it like any command):")
-    verdict = classify(d.fix.argv, ns)
-    verdict.purpose = d.fix_explanation
-    code = _gate(console, [verdict], kubeconfig, context, ns, yes, allow_destructive, mode, timeout)
-    raise SystemExit(code)
 
 
 app.command("diagnose", help="Alias of kai debug.", hidden=True)(debug_cmd)
@@ -972,30 +951,14 @@ def _write_output(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _approval(flag: Approval | None, configured: Any) -> Any:
-    from kai.errors import InputError
-
-    if flag is not None:
-        return flag
-    if configured is None:
-        return Approval.reads_auto
-    try:
-        return Approval(str(configured))
-    except ValueError:
-        raise InputError(
-            f"approval in .kai.yaml must be one of reads-auto, confirm-all, suggest-only (got {configured!r})"
-        ) from None
-
-
 def _gate(
     console: Console,
     verdicts: list[Any],
     kubeconfig: str | None,
     context: str | None,
-    namespace: str | None,
+    ops: Any,
     yes: bool,
     allow_destructive: bool,
-    mode: Any,
     timeout: float,
 ) -> int:
     """Show the commands, then run them through kai's gates; the exit code."""
@@ -1007,14 +970,14 @@ def _gate(
 
     runnable = [v for v in verdicts if v.kind is not Kind.refused]
     kubectl = (
-        Kubectl.find(context, kubeconfig, namespace, timeout)
-        if runnable and mode is not Approval.suggest_only
-        else Kubectl("kubectl", context, kubeconfig, namespace, timeout)
+        Kubectl.find(context, kubeconfig, ops.namespace, timeout)
+        if runnable and ops.approval is not Approval.suggest_only
+        else Kubectl("kubectl", context, kubeconfig, ops.namespace, timeout)
     )
     gate = Gate(
         kubectl,
         console,
-        mode,
+        ops.approval,
         yes,
         allow_destructive,
         ask=lambda q: console.input(escape(q)),
@@ -1298,36 +1261,16 @@ def policies_export(
 
     Bindings warn and audit unless --action deny; system namespaces are excluded.
     """
-    from kai.config import load_config
-    from kai.manifests import dump_yaml
-    from kai.pipeline import rules_for
-    from kai.policy.export import ACTIONS, SYSTEM_NAMESPACES, export_vap
-    from kai.policy.fixfile import write_atomic
+    from kai.policy.export import ACTIONS, export_policies
 
-    excluded = (
-        list(SYSTEM_NAMESPACES)
-        if exclude_namespace is None
-        else [n for n in exclude_namespace if n.strip()]
+    result = export_policies(
+        policies or [], action.value, exclude_namespace, failure_policy.value, out
     )
-    objects, skipped = export_vap(
-        rules_for(load_config(), policies=policies or []),
-        action.value,
-        excluded,
-        failure_policy.value,
-    )
-    text = (
-        "# ValidatingAdmissionPolicies generated by kai (admissionregistration.k8s.io/v1, Kubernetes 1.30+).\n"
-        + dump_yaml(objects)
-    )
-    if out:
-        write_atomic(out, text)
-    else:
-        sys.stdout.write(text)
+    if not out:
+        sys.stdout.write(result.text)
     err = _console(stderr=True)
     actions = ", ".join(ACTIONS[action.value])
-    err.print(
-        f"{len(objects) // 2} policies exported with validationActions {actions}", markup=False
-    )
+    err.print(f"{result.policies} policies exported with validationActions {actions}", markup=False)
     if action is Action.deny:
         err.print(
             "Deny rejects every violating request: apply with --action warn first and read the "
@@ -1341,14 +1284,14 @@ def policies_export(
         )
     err.print(
         "excluded namespaces: "
-        + (", ".join(excluded) if excluded else "none")
+        + (", ".join(result.excluded) if result.excluded else "none")
         + f"; failurePolicy {failure_policy.value.capitalize()}",
         markup=False,
     )
-    if skipped:
+    if result.skipped:
         err.print(
-            f"not exported ({len(skipped)}: they look across objects or at the schema, or use "
-            "CEL the API server does not accept): " + ", ".join(r.id for r in skipped),
+            f"not exported ({len(result.skipped)}: they look across objects or at the schema, or "
+            "use CEL the API server does not accept): " + ", ".join(r.id for r in result.skipped),
             markup=False,
         )
 
@@ -1581,26 +1524,18 @@ def critique(
     namespace: NamespaceOpt = None,
 ) -> None:
     """Practise reviewing: list the problems you see in a manifest, then compare with kai's findings."""
-    from contextlib import nullcontext
-
     from kai import render
-    from kai.config import load_config
     from kai.errors import InputError
-    from kai.generate import parse_answers
-    from kai.inputs import load_paths
     from kai.learn.critique import (
         ask_answers,
         critique_data,
-        generate_draft,
+        exercise,
+        given_answers,
+        grade,
         print_critique,
         print_yaml,
-        read_answers,
     )
-    from kai.learn.critique import critique as run_critique
-    from kai.learn.explain import evaluate_all, make_llm, usage_data
-    from kai.manifests import load_text, read_file
     from kai.models import Severity
-    from kai.pipeline import rules_for
 
     if (path is None) == (request is None):
         raise InputError("give one manifest file (or - for stdin), or --generate REQUEST")
@@ -1610,57 +1545,31 @@ def critique(
         )
     if answers == "-" and path == "-":
         raise InputError("standard input cannot hold both the manifest and --answers")
-    given_answers: list[str] | None = None
-    if answers is not None:
-        lines = sys.stdin.read() if answers == "-" else read_file(Path(answers))
-        given_answers = read_answers(lines.splitlines())
-    config = load_config()
-    rules = rules_for(config, policies=policies or [])
-    ns = namespace or config.namespace or "default"
-    llm = None
-    if request is not None or (not offline and (model or os.environ.get("KAI_MODEL"))):
-        llm = make_llm(model, api_base, not no_cache, timeout)
-    if request is not None:
-        assert llm is not None
-        with _console(stderr=True).status("asking the model for a first draft...", spinner="dots"):
-            text = generate_draft(request, rules, config, parse_answers(given or []), llm)
-        manifests, notes = load_text(text, "draft.yaml")
-        source = "draft.yaml"
-    else:
-        assert path is not None
-        if path != "-" and Path(path).is_dir():
-            raise InputError(f"{path}: a directory; critique one manifest file at a time")
-        text = sys.stdin.read() if path == "-" else read_file(Path(path))
-        manifests, notes = load_paths([path], stdin_text=text)
-        source = path
-    if not manifests:
-        raise InputError(f"{source}: no Kubernetes objects to critique")
-    report = evaluate_all(manifests, notes, rules, ns)
-    console = _console(stderr=output is not ListOutput.table)
-    if output is ListOutput.table or given_answers is None:
-        print_yaml(console, text)
-    if given_answers is None:
-        given_answers = ask_answers(console, sys.stdin)
-    grader = None if offline else llm
-    waiting = (
-        _console(stderr=True).status("asking the model to grade...", spinner="dots")
-        if grader is not None
-        else nullcontext()
+    learner = given_answers(answers, sys.stdin)
+
+    def waiting(message: str) -> Any:
+        return _console(stderr=True).status(message, spinner="dots")
+
+    ex = exercise(
+        path,
+        request,
+        given or [],
+        policies or [],
+        namespace,
+        model,
+        api_base,
+        not no_cache,
+        timeout,
+        offline,
+        sys.stdin,
+        waiting,
     )
-    with waiting:
-        result = run_critique(
-            text,
-            source,
-            manifests,
-            report,
-            rules,
-            given_answers,
-            Severity(min_severity.value),
-            grader,
-        )
-    if llm is not None:
-        result.draft_by = llm.settings.model if request is not None else None
-        result.model = usage_data(llm)
+    console = _console(stderr=output is not ListOutput.table)
+    if output is ListOutput.table or learner is None:
+        print_yaml(console, ex.text)
+    if learner is None:
+        learner = ask_answers(console, sys.stdin)
+    result = grade(ex, learner, Severity(min_severity.value), offline, waiting)
     if output is ListOutput.table:
         print_critique(_console(), result)
     else:

@@ -325,19 +325,9 @@ def generate(
 
     llm = llm or LLM(settings, cache_dir)
     by_id = {r.id: r for r in rules}
-    if history is not None and feedback:
-        previous_objects = [m.obj for m in load_text(previous_yaml, "previous.yaml")[0]]
-        current = dump_yaml(redact_object(o) for o in previous_objects)
-        messages = [
-            *history,
-            *render("reprompt", feedback=feedback.strip(), manifests=current.strip()),
-        ]
-        base = [dict(m) for m in history[:2]]
-        if len(base) == 2:
-            base[1]["content"] += f"\n\nThen the person asked for a change: {feedback.strip()}"
-    else:
-        messages = first_messages(request, rules, config, answers or {})
-        base = messages[:2]
+    messages, base = _opening(
+        request, rules, config, answers or {}, history, feedback, previous_yaml
+    )
     plan, answer = _ask(llm, messages)
     result = Generated(plan=plan)
     previous: int | None = None
@@ -365,11 +355,7 @@ def generate(
         except KaiError:
             raise
         except Exception as e:  # kai's own stage failing on a model answer: one line, exit 3
-            detail = str(e).splitlines()[0] if str(e) else ""
-            raise ModelError(
-                f"kai could not judge the model's answer (internal error {type(e).__name__}"
-                f"{': ' + detail if detail else ''}); rerun, or report it with the answer"
-            ) from None
+            raise _internal(e) from None
         failing = [f for f in report.active() if f.severity.rank >= fail_on.rank]
         result.rounds.append(
             Round(number, calls_so_far, len(draft.active()), len(fixed.changes), len(failing))
@@ -377,14 +363,8 @@ def generate(
         result.yaml, result.report, result.failing = fixed.fixed, report, failing
         if result.draft_report is None:
             result.draft_report = draft
-        if not failing:
-            result.stopped_because = "clean"
-            break
-        if previous is not None and len(failing) >= previous:
-            result.stopped_because = f"round {number} made no progress"
-            break
-        if number == max_rounds:
-            result.stopped_because = f"--max-rounds {max_rounds} reached"
+        result.stopped_because = _stop_reason(len(failing), previous, number, max_rounds)
+        if result.stopped_because:
             break
         previous = len(failing)
         if progress is not None:
@@ -393,14 +373,7 @@ def generate(
         messages = repair_messages(base, manifests, failing, by_id)
         kept = [m.obj for m in manifests]
         plan, answer = _ask(llm, messages)
-        result.plan = Plan(
-            objects=merge_objects(kept, plan.objects),
-            rationale=plan.rationale or result.plan.rationale,
-            explanations=plan.explanations or result.plan.explanations,
-            assumptions=plan.assumptions or result.plan.assumptions,
-            questions=plan.questions,
-        )
-        plan = result.plan
+        result.plan = plan = _repaired(result.plan, kept, plan)
     result.messages = [*base, {"role": "assistant", "content": answer}]
     result.model_calls = llm.calls
     result.retries = getattr(llm, "retries", 0)
@@ -408,6 +381,65 @@ def generate(
     result.completion_tokens = llm.completion_tokens
     result.cost_usd = llm.cost_usd
     return result
+
+
+def _stop_reason(failing: int, previous: int | None, number: int, max_rounds: int) -> str:
+    """Why the loop stops after round `number` with `failing` findings left; "" to go on."""
+    if not failing:
+        return "clean"
+    if previous is not None and failing >= previous:
+        return f"round {number} made no progress"
+    if number == max_rounds:
+        return f"--max-rounds {max_rounds} reached"
+    return ""
+
+
+def _repaired(current: Plan, kept: list[dict[str, Any]], answer: Plan) -> Plan:
+    """The plan after a repair turn: the answer's objects merged into the kept ones, and the
+    answer's rationale, explanations and assumptions where it gave any."""
+    return Plan(
+        objects=merge_objects(kept, answer.objects),
+        rationale=answer.rationale or current.rationale,
+        explanations=answer.explanations or current.explanations,
+        assumptions=answer.assumptions or current.assumptions,
+        questions=answer.questions,
+    )
+
+
+def _opening(
+    request: str,
+    rules: Sequence[Rule],
+    config: Config,
+    answers: dict[str, str],
+    history: Sequence[dict[str, str]] | None,
+    feedback: str | None,
+    previous_yaml: str,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The first turn's messages, and the base (system + request) every repair turn starts from:
+    the planning prompt, or with `history` and `feedback` the previous conversation asked for a
+    change to the previous plan (a reprompt)."""
+    if history is not None and feedback:
+        previous_objects = [m.obj for m in load_text(previous_yaml, "previous.yaml")[0]]
+        current = dump_yaml(redact_object(o) for o in previous_objects)
+        messages = [
+            *history,
+            *render("reprompt", feedback=feedback.strip(), manifests=current.strip()),
+        ]
+        base = [dict(m) for m in history[:2]]
+        if len(base) == 2:
+            base[1]["content"] += f"\n\nThen the person asked for a change: {feedback.strip()}"
+        return messages, base
+    messages = first_messages(request, rules, config, answers)
+    return messages, messages[:2]
+
+
+def _internal(e: Exception) -> ModelError:
+    """kai's own stage failing on a model answer, as one line (exit 3)."""
+    detail = str(e).splitlines()[0] if str(e) else ""
+    return ModelError(
+        f"kai could not judge the model's answer (internal error {type(e).__name__}"
+        f"{': ' + detail if detail else ''}); rerun, or report it with the answer"
+    )
 
 
 def parse_answers(pairs: Sequence[str]) -> dict[str, Any]:
@@ -421,3 +453,112 @@ def parse_answers(pairs: Sequence[str]) -> dict[str, Any]:
             raise InputError(f"--set {pair!r}: expected key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+@dataclass(slots=True)
+class Job:
+    """One generate request with everything the loop needs: `kai generate` and the MCP `generate`
+    tool both start it with `start` and run it with `run`."""
+
+    request: str
+    settings: Settings
+    rules: Sequence[Rule]
+    config: Config
+    answers: dict[str, Any]
+    max_rounds: int
+    fail_on: Severity
+    cluster_namespace: str | None  # the flag, else .kai.yaml's; None: the context's default
+    cache_dir: Path | None
+
+    @classmethod
+    def start(
+        cls,
+        request: str,
+        settings: Settings,
+        rules: Sequence[Rule],
+        config: Config,
+        answers: dict[str, Any],
+        max_rounds: int,
+        fail_on: Severity,
+        namespace: str | None,
+    ) -> Job:
+        from kai.policy.catalog import cache_dir
+
+        cache = cache_dir()
+        return cls(
+            request,
+            settings,
+            rules,
+            config,
+            answers,
+            max_rounds,
+            fail_on,
+            namespace or config.namespace,
+            cache / "llm" if cache else None,
+        )
+
+    @property
+    def namespace(self) -> str:
+        """The namespace the plan is judged in."""
+        return self.cluster_namespace or "default"
+
+    def run(self, progress: Callable[[str], None] | None = None, **more: Any) -> Generated:
+        """The loop once; `more` is generate's reprompt arguments (history, feedback, previous_yaml)."""
+        return generate(
+            self.request,
+            self.settings,
+            self.rules,
+            self.config,
+            self.answers,
+            self.max_rounds,
+            self.fail_on,
+            self.cache_dir,
+            self.namespace,
+            progress=progress,
+            **more,
+        )
+
+    def planned(
+        self,
+        run: Callable[[], Generated],
+        answer: Callable[[list[str]], dict[str, str]],
+    ) -> Generated:
+        """Run until the model plans: each time it only asks questions, `answer` gives the
+        answers (or raises to stop) and the loop starts again with them."""
+        while True:
+            result = run()
+            if not result.plan.questions or result.plan.objects:
+                return result
+            self.answers.update(answer(result.plan.questions))
+
+    def to_cluster(
+        self,
+        result: Generated,
+        console: Any,
+        confirm: Callable[[str], bool],
+        kubeconfig: str | None,
+        context: str | None,
+        confirmed: bool,
+    ) -> int:
+        """`kai apply`'s flow on the generated YAML (dry run, diff, confirm, apply, watch): an
+        exit code; ClusterError when no cluster can be reached."""
+        from kai.cluster.flow import apply_flow
+
+        manifests, notes = load_text(result.yaml, "generated.yaml")
+        return apply_flow(
+            console,
+            confirm,
+            manifests,
+            notes,
+            list(self.rules),
+            self.fail_on,
+            kubeconfig,
+            context,
+            self.cluster_namespace,
+            confirmed,
+            False,
+            False,
+            300.0,
+            False,
+            False,
+        )

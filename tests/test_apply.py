@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import vcr
@@ -36,7 +37,7 @@ def apply(kai, cassette: str, *args: str):
     return result, tape
 
 
-def played(tape) -> list:
+def played(tape) -> list[Any]:
     """The requests kai actually made during the replay (the cassette may hold more)."""
     return [tape.requests[i] for i, n in sorted(tape.play_counts.items()) if n]
 
@@ -203,7 +204,9 @@ def test_unreachable_cluster_is_one_line_exit_4(kai, monkeypatch: pytest.MonkeyP
     from urllib3.exceptions import MaxRetryError, NewConnectionError
 
     def refuse(self, method, url, *a, **k):
-        raise MaxRetryError(None, url, NewConnectionError(None, "Connection refused"))
+        pool = urllib3.HTTPConnectionPool("127.0.0.1", 16443)
+        connection = urllib3.connection.HTTPConnection("127.0.0.1", 16443)
+        raise MaxRetryError(pool, url, NewConnectionError(connection, "Connection refused"))
 
     monkeypatch.setattr(urllib3.PoolManager, "request", refuse)
     r = kai("apply", HARDENED, "--kubeconfig", KUBECONFIG, "--yes")
@@ -221,7 +224,7 @@ def test_no_kubeconfig_is_a_cluster_error(
 
 
 def test_noise_and_order_helpers() -> None:
-    live = {
+    live: dict[str, Any] = {
         "kind": "ConfigMap",
         "metadata": {"name": "c", "uid": "1", "resourceVersion": "9", "managedFields": [{}]},
         "data": {"a": "1"},

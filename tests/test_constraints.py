@@ -3,6 +3,8 @@ constraint back as a KAI-REQ finding (issue 14: "health at /" and the plan probe
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import model_tapes
 
@@ -71,7 +73,7 @@ def test_team_constraints_come_from_kai_yaml_and_set_wins() -> None:
 
 
 def test_a_violated_constraint_goes_back_in_the_repair_round(
-    sent_bodies: list[dict], monkeypatch: pytest.MonkeyPatch
+    sent_bodies: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Authored answers: /healthz first, then the path the person asked for."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000000000")

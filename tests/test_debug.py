@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import FakeKubectl, model_tapes
 from hypothesis import HealthCheck, given, settings
@@ -196,7 +197,7 @@ def test_secrets_are_never_read() -> None:
         ),
     ),
 )
-def test_no_tool_call_becomes_anything_but_a_read(name: str, args: dict) -> None:
+def test_no_tool_call_becomes_anything_but_a_read(name: str, args: dict[str, Any]) -> None:
     kubectl = Kubectl("/nonexistent/kubectl")
     built = tool_argv(ToolCall("1", name, args))
     if isinstance(built, list):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXAMPLES, model_tapes
@@ -62,7 +63,7 @@ def test_flawed_draft_is_fixed_then_repaired() -> None:
     assert "authorization" not in {k.lower() for k in cassette.requests[1].headers}  # filtered
 
 
-def test_repair_prompt_carries_remaining_findings(sent_bodies: list[dict]) -> None:
+def test_repair_prompt_carries_remaining_findings(sent_bodies: list[dict[str, Any]]) -> None:
     bodies = sent_bodies
     with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
         _run()
@@ -84,7 +85,7 @@ def test_each_repair_round_is_announced(kai) -> None:
     assert rounds[0].endswith(("finding", "findings"))
 
 
-def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict]) -> None:
+def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict[str, Any]]) -> None:
     """Round 2 resends the instructions and the request (one cached prefix), the findings and
     the failing objects: not the first answer, and not the objects that already pass."""
     with recorder.use_cassette("openai_flawed_then_repaired.yaml"):
@@ -103,7 +104,7 @@ def test_repair_rounds_are_compact_not_the_whole_history(sent_bodies: list[dict]
 def test_a_repair_answer_replaces_only_the_objects_it_sends_back() -> None:
     from kai.generate import merge_objects
 
-    def obj(kind: str, name: str, **spec: object) -> dict:
+    def obj(kind: str, name: str, **spec: object) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
 
     current = [obj("Deployment", "a", replicas=1), obj("Service", "a"), obj("ConfigMap", "c")]
@@ -126,7 +127,7 @@ def test_a_repair_answer_replaces_only_the_objects_it_sends_back() -> None:
     ],
 )
 def test_every_request_carries_a_max_tokens_bound(
-    sent_bodies: list[dict], cassette: str, model: str
+    sent_bodies: list[dict[str, Any]], cassette: str, model: str
 ) -> None:
     with recorder.use_cassette(cassette.replace(".yaml", "_max_tokens_1500.yaml")):
         llm = LLM(Settings(model=model, cache=False, max_tokens=1500))
@@ -218,7 +219,7 @@ def test_fallback_model_after_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None
     assert cassette.play_count == 1 and result.failing == []
 
 
-def test_no_planted_secret_reaches_any_request(sent_bodies: list[dict]) -> None:
+def test_no_planted_secret_reaches_any_request(sent_bodies: list[dict[str, Any]]) -> None:
     planted = [
         "sk-proj-PLANTEDsecretVALUE1234567890",
         "ghp_PLANTEDtoken1234567890abcdefghij",
@@ -321,7 +322,9 @@ def test_cli_writes_plain_yaml(kai, tmp_path: Path) -> None:
     assert kai("review", str(out)).code == 0
 
 
-def test_reprompt_edits_the_plan_and_keeps_the_conversation(sent_bodies: list[dict]) -> None:
+def test_reprompt_edits_the_plan_and_keeps_the_conversation(
+    sent_bodies: list[dict[str, Any]],
+) -> None:
     bodies = sent_bodies
     with recorder.use_cassette("openai_reprompt.yaml") as cassette:
         first, llm = _run()

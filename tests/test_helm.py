@@ -364,10 +364,10 @@ def test_real_helm_renders_the_chart_like_kai(tmp_path: Path, source: Path, name
     by_helm = render_chart(chart, overrides)
     helm_binary = runner.helm_binary
     try:
-        runner.helm_binary = lambda: None  # type: ignore[assignment]
+        runner.helm_binary = lambda: None
         by_kai = render_chart(chart, overrides)
     finally:
-        runner.helm_binary = helm_binary  # type: ignore[assignment]
+        runner.helm_binary = helm_binary
     assert _same(by_helm, by_kai)
 
 

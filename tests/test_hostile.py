@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -47,7 +48,7 @@ def _clean(code: int, out: str, err: str, check_control: bool = True) -> None:
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_every_command_survives_the_corpus(kai, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_command_survives_the_corpus(kai, tmp_path: Path, command: str) -> None:
     answers = tmp_path / "answers.txt"
     answers.write_text("the image is not pinned\n")
     for name in FILES:
@@ -82,7 +83,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_review_refuses_with_the_reason_and_the_line(kai, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_review_refuses_with_the_reason_and_the_line(kai, name: str) -> None:
     r = kai("review", str(CORPUS / name))
     assert r.code == 2
     assert re.search(EXPECTED[name], r.err), r.err
@@ -115,7 +116,7 @@ def test_anchors_that_do_not_recurse_still_load() -> None:
 
 
 def _kai(
-    *args: str, stdin: int | bytes | None = None, **kw: object
+    *args: str, stdin: int | bytes | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "KAI_NO_CACHE": "1"}
     return subprocess.run(
@@ -124,7 +125,7 @@ def _kai(
         input=stdin if isinstance(stdin, bytes) else None,
         timeout=120,
         env=env,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -143,7 +144,7 @@ def test_closed_and_binary_stdin_are_one_line_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", ["/dev/zero", "/dev/urandom", "fifo"])
-def test_non_regular_files_are_refused_without_reading(kai, tmp_path: Path, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_non_regular_files_are_refused_without_reading(kai, tmp_path: Path, path: str) -> None:
     if path == "fifo":
         path = str(tmp_path / "pipe.yaml")
         os.mkfifo(path)  # nothing ever writes to it: reading it would hang
@@ -180,7 +181,7 @@ def test_reading_stops_at_the_limit_plus_one_byte(
 )
 def test_kai_yaml_is_validated_and_names_the_wrong_key(
     kai, tmp_path: Path, text: str, message: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (tmp_path / ".kai.yaml").write_text(text)
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
     r = kai("fix", "--dry-run", str(tmp_path / "cm.yaml"))
@@ -189,7 +190,7 @@ def test_kai_yaml_is_validated_and_names_the_wrong_key(
 
 def test_a_home_kai_cannot_read_is_no_user_config(
     kai, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.delenv("HOME", raising=False)
     monkeypatch.setattr(
@@ -210,6 +211,7 @@ def test_every_mcp_tool_survives_the_corpus(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from mcp import Client
+    from mcp.types import TextContent
 
     from kai.mcp_server import build_server
 
@@ -226,7 +228,10 @@ def test_every_mcp_tool_survives_the_corpus(
             for name, text in texts.items():
                 for tool in MCP_TOOLS:
                     result = await client.call_tool(tool, {"yaml": text})
-                    body = result.content[0].text if result.content else ""
+                    body = ""
+                    if result.content:
+                        assert isinstance(result.content[0], TextContent), result.content[0]
+                        body = result.content[0].text
                     if "Traceback" in body or "internal error" in body:
                         problems.append(f"{tool} {name}: {body[:200]}")
             listed = await client.list_tools()  # the server is still alive
@@ -265,7 +270,7 @@ _FIELDS = (
 )
 
 
-def _deployment() -> dict:
+def _deployment() -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -288,7 +293,7 @@ def _deployment() -> dict:
     value=_values,
 )
 def test_wrong_types_in_any_field_never_crash_the_stages(
-    kind: str, field: tuple, value: object
+    kind: str, field: tuple[str | int, ...], value: object
 ) -> None:
     """Load, evaluate, validate, explain and package an object with one field replaced by anything."""
     import json
@@ -303,15 +308,19 @@ def test_wrong_types_in_any_field_never_crash_the_stages(
 
     obj = _deployment()
     obj["kind"] = kind
-    target = obj
+    target: Any = obj
     for key in field[:-1]:
         nxt = target.get(key) if isinstance(target, dict) else target[key]
         if not isinstance(nxt, (dict, list)):
             break
         target = nxt
     else:
-        if isinstance(target, dict) or (isinstance(target, list) and target):
-            target[field[-1]] = value  # type: ignore[index]
+        key = field[-1]
+        if isinstance(target, dict):
+            target[key] = value
+        elif isinstance(target, list) and target:
+            assert isinstance(key, int), field  # a list is indexed by position
+            target[key] = value
     text = json.dumps(obj, allow_nan=True)
     rules = load_rules([])
     try:

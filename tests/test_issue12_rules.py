@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,7 +139,12 @@ CFG003 = Engine([BY_ID["KAI-CFG-003"]])
 def _configmap(data: dict[str, str], binary: dict[str, str] | None = None) -> str:
     import json
 
-    obj: dict = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data}
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": data,
+    }
     if binary is not None:
         obj["binaryData"] = binary
     return json.dumps(obj)
@@ -151,7 +157,7 @@ def _cfg003_hits(text: str) -> int:
 
 @pytest.mark.parametrize("value", SECRET_VALUES)
 def test_cfg003_finds_credentials_by_content_under_an_innocent_key(value: str) -> None:
-    from kai.model.redact import configmap_credential
+    from kai.policy.credentials import configmap_credential
 
     assert _cfg003_hits(_configmap({"app.conf": value})) == 1
     assert configmap_credential("app.conf", value)  # the redactor agrees with the rule
@@ -159,7 +165,7 @@ def test_cfg003_finds_credentials_by_content_under_an_innocent_key(value: str) -
 
 @pytest.mark.parametrize("value", PLACEHOLDERS)
 def test_cfg003_passes_placeholders_and_ordinary_config(value: str) -> None:
-    from kai.model.redact import configmap_credential
+    from kai.policy.credentials import configmap_credential
 
     assert _cfg003_hits(_configmap({"app.conf": value})) == 0
     assert not configmap_credential("app.conf", value)
@@ -181,7 +187,7 @@ def test_cfg003_passes_placeholders_and_ordinary_config(value: str) -> None:
     ],
 )
 def test_cfg003_key_names(key: str, value: str, hit: int) -> None:
-    from kai.model.redact import configmap_credential
+    from kai.policy.credentials import configmap_credential
 
     assert _cfg003_hits(_configmap({key: value})) == hit
     assert configmap_credential(key, value) == bool(hit)
@@ -216,7 +222,8 @@ def test_cfg003_values_are_redacted_before_a_model_sees_them() -> None:
     from kai.model.redact import redact_object
 
     manifests, _ = load_text(_cfg003_fail_text(), "cm.yaml")
-    from kai.model.redact import PLACEHOLDER, configmap_credential
+    from kai.model.redact import PLACEHOLDER
+    from kai.policy.credentials import configmap_credential
 
     for m in manifests:
         clean = redact_object(m.obj)

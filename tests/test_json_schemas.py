@@ -113,7 +113,7 @@ def test_critique_json(kai, tmp_path: Path) -> None:
         ("explain", lambda d: d["objects"][0]["fields"][0].update(fields=[])),
     ],
 )
-def test_the_schemas_reject_what_the_contract_does_not_allow(kai, name: str, break_it) -> None:  # type: ignore[no-untyped-def]
+def test_the_schemas_reject_what_the_contract_does_not_allow(kai, name: str, break_it) -> None:
     data = (
         kai("review", DRAFT, "-o", "json").json()
         if name == "review"

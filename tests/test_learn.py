@@ -7,6 +7,7 @@ import json
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXAMPLES, ROOT, model_tapes
@@ -38,10 +39,11 @@ def _schema_description(definition: str, prop: str) -> str:
     defs = json.loads(
         (schema_root() / f"v{default_version()}-local" / "_definitions.json").read_text()
     )["$defs"]
-    return defs[definition]["properties"][prop]["description"]
+    description: str = defs[definition]["properties"][prop]["description"]
+    return description
 
 
-def _fields(data: dict, kind: str) -> dict[str, dict]:
+def _fields(data: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     obj = next(o for o in data["objects"] if o["object"]["kind"] == kind)
     return {f["path"]: f for f in obj["fields"]}
 
@@ -134,7 +136,7 @@ def test_explain_depth_limits_the_walk(kai) -> None:
     assert shallow["spec.template"]["value"].startswith("metadata=")  # summarised inline
 
 
-def test_explain_with_a_model_adds_a_narrative(kai, sent_bodies: list[dict]) -> None:
+def test_explain_with_a_model_adds_a_narrative(kai, sent_bodies: list[dict[str, Any]]) -> None:
     with recorder.use_cassette("explain_narrative.yaml") as cassette:
         r = kai("explain", AGENT, "--model", MODEL, "--no-cache", "-o", "json")
     assert r.code == 0 and cassette.play_count == 1
@@ -164,7 +166,7 @@ def test_explain_is_offline_without_a_model(kai, monkeypatch: pytest.MonkeyPatch
 # ---------- kai critique ----------
 
 
-def _summary(data: dict) -> tuple[list, list, list, list]:
+def _summary(data: dict[str, Any]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     matched = [
         (m["answer"], m["finding"]["rule"], m["finding"]["object"]["kind"]) for m in data["matched"]
     ]
@@ -342,7 +344,9 @@ def test_critique_json_contract(kai) -> None:
         assert missed["rationale"] and missed["remediation"]
 
 
-def test_critique_graded_by_a_model_is_more_generous(kai, sent_bodies: list[dict]) -> None:
+def test_critique_graded_by_a_model_is_more_generous(
+    kai, sent_bodies: list[dict[str, Any]]
+) -> None:
     answers = str(DATA / "answers-model.txt")
     offline = kai("critique", AGENT, "--answers", answers, "-o", "json").json()
     # offline matching knows that "hangs ... restarts" is a liveness probe, not that
@@ -379,7 +383,7 @@ def test_critique_graded_by_a_model_is_more_generous(kai, sent_bodies: list[dict
     assert f"graded by model {MODEL}" in human and "Feedback" in human
 
 
-def test_critique_a_generated_first_draft(kai, sent_bodies: list[dict]) -> None:
+def test_critique_a_generated_first_draft(kai, sent_bodies: list[dict[str, Any]]) -> None:
     request = "deploy ghcr.io/acme/agent with 3 replicas behind an ingress at agent.example.com"
     answers = str(DATA / "answers-draft.txt")
     with recorder.use_cassette("critique_generate.yaml") as cassette:

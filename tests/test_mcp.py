@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -20,7 +20,7 @@ import vcr
 import yaml
 from conftest import EXAMPLES, ROOT, model_tapes
 from mcp import Client
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 
 from kai.mcp_server import build_server
 
@@ -58,10 +58,13 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-def session(work: Callable[[Client], Any]) -> Any:
+T = TypeVar("T")
+
+
+def session(work: Callable[[Client], Awaitable[T]]) -> T:
     """Run `work(client)` against a fresh server in this process."""
 
-    async def main() -> Any:
+    async def main() -> T:
         async with Client(build_server()) as client:
             return await work(client)
 
@@ -75,13 +78,22 @@ def call(name: str, **arguments: Any) -> CallToolResult:
 def data(result: CallToolResult) -> dict[str, Any]:
     assert not result.is_error, result.content
     # The structured result and the text a model reads carry the same JSON.
-    assert json.loads(result.content[0].text) == result.structured_content
-    return result.structured_content
+    assert json.loads(content_text(result)) == result.structured_content
+    structured: dict[str, Any] | None = result.structured_content
+    assert structured is not None
+    return structured
+
+
+def content_text(result: CallToolResult) -> str:
+    """The text a model reads: the result's first content block."""
+    block = result.content[0]
+    assert isinstance(block, TextContent), block
+    return block.text
 
 
 def error_text(result: CallToolResult) -> str:
     assert result.is_error
-    return result.content[0].text
+    return content_text(result)
 
 
 def test_the_tools_are_listed_and_none_writes_to_a_cluster() -> None:
@@ -360,7 +372,7 @@ def test_a_file_that_is_not_a_kubeconfig_is_a_clean_error(tmp_path: Path) -> Non
 
 
 def session_with(server_args: dict[str, Any], name: str, **arguments: Any) -> CallToolResult:
-    async def main() -> Any:
+    async def main() -> CallToolResult:
         async with Client(build_server(**server_args)) as client:
             return await client.call_tool(name, arguments)
 

@@ -134,7 +134,7 @@ def test_a_missing_extra_is_named(kai, monkeypatch, args, module: str, extra: st
 
     real = importlib.util.find_spec
 
-    def without(name: str, *a: object, **k: object):  # type: ignore[no-untyped-def]
+    def without(name: str, *a: object, **k: object):
         return None if name == module else real(name, *a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importlib.util, "find_spec", without)

@@ -75,7 +75,7 @@ def _deployment() -> dict[str, Any]:
             },
         },
     }
-    live = json.loads(json.dumps(applied))
+    live: dict[str, Any] = json.loads(json.dumps(applied))
     live["metadata"]["annotations"] = {
         "deployment.kubernetes.io/revision": "3",
         # what `kubectl apply` (client-side) stores: a JSON copy of the object, env values and all

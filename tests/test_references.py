@@ -4,6 +4,7 @@ Secrets are unknown against a cluster, and every check stays linear in the numbe
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from kai.policy.references import exec_grants, rule_allows
 RULES = {r.id: r for r in load_rules()}
 
 
-def _roles_of_rbac_005() -> list[dict]:
+def _roles_of_rbac_005() -> list[dict[str, Any]]:
     roles = []
     for _, path in fixtures_for(RULES["KAI-RBAC-005"], builtin_dir()):
         manifests, _ = load_text(path.read_text(), str(path))
@@ -40,7 +41,7 @@ def _roles_of_rbac_005() -> list[dict]:
 
 
 @pytest.mark.parametrize("role", _roles_of_rbac_005())
-def test_binding_exec_matching_agrees_with_kai_rbac_005(role: dict) -> None:
+def test_binding_exec_matching_agrees_with_kai_rbac_005(role: dict[str, Any]) -> None:
     """KAI-RBAC-006 judges the bound role with Python, KAI-RBAC-005 the role with CEL: they must
     decide every role alike, so the binding rule inherits RBAC-005's authorizer semantics."""
     import yaml

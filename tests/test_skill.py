@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +27,7 @@ NOT_PRINCIPLES = PRINCIPLES_FILE.get("not_principles", [])
 SKILL_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
-def _front_matter(text: str) -> dict:
+def _front_matter(text: str) -> dict[str, Any]:
     match = re.match(r"\A---\n(.*?)\n---\n", text, re.S)
     assert match, "SKILL.md must start with YAML front matter between --- lines"
     data = yaml.safe_load(match.group(1))

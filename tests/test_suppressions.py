@@ -4,6 +4,7 @@ in model output are stripped and listed; a bare `kai.dev/ignore: "*"` needs a re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -35,7 +36,7 @@ def test_the_draft_with_a_wildcard_ignore_from_the_model_does_not_pass(kai, tmp_
 
 
 def test_strip_keeps_other_annotations_and_lists_what_went() -> None:
-    objs = [
+    objs: list[dict[str, Any]] = [
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",

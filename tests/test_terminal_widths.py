@@ -50,7 +50,7 @@ def test_long_cel_and_yaml_are_wrapped_never_cropped(width: int) -> None:
     assert max(map(len, rule.cel.expression.splitlines())) > width
     lines = _screen(width, lambda c: render.print_rule(c, rule))
     shown = "".join(line.strip() for line in lines).replace(" ", "")
-    assert rule.cel.expression.replace(" ", "").replace("\n", "") in shown  # type: ignore[union-attr]
+    assert rule.cel.expression.replace(" ", "").replace("\n", "") in shown
 
 
 @pytest.mark.parametrize(

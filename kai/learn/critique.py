@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -714,3 +715,108 @@ def generate_draft(
             f"the model needs answers before it can draft: {asked} (answer with --set key=value)"
         )
     return dump_yaml(plan.objects)
+
+
+# ---------- `kai critique`'s stages ----------
+
+
+@dataclass(slots=True)
+class Exercise:
+    """What the learner reviews: the YAML, where it came from, its objects and kai's findings."""
+
+    text: str
+    source: str
+    manifests: list[Manifest]
+    report: Report
+    rules: list[Rule]
+    llm: Any = None  # the model that drafted it or grades it, if any
+    drafted: bool = False
+
+
+def given_answers(answers: str | None, stdin: Any) -> list[str] | None:
+    """--answers FILE (or - for stdin), one problem per line; None when the learner is asked."""
+    from pathlib import Path
+
+    from kai.manifests import read_file
+
+    if answers is None:
+        return None
+    lines = stdin.read() if answers == "-" else read_file(Path(answers))
+    return read_answers(lines.splitlines())
+
+
+def exercise(
+    path: str | None,
+    request: str | None,
+    given: Sequence[str],
+    policies: Sequence[str],
+    namespace: str | None,
+    model: str | None,
+    api_base: str | None,
+    cache: bool,
+    timeout: float,
+    offline: bool,
+    stdin: Any,
+    waiting: Callable[[str], AbstractContextManager[Any]],
+) -> Exercise:
+    """The manifest to critique: the file (or stdin) at `path`, or the model's first draft for
+    `request` (made while `waiting` shows it), reviewed by kai. A model client is made with
+    --generate, and for grading when a model is named (--model or KAI_MODEL) and not `offline`."""
+    import os
+    from pathlib import Path
+
+    from kai.config import load_config
+    from kai.errors import InputError
+    from kai.generate import parse_answers
+    from kai.inputs import load_paths
+    from kai.learn.explain import evaluate_all, make_llm
+    from kai.manifests import load_text, read_file
+    from kai.pipeline import rules_for
+
+    config = load_config()
+    rules = rules_for(config, policies=list(policies))
+    ns = namespace or config.namespace or "default"
+    client = None
+    if request is not None or (not offline and (model or os.environ.get("KAI_MODEL"))):
+        client = make_llm(model, api_base, cache, timeout)
+    if request is not None:
+        assert client is not None
+        with waiting("asking the model for a first draft..."):
+            text = generate_draft(request, rules, config, parse_answers(given), client)
+        manifests, notes = load_text(text, "draft.yaml")
+        source = "draft.yaml"
+    else:
+        assert path is not None
+        if path != "-" and Path(path).is_dir():
+            raise InputError(f"{path}: a directory; critique one manifest file at a time")
+        text = stdin.read() if path == "-" else read_file(Path(path))
+        manifests, notes = load_paths([path], stdin_text=text)
+        source = path
+    if not manifests:
+        raise InputError(f"{source}: no Kubernetes objects to critique")
+    report = evaluate_all(manifests, notes, rules, ns)
+    return Exercise(text, source, manifests, report, rules, client, request is not None)
+
+
+def grade(
+    ex: Exercise,
+    answers: Sequence[str],
+    min_severity: Severity,
+    offline: bool,
+    waiting: Callable[[str], AbstractContextManager[Any]],
+) -> Critique:
+    """The learner's answers against kai's findings: graded by the model (while `waiting` shows
+    it) unless `offline` or there is none, else by keywords; with the model's usage."""
+    from contextlib import nullcontext
+
+    from kai.learn.explain import usage_data
+
+    grader = None if offline else ex.llm
+    with waiting("asking the model to grade...") if grader is not None else nullcontext():
+        result = critique(
+            ex.text, ex.source, ex.manifests, ex.report, ex.rules, answers, min_severity, grader
+        )
+    if ex.llm is not None:
+        result.draft_by = ex.llm.settings.model if ex.drafted else None
+        result.model = usage_data(ex.llm)
+    return result

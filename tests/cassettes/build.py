@@ -271,7 +271,7 @@ class Answers:
 
         real_post, real_send = llm_module._post, httpx.Client.send
         llm_module._post = fake_post
-        httpx.Client.send = fake_send  # type: ignore[method-assign]
+        httpx.Client.send = fake_send  # type: ignore[method-assign,assignment]
         try:
             return run()
         finally:
@@ -456,7 +456,7 @@ def main() -> None:
     # Authored: the person said health at / (--set health=/); the model probes /healthz first
     # and follows the KAI-REQ finding in the repair round.
     def probing(path: str) -> list[dict[str, Any]]:
-        out = json.loads(json.dumps(HARDENED))
+        out: list[dict[str, Any]] = json.loads(json.dumps(HARDENED))
         for o in out:
             if o["kind"] == "Deployment":
                 for c in o["spec"]["template"]["spec"]["containers"]:
@@ -801,10 +801,13 @@ def task_plan(task: dict[str, Any], flaw: str | None = None) -> list[dict[str, A
 
 
 def pod_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    spec = obj.get("spec", {})
-    if obj["kind"] == "CronJob":
-        return spec["jobTemplate"]["spec"]["template"]
-    return spec.get("template")
+    spec: dict[str, Any] = obj.get("spec", {})
+    template: dict[str, Any] | None = (
+        spec["jobTemplate"]["spec"]["template"]
+        if obj["kind"] == "CronJob"
+        else spec.get("template")
+    )
+    return template
 
 
 FLAWS = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import vcr
 
@@ -67,7 +68,7 @@ def record(name: str, scenario: Scenario, *args: str, command: str = "apply") ->
     path.write_text(header + path.read_text())
 
 
-def ready(n: int, **extra: object) -> dict:
+def ready(n: int, **extra: object) -> dict[str, Any]:
     return {
         "observedGeneration": 1,
         "replicas": n,
@@ -136,7 +137,7 @@ PULL_EVENT = {
 }
 
 
-def replicaset(revision: int, image: str) -> dict:
+def replicaset(revision: int, image: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"agent-rev{revision}",

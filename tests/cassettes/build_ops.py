@@ -304,7 +304,7 @@ def final_answer(fix: dict[str, Any] | None) -> str:
 
 
 def main_debug() -> None:
-    looks = [
+    looks: list[tuple[str, str, dict[str, Any]]] = [
         ("call_Qm1", "get", {"kind": "pods", "output": "wide"}),
         ("call_Qm2", "logs", {"pod": POD, "previous": True, "tail": 50}),
         ("call_Qm3", "events", {"for": f"pod/{POD}"}),

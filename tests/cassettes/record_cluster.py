@@ -31,9 +31,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-import harness  # noqa: E402
+from cluster import harness  # noqa: E402
 
 from kai.cli import main  # noqa: E402
 

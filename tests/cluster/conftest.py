@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 import pytest
 
 from . import harness
+from .harness import as_body
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -217,16 +218,27 @@ class Cluster:
         self, namespace: str, user: str, rules: list[dict[str, Any]], name: str | None = None
     ) -> None:
         name = name or f"grant-{user}-{uuid.uuid4().hex[:6]}"
-        self.rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+        from kubernetes import client
+
+        self.rbac.create_namespaced_role(
+            namespace, as_body(client.V1Role, {"metadata": {"name": name}, "rules": rules})
+        )
         self.rbac.create_namespaced_role_binding(
             namespace,
-            {
-                "metadata": {"name": name},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                ],
-            },
+            as_body(
+                client.V1RoleBinding,
+                {
+                    "metadata": {"name": name},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": name,
+                    },
+                    "subjects": [
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                    ],
+                },
+            ),
         )
 
     def audit_mark(self) -> int:
@@ -241,15 +253,16 @@ class Cluster:
     @staticmethod
     def wait_for(fn: Callable[[], T], timeout: float = 60, what: str = "condition") -> T:
         deadline = time.monotonic() + timeout
-        last: Any = None
+        last: object = None
         while True:
             try:
-                last = fn()
+                value = fn()
             except Exception as e:  # the object may not exist yet
                 last = e
             else:
-                if last:
-                    return last
+                if value:
+                    return value
+                last = value
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out after {timeout}s waiting for {what} (last: {last!r})"
@@ -302,20 +315,25 @@ def cluster() -> Any:
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Any:
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:5]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
+    from kubernetes import client
+
+    cluster.core.create_namespace(as_body(client.V1Namespace, {"metadata": {"name": name}}))
     cluster.rbac.create_namespaced_role_binding(
         name,
-        {
-            "metadata": {"name": "restricted-edit"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "edit",
+        as_body(
+            client.V1RoleBinding,
+            {
+                "metadata": {"name": "restricted-edit"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "restricted"}
+                ],
             },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "restricted"}
-            ],
-        },
+        ),
     )
     if "kube-controller-manager" in cluster.components:
         # pods are rejected until the controller-manager has made the default ServiceAccount

@@ -28,13 +28,26 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import yaml
+
+if TYPE_CHECKING:
+    import urllib3
 
 REQUIRED = ("etcd", "kube-apiserver")
 OPTIONAL = ("kube-controller-manager", "kube-scheduler")
 NODE_NAME = "kai-node"
+Model = TypeVar("Model")
+
+
+def as_body(model: type[Model], manifest: dict[str, Any]) -> Model:
+    """`manifest` as the body of a create call that the kubernetes client types as `model`
+    (V1Namespace, V1Secret, ...). The client sends a dict as it is (ApiClient.sanitize_for_
+    serialization passes dicts through), so the JSON stays exactly as written; only the static
+    type is the model's."""
+    return cast(Model, manifest)
+
 
 # Identities in the token file: name -> (token, groups). Harness components (controller-manager,
 # scheduler, node stand-in, the tests' own setup client) are in the group "kai-harness", which the
@@ -112,11 +125,12 @@ def _write_pki(folder: Path) -> dict[str, Path]:
     now = dt.datetime.now(dt.UTC)
 
     def pem_key(key: Any) -> bytes:
-        return key.private_bytes(
+        pem: bytes = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.TraditionalOpenSSL,
             serialization.NoEncryption(),
         )
+        return pem
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kai-test-ca")])
@@ -579,7 +593,7 @@ class NodeStandIn:
             "status": self._node_status(),
         }
         try:
-            core.create_node(body)
+            core.create_node(as_body(client.V1Node, body))
         except client.ApiException as e:
             if e.status != 409:
                 raise
@@ -592,9 +606,11 @@ class NodeStandIn:
         status = self._node_status()
         # keep lastTransitionTime stable once set
         live = core.read_node_status(NODE_NAME)
+        assert live.status is not None
         for cond in status["conditions"]:
             for old in live.status.conditions or []:
                 if old.type == cond["type"] and old.status == cond["status"]:
+                    assert old.last_transition_time is not None, old
                     cond["lastTransitionTime"] = old.last_transition_time.strftime(
                         "%Y-%m-%dT%H:%M:%SZ"
                     )
@@ -612,7 +628,7 @@ class NodeStandIn:
         except client.ApiException as e:
             if e.status != 404:
                 raise
-            coord.create_namespaced_lease("kube-node-lease", lease)
+            coord.create_namespaced_lease("kube-node-lease", as_body(client.V1Lease, lease))
         self.last_heartbeat = time.monotonic()
 
     def wait_schedulable(self, timeout: float = 60) -> None:
@@ -623,10 +639,12 @@ class NodeStandIn:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             node = core.read_node(NODE_NAME)
-            if not node.spec.taints:
+            assert node.spec is not None
+            taints = node.spec.taints
+            if not taints:
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"node {NODE_NAME} still tainted: {node.spec.taints}")
+        raise RuntimeError(f"node {NODE_NAME} still tainted: {taints}")
 
     # -- pods
 
@@ -809,25 +827,31 @@ class NodeStandIn:
         now = _now()
         core.create_namespaced_event(
             meta["namespace"],
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {
+            as_body(
+                client.CoreV1Event,
+                {
                     "apiVersion": "v1",
-                    "kind": "Pod",
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "uid": meta["uid"],
+                    "kind": "Event",
+                    "metadata": {
+                        "generateName": f"{meta['name']}.",
+                        "namespace": meta["namespace"],
+                    },
+                    "involvedObject": {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": meta["name"],
+                        "namespace": meta["namespace"],
+                        "uid": meta["uid"],
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": kind,
+                    "source": {"component": "kubelet", "host": NODE_NAME},
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
                 },
-                "reason": reason,
-                "message": message,
-                "type": kind,
-                "source": {"component": "kubelet", "host": NODE_NAME},
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-            },
+            ),
         )
 
     def _sync_pod(self, pod: dict[str, Any]) -> None:
@@ -863,8 +887,12 @@ class NodeStandIn:
     def sync_once(self) -> None:
         from kubernetes import client
 
-        raw = client.CoreV1Api(self.api).list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={NODE_NAME}", _preload_content=False
+        # with _preload_content=False the client hands back the HTTP response, not a V1PodList
+        raw = cast(
+            "urllib3.BaseHTTPResponse",
+            client.CoreV1Api(self.api).list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={NODE_NAME}", _preload_content=False
+            ),
         )
         resp = json.loads(raw.data)
         for pod in resp.get("items") or []:

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from .conftest import ROOT, Cluster
-from .util import deployment, one_line, writes
+from .harness import as_body
+from .util import deployment, one_line, present, writes
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -95,7 +97,7 @@ def test_every_example_folder_applies_and_rolls_out_on_a_fresh_cluster(cluster: 
         else:
             assert not any(own), f"{folder.name}: objects in namespaces it does not ship"
             ns = f"ex-{folder.name}-{uuid.uuid4().hex[:5]}"
-            cluster.core.create_namespace({"metadata": {"name": ns}})
+            cluster.core.create_namespace(as_body(client.V1Namespace, {"metadata": {"name": ns}}))
             created = [ns]
             args = ("-n", ns)
         try:
@@ -126,12 +128,15 @@ def test_every_example_folder_applies_and_rolls_out_on_a_fresh_cluster(cluster: 
                 )
                 assert status.code == 0 and "successfully rolled out" in status.out, status
                 pods = cluster.core.list_namespaced_pod(ns).items
+                statuses = [present(p.status) for p in pods]
                 assert pods and all(
-                    p.status.phase == "Running"
-                    and p.status.container_statuses
-                    and all(c.ready for c in p.status.container_statuses)
-                    for p in pods
-                ), [(p.metadata.name, p.status.phase) for p in pods]
+                    s.phase == "Running"
+                    and s.container_statuses
+                    and all(c.ready for c in s.container_statuses)
+                    for s in statuses
+                ), [
+                    (present(p.metadata).name, s.phase) for p, s in zip(pods, statuses, strict=True)
+                ]
             again = cluster.kai("apply", str(folder), *args, "--yes", *extra)
             assert again.code == 0 and "nothing to apply" in again.out, again
         finally:
@@ -229,7 +234,7 @@ def test_rollback_on_failure_restores_the_previous_revision(
     assert "ImagePullBackOff" in out, r
     assert "rolled back to revision 1" in out, r
     live = cluster.apps.read_namespaced_deployment("web", namespace)
-    assert live.spec.template.spec.containers[0].image == "nginx:1.27"
+    assert present(present(live.spec).template.spec).containers[0].image == "nginx:1.27"
     # kubectl sees revision 3 (the old template re-used), as after `kubectl rollout undo`
     history = cluster.kubectl("rollout", "history", "deploy/web", "-n", namespace)
     assert history.code == 0 and "3" in history.out, history

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .conftest import Cluster
-from .util import configmap, deployment, dry_runs, one_line, writes
+from .util import configmap, deployment, dry_runs, one_line, present, writes
 
 
 def _file(tmp_path: Path, text: str, name: str = "m.yaml") -> str:
@@ -42,8 +42,8 @@ def test_yes_applies_waits_and_reapply_is_unchanged(
     assert "create 2, update 0, unchanged 0" in out and "applied 2 objects" in out, r
     assert "rolled out Deployment/" in out, r
     live = cluster.apps.read_namespaced_deployment("web", namespace)
-    assert live.status.ready_replicas == 2
-    managers = {m.manager for m in live.metadata.managed_fields}
+    assert present(live.status).ready_replicas == 2
+    managers = {m.manager for m in present(present(live.metadata).managed_fields)}
     assert "kai" in managers
 
     mark = cluster.audit_mark()

@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from .conftest import Cluster
-from .util import configmap, deployment, one_line, writes
+from .util import configmap, deployment, one_line, present, writes
 
 REFUSALS = ["n", "", "EOF", "CTRL-C"]
 
@@ -116,7 +116,7 @@ def test_apply_yes_writes_exactly_what_the_diff_showed(
     assert written == {"deployments/web", "configmaps/cfg"}, written
     assert "+        image: nginx:1.28" in shown or "+  - image: nginx:1.28" in shown, shown
     live = cluster.apps.read_namespaced_deployment("web", namespace)
-    assert live.spec.template.spec.containers[0].image == "nginx:1.28"
+    assert present(present(live.spec).template.spec).containers[0].image == "nginx:1.28"
     assert cluster.core.read_namespaced_config_map("cfg", namespace).data == {"mode": "fast"}
     # and what is live now is what was shown: applying the same files again changes nothing
     again = cluster.kai("apply", path, "--ignore-findings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conftest import Cluster
+from .util import present
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -44,13 +45,19 @@ def test_server_version_and_identities(cluster: Cluster, namespace: str) -> None
 
 def test_node_stand_in_runs_stalls_and_completes(cluster: Cluster, namespace: str) -> None:
     node = cluster.core.read_node("kai-node")
-    assert [(a.type, a.address) for a in node.status.addresses] == [("InternalIP", "127.0.0.1")]
+    addresses = present(present(node.status).addresses)
+    assert [(a.type, a.address) for a in addresses] == [("InternalIP", "127.0.0.1")]
     cluster.create(namespace, DEPLOY.format(name="good", image="nginx:1.27"))
     cluster.create(namespace, DEPLOY.format(name="pull", image="example.com/imagepullbackoff:1"))
     cluster.create(namespace, DEPLOY.format(name="crash", image="example.com/crashloop:1"))
     cluster.wait_for(
         lambda: (
-            (cluster.apps.read_namespaced_deployment("good", namespace).status.ready_replicas or 0)
+            (
+                present(
+                    cluster.apps.read_namespaced_deployment("good", namespace).status
+                ).ready_replicas
+                or 0
+            )
             == 2
         ),
         what="deployment good ready",
@@ -59,16 +66,17 @@ def test_node_stand_in_runs_stalls_and_completes(cluster: Cluster, namespace: st
     def waiting(app: str) -> set[str]:
         pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
         return {
-            cs.state.waiting.reason
+            present(cs.state.waiting.reason)
             for p in pods
-            for cs in p.status.container_statuses or []
+            for cs in present(p.status).container_statuses or []
             if cs.state and cs.state.waiting
         }
 
     assert cluster.wait_for(lambda: waiting("pull") == {"ImagePullBackOff"}, what="pull backoff")
     assert cluster.wait_for(lambda: waiting("crash") == {"CrashLoopBackOff"}, what="crashloop")
     pod = cluster.core.list_namespaced_pod(namespace, label_selector="app=good").items[0]
-    assert pod.status.qos_class == "BestEffort" and pod.status.pod_ip
+    status = present(pod.status)
+    assert status.qos_class == "BestEffort" and status.pod_ip
 
 
 def test_missing_secret_and_job(cluster: Cluster, namespace: str) -> None:
@@ -99,15 +107,16 @@ spec:
 
     def reason() -> str | None:
         p = cluster.core.read_namespaced_pod("needs-secret", namespace)
-        cs = (p.status.container_statuses or [None])[0]
-        return cs.state.waiting.reason if cs and cs.state.waiting else None
+        statuses = present(p.status).container_statuses
+        cs = statuses[0] if statuses else None
+        return cs.state.waiting.reason if cs and cs.state and cs.state.waiting else None
 
     assert cluster.wait_for(lambda: reason() == "CreateContainerConfigError", what="config error")
     from kubernetes import client
 
     batch = client.BatchV1Api(cluster.api)
     cluster.wait_for(
-        lambda: (batch.read_namespaced_job("once", namespace).status.succeeded or 0) == 1,
+        lambda: (present(batch.read_namespaced_job("once", namespace).status).succeeded or 0) == 1,
         timeout=90,
         what="job succeeded",
     )

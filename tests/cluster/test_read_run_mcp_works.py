@@ -8,9 +8,11 @@ import sys
 from typing import Any
 
 import anyio
+from kubernetes import client
 
 from .conftest import Cluster
-from .util import deployment, dry_runs, one_line, writes
+from .harness import as_body
+from .util import deployment, dry_runs, one_line, present, writes
 
 SECRET = "hunter2-do-not-print"
 
@@ -22,7 +24,8 @@ def _deploy(cluster: Cluster, namespace: str, name: str = "web", replicas: int =
 def test_review_cluster_never_reads_secrets(cluster: Cluster, namespace: str) -> None:
     _deploy(cluster, namespace)
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "db"}, "stringData": {"password": SECRET}}
+        namespace,
+        as_body(client.V1Secret, {"metadata": {"name": "db"}, "stringData": {"password": SECRET}}),
     )
     mark = cluster.audit_mark()
     r = cluster.kai("review", "--cluster", "-n", namespace)
@@ -107,4 +110,4 @@ def test_mcp_dry_run_never_writes(cluster: Cluster, namespace: str) -> None:
     assert writes(events) == []
     assert cluster.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/new") is None
     live = cluster.apps.read_namespaced_deployment("web", namespace)
-    assert live.spec.template.spec.containers[0].image == "nginx:1.27"
+    assert present(present(live.spec).template.spec).containers[0].image == "nginx:1.27"

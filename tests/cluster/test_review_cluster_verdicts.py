@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from .conftest import ROOT, Cluster, Result
-from .util import deployment, one_line
+from .util import deployment, one_line, present
 
 NETPOL = """\
 apiVersion: networking.k8s.io/v1
@@ -143,7 +143,8 @@ def test_apply_is_not_refused_because_of_a_kind_it_cannot_read(
     assert r.code == 0, r
     out = one_line(r.out)
     assert "could not list" in out and "NetworkPolicy" in out, r
-    assert cluster.apps.read_namespaced_deployment("web", namespace).metadata.name == "web"
+    live = cluster.apps.read_namespaced_deployment("web", namespace)
+    assert present(live.metadata).name == "web"
 
 
 def test_hpa_managed_live_deployment_is_not_flagged_hpa_003(

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import sys
 import uuid
+from typing import Any
 
 import pytest
+from kubernetes import client
 
 from .conftest import Cluster
+from .harness import as_body
 from .util import configmap, deployment, one_line, writes
 
 VALUE = "pl4nted-run-secret-value"
@@ -17,11 +20,12 @@ VALUE = "pl4nted-run-secret-value"
 
 def _secret(cluster: Cluster, namespace: str) -> None:
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "db"}, "stringData": {"password": VALUE}}
+        namespace,
+        as_body(client.V1Secret, {"metadata": {"name": "db"}, "stringData": {"password": VALUE}}),
     )
 
 
-def _secret_reads(events: list[dict]) -> list[str]:
+def _secret_reads(events: list[dict[str, Any]]) -> list[str]:
     return [
         e["requestURI"]
         for e in events
@@ -101,7 +105,7 @@ def test_writes_through_raw_are_refused(
 
 def test_a_chosen_namespace_refuses_deleting_another(cluster: Cluster, namespace: str) -> None:
     other = f"other-team-{uuid.uuid4().hex[:5]}"
-    cluster.core.create_namespace({"metadata": {"name": other}})
+    cluster.core.create_namespace(as_body(client.V1Namespace, {"metadata": {"name": other}}))
     try:
         mark = cluster.audit_mark()
         for line in (f"delete namespace {other}", f"delete ns/{other}", "delete ns --all"):

@@ -77,7 +77,7 @@ def test_exported_policy_denies_root_in_a_namespace_and_leaves_kube_system_alone
         assert f"ValidatingAdmissionPolicy '{POLICY}'" in message, r
         assert "denied request" in message and "KAI-SEC-001" in message, r
         assert cluster.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/root-app") is None
-        assert denied.code != 0
+        assert denied is not None and denied.code != 0
 
         # A non-root Deployment in the same namespace is admitted.
         ok = _create(cluster, deployment("non-root", namespace), tmp_path)

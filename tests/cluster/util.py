@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 REVIEWS = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A field the kubernetes client types as optional (status, spec, metadata) that the server
+    has set on the object read back: the test fails here when it has not."""
+    assert value is not None
+    return value
 
 
 def deployment(
