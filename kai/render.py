@@ -298,30 +298,35 @@ def sarif(report: Report, rules: Sequence[Rule], lazy: bool = False) -> dict[str
     used = {f.rule for f in report.findings}
     driver_rules = [r for r in rules if r.id in used]
     index = {r.id: i for i, r in enumerate(driver_rules)}
-    results: Any = (_sarif_result(f, index) for f in report.findings)
+    uris: dict[str, str] = {}  # one file's URI, worked out once (its findings are many)
+    results: Any = (_sarif_result(f, index, uris) for f in report.findings)
     return _sarif_log(driver_rules, Lazy(results) if lazy else list(results))
 
 
-def _sarif_result(f: Finding, index: dict[str, int]) -> dict[str, Any]:
+def _sarif_result(f: Finding, index: dict[str, int], uris: dict[str, str]) -> dict[str, Any]:
+    uri = uris.get(f.file)
+    if uri is None:
+        uri = uris[f.file] = _uri(f.file)
+    shown = f.object.display()
     result: dict[str, Any] = {
         "ruleId": f.rule,
         "level": SARIF_LEVEL[f.severity],
-        "message": {"text": f"{f.object.display()}: {f.message}"},
+        "message": {"text": f"{shown}: {f.message}"},
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": _uri(f.file)},
+                    "artifactLocation": {"uri": uri},
                     "region": {"startLine": max(1, f.line)},
                 },
                 "logicalLocations": [
                     {
-                        "fullyQualifiedName": f.object.display() + (f" {f.path}" if f.path else ""),
+                        "fullyQualifiedName": shown + (f" {f.path}" if f.path else ""),
                         "kind": "object",
                     }
                 ],
             }
         ],
-        "partialFingerprints": {"kaiObject/v1": f"{f.rule}:{f.object.display()}:{f.path or ''}"},
+        "partialFingerprints": {"kaiObject/v1": f"{f.rule}:{shown}:{f.path or ''}"},
     }
     if f.rule in index:
         result["ruleIndex"] = index[f.rule]
