@@ -9,7 +9,8 @@ loader), parsing with yaml-rs (the Rust parser kai uses), a ruamel.yaml round tr
 must do at least), and `python -c pass` for start-up. It also measures a crowded namespace (2,000
 each of Deployments, Services, NetworkPolicies, HPAs and PDBs in one namespace: the case where
 cross-object checks went quadratic) and Checkov and kubeconform when they are on PATH (and says
-when they are not). Prints Markdown (the README's speed table is its output) with the conditions:
+when they are not). kai review is measured with -o json, -o sarif and -o compact (the formats
+written as they are made; peak RSS is the memory figure). Prints Markdown (the README's speed table is its output) with the conditions:
 machine, load average before and after, versions, date and commit. Asserts nothing.
 """
 
@@ -154,6 +155,8 @@ def report(label: str, objects: int, files: list[str], repeat: int, extra: bool,
         if name != "ruamel round trip" or fix:  # the floor of kai fix only
             rows[name] = measure(argv, repeat)
     rows["kai review -o json"] = measure([*kai, "review", *files, "-o", "json"], repeat)
+    rows["kai review -o sarif"] = measure([*kai, "review", *files, "-o", "sarif"], repeat)
+    rows["kai review -o compact"] = measure([*kai, "review", *files, "-o", "compact"], repeat)
     rows["kai review --no-validate"] = measure(
         [*kai, "review", *files, "-o", "json", "--no-validate"], repeat
     )

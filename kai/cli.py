@@ -420,12 +420,12 @@ def _emit_report(
                 sys.stdout.write(line + "\n")
         elif output is Output.junit:
             sys.stdout.write(render.junit_xml(report, threshold))
-        elif output is Output.json:
-            sys.stdout.write(render.to_json(render.report_data(report, threshold)))
+        elif output is Output.json:  # written as it is made: never the whole report as one string
+            render.write_json(render.report_data(report, threshold, lazy=True), sys.stdout.write)
         elif output is Output.yaml:
             sys.stdout.write(render.to_yaml(render.report_data(report, threshold)))
         else:
-            sys.stdout.write(render.to_json(render.sarif(report, rules)))
+            render.write_json(render.sarif(report, rules, lazy=True), sys.stdout.write)
         sys.stdout.flush()
     except BrokenPipeError:
         _discard_stdout()

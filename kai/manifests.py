@@ -550,6 +550,12 @@ def source_text(file: str) -> str | None:
     return _SOURCES.get(file)
 
 
+def release_sources(files: Iterable[str]) -> None:
+    """Forget the text of `files` once their lines are resolved (kai.pipeline.review)."""
+    for f in files:
+        _SOURCES.pop(f, None)
+
+
 def read_source(file: str, stdin_text: str | None = None) -> str:
     """The text of one discovered file ("-" is standard input), kept for later line lookups."""
     if file == "-":

@@ -5,10 +5,11 @@ The machine shapes are a contract: see docs/json-output.md before changing them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -30,13 +31,18 @@ SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severi
 # ---------- machine shapes ----------
 
 
-def report_data(report: Report, fail_on: Severity) -> dict[str, Any]:
-    """The documented `kai review -o json|yaml` shape."""
+def report_data(report: Report, fail_on: Severity, lazy: bool = False) -> dict[str, Any]:
+    """The documented `kai review -o json|yaml` shape.
+
+    `lazy`: the findings and notes as Lazy lists, built one at a time while write_json writes
+    them (a 50,000-object review has 160,000 findings: never all as dicts and one string)."""
+    findings: Any = (_finding_data(f) for f in report.findings)
+    notes: Any = (_note_data(n) for n in report.notes)
     return {
         "version": SCHEMA_VERSION,
         "summary": _summary_data(report.summary(fail_on)),
-        "findings": [_finding_data(f) for f in report.findings],
-        "notes": [_note_data(n) for n in report.notes],
+        "findings": Lazy(findings) if lazy else list(findings),
+        "notes": Lazy(notes) if lazy else list(notes),
     }
 
 
@@ -166,6 +172,75 @@ def to_json(data: Any, pretty: bool | None = None) -> str:
     return text
 
 
+class Lazy:
+    """A JSON array whose items are made while write_json writes it (each item once)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
+_BATCH = 1000  # items encoded by one json.dumps call: the C encoder, without one huge string
+
+
+def _has_lazy(data: Any) -> bool:
+    if isinstance(data, Lazy):
+        return True
+    if isinstance(data, dict):
+        return any(_has_lazy(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_lazy(v) for v in data)
+    return False
+
+
+def _json_chunks(data: Any, pretty: bool, level: int) -> Iterator[str]:
+    """`data` as json.dumps writes it (indent 2, or compact separators), in pieces; a Lazy
+    is written as the list of its items, a batch of them at a time."""
+    pad = "\n" + "  " * level if pretty else ""
+    inner = "\n" + "  " * (level + 1) if pretty else ""
+
+    def dumps(value: Any) -> str:
+        if not pretty:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        # JSON text has no raw newline inside a string: every newline is indentation
+        return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", pad)
+
+    if not _has_lazy(data):
+        yield dumps(data)
+    elif isinstance(data, Lazy):
+        it = iter(data.items)
+        wrote = False
+        while batch := list(itertools.islice(it, _BATCH)):
+            text = dumps(batch)  # "[" + pad... + "]": its items, at this level
+            body = text[1 + len(inner) : -1 - len(pad)] if pretty else text[1:-1]
+            yield ("," + inner if wrote else "[" + inner) + body
+            wrote = True
+        yield pad + "]" if wrote else "[]"
+    elif isinstance(data, dict):
+        sep = ": " if pretty else ":"
+        for i, (key, value) in enumerate(data.items()):
+            yield ("{" if i == 0 else ",") + inner + json.dumps(key, ensure_ascii=False) + sep
+            yield from _json_chunks(value, pretty, level + 1)
+        yield pad + "}"
+    else:
+        for i, value in enumerate(data):
+            yield ("[" if i == 0 else ",") + inner
+            yield from _json_chunks(value, pretty, level + 1)
+        yield pad + "]"
+
+
+def write_json(data: Any, write: Callable[[str], Any], pretty: bool | None = None) -> None:
+    """What to_json(data) returns, written piece by piece (Lazy lists are made as they are written)."""
+    if pretty is None:
+        pretty = sys.stdout.isatty()
+    for chunk in _json_chunks(data, pretty, 0):
+        if _UNSAFE_IN_TEXT.search(chunk):
+            chunk = _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", chunk)
+        write(chunk)
+    write("\n")
+
+
 def to_yaml(data: Any) -> str:
     """YAML for people and machines: PyYAML escapes C0 and C1 controls in double quotes; strings
     with a bidi override are double-quoted too, and the override escaped (\\u202e)."""
@@ -216,44 +291,54 @@ def _help_markdown(rule: Rule) -> str:
     return "\n".join(parts)
 
 
-def sarif(report: Report, rules: Sequence[Rule]) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run; suppressed findings carry an inSource suppression."""
+def sarif(report: Report, rules: Sequence[Rule], lazy: bool = False) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; suppressed findings carry an inSource suppression.
+
+    `lazy`: its results as a Lazy list, for write_json (see report_data)."""
     used = {f.rule for f in report.findings}
     driver_rules = [r for r in rules if r.id in used]
     index = {r.id: i for i, r in enumerate(driver_rules)}
-    results = []
-    for f in report.findings:
-        result: dict[str, Any] = {
-            "ruleId": f.rule,
-            "level": SARIF_LEVEL[f.severity],
-            "message": {"text": f"{f.object.display()}: {f.message}"},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(f.file)},
-                        "region": {"startLine": max(1, f.line)},
-                    },
-                    "logicalLocations": [
-                        {
-                            "fullyQualifiedName": f.object.display()
-                            + (f" {f.path}" if f.path else ""),
-                            "kind": "object",
-                        }
-                    ],
-                }
-            ],
-            "partialFingerprints": {
-                "kaiObject/v1": f"{f.rule}:{f.object.display()}:{f.path or ''}"
-            },
-        }
-        if f.rule in index:
-            result["ruleIndex"] = index[f.rule]
-        if f.suppressed:
-            sup: dict[str, Any] = {"kind": "inSource"}
-            if f.suppression_reason:
-                sup["justification"] = f.suppression_reason
-            result["suppressions"] = [sup]
-        results.append(result)
+    uris: dict[str, str] = {}  # one file's URI, worked out once (its findings are many)
+    results: Any = (_sarif_result(f, index, uris) for f in report.findings)
+    return _sarif_log(driver_rules, Lazy(results) if lazy else list(results))
+
+
+def _sarif_result(f: Finding, index: dict[str, int], uris: dict[str, str]) -> dict[str, Any]:
+    uri = uris.get(f.file)
+    if uri is None:
+        uri = uris[f.file] = _uri(f.file)
+    shown = f.object.display()
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "level": SARIF_LEVEL[f.severity],
+        "message": {"text": f"{shown}: {f.message}"},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri},
+                    "region": {"startLine": max(1, f.line)},
+                },
+                "logicalLocations": [
+                    {
+                        "fullyQualifiedName": shown + (f" {f.path}" if f.path else ""),
+                        "kind": "object",
+                    }
+                ],
+            }
+        ],
+        "partialFingerprints": {"kaiObject/v1": f"{f.rule}:{shown}:{f.path or ''}"},
+    }
+    if f.rule in index:
+        result["ruleIndex"] = index[f.rule]
+    if f.suppressed:
+        sup: dict[str, Any] = {"kind": "inSource"}
+        if f.suppression_reason:
+            sup["justification"] = f.suppression_reason
+        result["suppressions"] = [sup]
+    return result
+
+
+def _sarif_log(driver_rules: list[Rule], results: Any) -> dict[str, Any]:
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
