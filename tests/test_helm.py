@@ -419,3 +419,41 @@ def test_helm_gets_double_dash_before_the_release_name_and_chart(
     render_chart(chart, {"replicas": 2})
     argv = json.loads(log.read_text().splitlines()[-1])
     assert argv[1] == "--values" and argv[-3:] == ["--", "web.v1", str(chart)]
+
+
+def _configmaps(count: int, seed: int = 0) -> str:
+    import random
+
+    rng = random.Random(seed)  # hex noise: gzip shrinks it only about twofold
+    return "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n"
+        f"  blob: {rng.getrandbits(8192):x}\n"
+        for i in range(count)
+    )
+
+
+def test_a_release_helm_could_not_store_is_refused_before_anything_is_written(
+    kai: Any, tmp_path: Path
+) -> None:
+    # 800 x 2 KiB of noise: ~0.85 MiB gzip'd, held twice in helm's release record (templates and
+    # manifest), base64'd: over helm's 1 MiB release Secret, so `helm install` would fail
+    src = tmp_path / "big.yaml"
+    src.write_text(_configmaps(800))
+    r = kai("package", "helm", str(src), "--name", "big", "--out", str(tmp_path / "big"))
+    assert r.code == 2
+    assert "Helm release of more than" in r.err and "at most 1 MiB" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "big").exists()
+
+
+def test_a_release_under_helms_limit_is_packaged(kai: Any, tmp_path: Path) -> None:
+    from kai.helm.chart import release_size_floor
+    from kai.manifests import load_text
+
+    text = _configmaps(100)  # ~0.1 MiB gzip'd
+    assert release_size_floor(load_text(text, "s.yaml")[0]) is None
+    src = tmp_path / "small.yaml"
+    src.write_text(text)
+    r = kai("package", "helm", str(src), "--name", "small", "--out", str(tmp_path / "small"))
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "small" / "templates").glob("*.yaml"))) == 100

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from kai.manifests import load_text
 from kai.policy.catalog import builtin_dir, load_rules
@@ -274,3 +276,63 @@ def test_cfg003_linear_jwt_and_url_checks_agree_with_their_regular_expressions()
         hits["jwt"] += credentials._jwt(s)
         hits["url"] += credentials._url_password(s)
     assert hits["jwt"] > 50 and hits["url"] > 50  # both branches were really exercised
+
+
+# The literal pre-checks in kai.policy.credentials only skip searches that cannot match: drawn
+# from the patterns' own fragments (and letters that (?i) folds to ASCII: the long s, the Kelvin
+# sign), the decision equals a plain run of every pattern on every value and line.
+_FRAGMENTS = st.sampled_from(
+    [
+        "-----BEGIN ",
+        "RSA ",
+        "PRIVATE KEY-----",
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "xox",
+        "A" * 16,
+        "a1" * 8,
+        "password",
+        "PASSWORD",
+        "pa\u017fsword",
+        "PA\u017f\u017fWORD",
+        "passwd",
+        "passphrase",
+        ": ",
+        "=",
+        " x",
+        "null",
+        "~",
+        "\n",
+        " ",
+        "'",
+        "\u212a",
+    ]
+)
+
+
+def _every_pattern(key: str, value: str) -> bool:
+    from kai.policy import credentials as c
+
+    if any(p.search(value) for p in c._CM_CONTENT) or c._jwt(value) or c._url_password(value):
+        return True
+    if any(c._CM_ASSIGN.search(ln) and not c._CM_UNSET.search(ln) for ln in value.split("\n")):
+        return True
+    return bool(c._CM_KEY.search(key)) and not c._CM_PLACEHOLDER.search(value)
+
+
+@settings(max_examples=400, deadline=None)
+@example("ghp_" + "a1" * 18, "app.conf")
+@example("github_pat_" + "A" * 22, "app.conf")
+@example("xoxb-" + "1" * 12, "app.conf")
+@example("AKIA" + "A" * 16, "app.conf")
+@example("-----BEGIN RSA PRIVATE KEY-----", "app.conf")
+@example("PA\u017fSWORD: x", "app.conf")
+@given(st.lists(_FRAGMENTS, max_size=8).map("".join), st.sampled_from(["app.conf", "token"]))
+def test_cfg003_literal_prechecks_never_change_the_decision(value: str, key: str) -> None:
+    from kai.policy.credentials import configmap_credential
+
+    assert configmap_credential(key, value) == _every_pattern(key, value)

@@ -124,8 +124,16 @@ class _IndentDumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # YAML 1.1 readers (helm's and Kubernetes') take a plain y or n as a boolean; PyYAML doesn't.
-    style = "'" if value in ("y", "Y", "n", "N") else None
+    # helm and the API server read YAML with go-yaml, which takes plain y, n, 1e3, 0o17, 1_000
+    # or .iNf for a boolean or a number where PyYAML (YAML 1.1) reads a string: quote those.
+    from kai.goyaml import go_resolve
+
+    retyped = value != "" and type(go_resolve(value)) is not str
+    style = "'" if retyped or value in ("y", "Y", "n", "N") else None
+    if "\x85" in value or "\u2028" in value or "\u2029" in value:
+        # YAML 1.1 line breaks: PyYAML folds them in a quoted scalar, go-yaml reads them as
+        # text, and the value changes ('\x85' came back '\x85  '); escaped, they survive
+        style = '"'
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -138,6 +146,11 @@ _IndentDumper.add_representer(str, _represent_str)
 
 
 def _dump(data: Any) -> str:
+    """Block YAML as _IndentDumper writes it: the fast emitter when it can, PyYAML otherwise."""
+    try:
+        return _block(data)
+    except _Unusual:
+        pass
     return str(
         yaml.dump(
             data,
@@ -148,6 +161,115 @@ def _dump(data: Any) -> str:
             width=1_000_000,
         )
     )
+
+
+class _Unusual(Exception):
+    """Data the fast emitter does not write (floats, non-string keys, quoted strings, ...)."""
+
+
+# Strings _block writes plain: a conservative subset of what PyYAML writes plain in block
+# context (no indicator first, no ": " or " #", no leading or trailing space, no line break),
+# further restricted below to those both PyYAML's and go-yaml's resolvers read back as the same
+# string. Anything else takes PyYAML's emitter (tests/test_helm_emit.py holds the two equal).
+_PLAIN = re.compile(r"[A-Za-z0-9_./\-](?:[A-Za-z0-9_./=+,@~%()$\-]|:(?! )| (?=[^ #]))*")
+_PLAIN_CACHE: dict[str, bool] = {}
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _plain(text: str) -> str:
+    known = _PLAIN_CACHE.get(text)
+    if known is None:
+        from kai.goyaml import go_resolve
+
+        known = (
+            _PLAIN.fullmatch(text) is not None
+            and not text.endswith(":")
+            and text != "-"
+            and not text.startswith(("- ", "---", "..."))  # a sequence entry, a document marker
+            and text not in ("y", "Y", "n", "N")
+            and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG  # type: ignore[no-untyped-call]
+            and type(go_resolve(text)) is str
+        )
+        if len(_PLAIN_CACHE) < 100_000:
+            _PLAIN_CACHE[text] = known
+    if not known:
+        raise _Unusual(text)
+    return text
+
+
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        return _plain(value)
+    raise _Unusual(value)
+
+
+def _mapping(data: dict[Any, Any], indent: int, out: list[str], inline: bool) -> None:
+    pad = " " * indent
+    for key, value in data.items():
+        if type(key) is not str:
+            raise _Unusual(key)
+        if len(key) >= 128:  # PyYAML writes a longer key as "? key"
+            raise _Unusual(key)
+        head = f"{'' if inline else pad}{_plain(key)}:"
+        inline = False
+        kind = type(value)
+        if kind is dict:
+            if value:
+                out.append(head + "\n")
+                _mapping(value, indent + 2, out, False)
+            else:
+                out.append(head + " {}\n")
+        elif kind is list:
+            if value:
+                out.append(head + "\n")
+                _sequence(value, indent + 2, out, False)
+            else:
+                out.append(head + " []\n")
+        else:
+            out.append(f"{head} {_scalar(value)}\n")
+
+
+def _sequence(items: list[Any], indent: int, out: list[str], inline: bool) -> None:
+    pad = " " * indent
+    for value in items:
+        head = f"{'' if inline else pad}-"
+        inline = False
+        kind = type(value)
+        if kind is dict:
+            if value:
+                out.append(head + " ")
+                _mapping(value, indent + 2, out, True)
+            else:
+                out.append(head + " {}\n")
+        elif kind is list:
+            if value:
+                out.append(head + " ")
+                _sequence(value, indent + 2, out, True)
+            else:
+                out.append(head + " []\n")
+        else:
+            out.append(f"{head} {_scalar(value)}\n")
+
+
+def _block(data: Any) -> str:
+    """_IndentDumper's output for a non-empty mapping of JSON-like data, ~10x faster; raises
+    _Unusual for anything outside the subset it writes exactly as PyYAML would."""
+    if type(data) is not dict or not data:
+        raise _Unusual(data)
+    out: list[str] = []
+    _mapping(data, 0, out, False)
+    return "".join(out)
 
 
 @dataclass
@@ -731,8 +853,44 @@ def schema_type_errors(manifests: Sequence[Manifest]) -> None:
         )
 
 
+# helm keeps each release (the chart's templates and values, and the rendered manifest; gzip'd
+# at gzip.BestCompression, then base64'd) in one Secret, or ConfigMap, of at most 1 MiB: a bigger
+# release fails at `helm install` with "data: Too long: must have at most 1048576 bytes".
+RELEASE_LIMIT = 1024 * 1024
+
+
+def release_size_floor(manifests: Sequence[Manifest]) -> int | None:
+    """A low estimate of the release record's size, when it is surely over helm's limit.
+
+    The record holds every object twice, as a template (or values) and in the rendered manifest,
+    each far beyond gzip's 32 KiB window from the other: at least twice the objects' own gzip'd
+    size, base64'd. Refused only with a quarter's margin over the limit; compressing stops as
+    soon as that is reached, so a 50 MB input costs a few seconds, not minutes of chart writing.
+    """
+    import json
+    import zlib
+
+    refuse_at = RELEASE_LIMIT * 5 // 4
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    size = 0
+    for m in manifests:
+        data = json.dumps(m.obj, separators=(",", ":"), ensure_ascii=False, default=str)
+        size += len(z.compress(data.encode("utf-8", "surrogatepass")))
+        if 2 * size * 4 // 3 > refuse_at:
+            return 2 * size * 4 // 3
+    size += len(z.flush())
+    return 2 * size * 4 // 3 if 2 * size * 4 // 3 > refuse_at else None
+
+
 def package_chart(manifests: Sequence[Manifest], name: str, out: Path) -> list[Path]:
     """Write the chart for these manifests into `out`; returns the files written."""
+    floor = release_size_floor(manifests)
+    if floor is not None:
+        raise InputError(
+            f"{len(manifests)} objects make a Helm release of more than {floor / 2**20:.1f} MiB "
+            "(gzip'd and base64'd), and helm keeps each release in one Secret of at most 1 MiB: "
+            "`helm install` would fail ('data: Too long'); split them into several charts"
+        )
     if manifests:
         schema_type_errors(manifests)
     files = build_chart([m.obj for m in manifests], name)
@@ -741,9 +899,12 @@ def package_chart(manifests: Sequence[Manifest], name: str, out: Path) -> list[P
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"{out}: directory is not empty (choose another --out)")
     written = []
+    folders: set[Path] = set()
     for rel, text in files.items():
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

@@ -399,13 +399,20 @@ def validate(
     issues: dict[int, list[Issue]] = {}
     builtin_targets: list[Manifest] = []
     crd_validators: dict[tuple[str, str], Any] = {}
+    served: dict[tuple[str, str], bool] = {}
+
+    def has_schema(key: tuple[str, str]) -> bool:  # one stat per kind, not one per object
+        if key not in served:
+            served[key] = (store.folder / schema_file_name(*key)).is_file()
+        return served[key]
+
     for m in manifests:
         key = (m.ref.apiVersion, m.ref.kind)
         if key in custom:
             if key not in crd_validators:
                 crd_validators[key] = _compile(custom[key])
             issues[id(m)] = issues_for(crd_validators[key], m.obj)
-        elif (store.folder / schema_file_name(*key)).is_file():
+        elif has_schema(key):
             builtin_targets.append(m)
         elif (rejected := _not_served(store, m.ref.apiVersion, m.ref.kind)) is not None:
             issues[id(m)] = [Issue(UNKNOWN_KIND, ["apiVersion"], rejected)]
