@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXAMPLES
@@ -34,7 +35,7 @@ def _files(tmp_path: Path) -> list[str]:
     return [str(a), str(b), str(EXAMPLES / "agent-draft")]
 
 
-def _report(tmp_path: Path) -> tuple[Report, list]:
+def _report(tmp_path: Path) -> tuple[Report, list[Any]]:
     rules = rules_for(load_config())
     return review(_files(tmp_path), rules, schema=SchemaOptions()), rules
 
