@@ -214,52 +214,35 @@ def _scalar(value: Any) -> str:
     raise _Unusual(value)
 
 
+def _entry(head: str, value: Any, indent: int, out: list[str], same_line: bool) -> None:
+    """One `key:` or `-` and its value. A non-empty collection under a key starts on the next
+    line; under a dash it starts on the dash's line (lists are indented, as `helm create` does)."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        if not value:
+            out.append(head + (" {}\n" if kind is dict else " []\n"))
+            return
+        out.append(head + (" " if same_line else "\n"))
+        write = _mapping if kind is dict else _sequence
+        write(value, indent + 2, out, same_line)
+    else:
+        out.append(f"{head} {_scalar(value)}\n")
+
+
 def _mapping(data: dict[Any, Any], indent: int, out: list[str], inline: bool) -> None:
     pad = " " * indent
     for key, value in data.items():
-        if type(key) is not str:
+        if type(key) is not str or len(key) >= 128:  # PyYAML writes a longer key as "? key"
             raise _Unusual(key)
-        if len(key) >= 128:  # PyYAML writes a longer key as "? key"
-            raise _Unusual(key)
-        head = f"{'' if inline else pad}{_plain(key)}:"
+        _entry(f"{'' if inline else pad}{_plain(key)}:", value, indent, out, False)
         inline = False
-        kind = type(value)
-        if kind is dict:
-            if value:
-                out.append(head + "\n")
-                _mapping(value, indent + 2, out, False)
-            else:
-                out.append(head + " {}\n")
-        elif kind is list:
-            if value:
-                out.append(head + "\n")
-                _sequence(value, indent + 2, out, False)
-            else:
-                out.append(head + " []\n")
-        else:
-            out.append(f"{head} {_scalar(value)}\n")
 
 
 def _sequence(items: list[Any], indent: int, out: list[str], inline: bool) -> None:
     pad = " " * indent
     for value in items:
-        head = f"{'' if inline else pad}-"
+        _entry(f"{'' if inline else pad}-", value, indent, out, True)
         inline = False
-        kind = type(value)
-        if kind is dict:
-            if value:
-                out.append(head + " ")
-                _mapping(value, indent + 2, out, True)
-            else:
-                out.append(head + " {}\n")
-        elif kind is list:
-            if value:
-                out.append(head + " ")
-                _sequence(value, indent + 2, out, True)
-            else:
-                out.append(head + " []\n")
-        else:
-            out.append(f"{head} {_scalar(value)}\n")
 
 
 def _block(data: Any) -> str:
