@@ -128,10 +128,7 @@ def _go_float32_g(value: float) -> str:
     import struct
 
     single = struct.unpack("f", struct.pack("f", value))[0]
-    if single in (
-        float("inf"),
-        float("-inf"),
-    ):  # beyond float32: FormatFloat's "+Inf", keyed ".inf"
+    if abs(single) == float("inf"):  # beyond float32: FormatFloat's "+Inf", keyed ".inf"
         return ".inf" if single > 0 else "-.inf"
     sign, single = ("-", -single) if str(single).startswith("-") else ("", single)
     for precision in range(1, 10):  # the shortest digits that read back as the same float32

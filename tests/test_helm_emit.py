@@ -142,6 +142,7 @@ def test_ordinary_manifests_take_the_fast_path() -> None:
 @example({"m": "1e3"})  # YAML 1.1 (PyYAML) reads a string, go-yaml a float: it must be quoted
 @example({"x": "0o17", "y": "1_000", "z": ".iNf"})
 @example({"nel": "\x85", "ls": "a\u2028b", "ps": "\u2029"})  # YAML 1.1 line breaks
+@example({"y": "y", "N": "N", "on": "off", "empty": ""})  # go-yaml's booleans and null
 @given(st.dictionaries(_STRINGS.filter(lambda k: k != "<<"), _DATA, min_size=1, max_size=4))
 def test_a_chart_value_reads_back_as_helm_reads_it(data: dict[str, Any]) -> None:
     docs = list(_documents(chart._dump(data), "values.yaml"))

@@ -128,8 +128,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # or .iNf for a boolean or a number where PyYAML (YAML 1.1) reads a string: quote those.
     from kai.goyaml import go_resolve
 
-    retyped = value != "" and type(go_resolve(value)) is not str
-    style = "'" if retyped or value in ("y", "Y", "n", "N") else None
+    style = "'" if type(go_resolve(value)) is not str else None
     if "\x85" in value or "\u2028" in value or "\u2029" in value:
         # YAML 1.1 line breaks: PyYAML folds them in a quoted scalar, go-yaml reads them as
         # text, and the value changes ('\x85' came back '\x85  '); escaped, they survive
@@ -174,6 +173,7 @@ class _Unusual(Exception):
 _PLAIN = re.compile(r"[A-Za-z0-9_./\-](?:[A-Za-z0-9_./=+,@~%()$\-]|:(?! )| (?=[^ #]))*")
 _PLAIN_CACHE: dict[str, bool] = {}
 _STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVER = yaml.resolver.Resolver()
 
 
 def _plain(text: str) -> str:
@@ -186,7 +186,6 @@ def _plain(text: str) -> str:
             and not text.endswith(":")
             and text != "-"
             and not text.startswith(("- ", "---", "..."))  # a sequence entry, a document marker
-            and text not in ("y", "Y", "n", "N")
             and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG  # type: ignore[no-untyped-call]
             and type(go_resolve(text)) is str
         )
@@ -195,9 +194,6 @@ def _plain(text: str) -> str:
     if not known:
         raise _Unusual(text)
     return text
-
-
-_RESOLVER = yaml.resolver.Resolver()
 
 
 def _scalar(value: Any) -> str:
@@ -855,14 +851,14 @@ def release_size_floor(manifests: Sequence[Manifest]) -> int | None:
 
     refuse_at = RELEASE_LIMIT * 5 // 4
     z = zlib.compressobj(9, zlib.DEFLATED, 31)
-    size = 0
+    gzipped = 0
     for m in manifests:
         data = json.dumps(m.obj, separators=(",", ":"), ensure_ascii=False, default=str)
-        size += len(z.compress(data.encode("utf-8", "surrogatepass")))
-        if 2 * size * 4 // 3 > refuse_at:
-            return 2 * size * 4 // 3
-    size += len(z.flush())
-    return 2 * size * 4 // 3 if 2 * size * 4 // 3 > refuse_at else None
+        gzipped += len(z.compress(data.encode("utf-8", "surrogatepass")))
+        if (floor := 2 * gzipped * 4 // 3) > refuse_at:
+            return floor
+    floor = 2 * (gzipped + len(z.flush())) * 4 // 3
+    return floor if floor > refuse_at else None
 
 
 def package_chart(manifests: Sequence[Manifest], name: str, out: Path) -> list[Path]:
@@ -870,7 +866,8 @@ def package_chart(manifests: Sequence[Manifest], name: str, out: Path) -> list[P
     floor = release_size_floor(manifests)
     if floor is not None:
         raise InputError(
-            f"{len(manifests)} objects make a Helm release of more than {floor / 2**20:.1f} MiB "
+            f"{len(manifests)} {'object makes' if len(manifests) == 1 else 'objects make'} a Helm release "
+            f"of more than {floor / 2**20:.1f} MiB "
             "(gzip'd and base64'd), and helm keeps each release in one Secret of at most 1 MiB: "
             "`helm install` would fail ('data: Too long'); split them into several charts"
         )
