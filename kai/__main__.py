@@ -10,6 +10,12 @@ import sys
 
 
 def main() -> None:
+    import gc
+
+    # kai builds many small acyclic objects (a 50 MB review: millions of dicts and findings, few
+    # cycles): at the default gen-0 threshold (700) the collector ran ~5 s of a 27 s review of
+    # 60,000 Deployments (benchmarks/hostile.py json-list). Collect 100x less often.
+    gc.set_threshold(100_000, 50, 100)
     from kai import startup
 
     if sys.argv[1:] in startup.HELP_ARGS and (text := startup.cached_help()) is not None:

@@ -94,12 +94,12 @@ def review(
         findings, schema_notes = validate(manifests, rules, schema)
     release_sources({m.source.file for m in manifests} | {n.file for n in notes})
     report = evaluate(manifests, rules, notes, namespace)
-    if findings is not None:
+    if findings:  # (the rules' findings are sorted already)
         report.findings = sorted(
             report.findings + findings,
             key=lambda f: (f.file, f.line, -f.severity.rank, f.rule, f.path or ""),
         )
-        report.notes += schema_notes
+    report.notes += schema_notes
     return report
 
 

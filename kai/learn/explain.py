@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kai.models import Finding, Manifest, Note, Report, Rule
+from kai.models import Finding, Manifest, Note, ObjectRef, Report, Rule
 
 # What each kind is for, in a learner's words (the schema's own description follows it).
 KINDS: dict[str, tuple[str, str]] = {
@@ -400,15 +400,16 @@ def note_for(finding: Finding, rules: dict[str, Rule]) -> FindingNote:
 
 
 def _owner(
-    finding: Finding, by_ref: dict[int, Manifest], manifests: Sequence[Manifest]
+    finding: Finding,
+    by_ref: dict[int, Manifest],
+    by_value: dict[tuple[ObjectRef, str], Manifest],
 ) -> Manifest | None:
     found = by_ref.get(id(finding.object))
     if found is not None and found.ref is finding.object:
         return found
-    for m in manifests:  # a finding built from a copy of the ref (rare)
-        if finding.object == m.ref and finding.file == m.source.file:
-            return m
-    return None
+    # a finding built from a copy of the ref (rare); a dict, not a scan of the shown objects
+    # per finding (at 60,000 objects that scan was 190 million comparisons)
+    return by_value.get((finding.object, finding.file))
 
 
 def _attach(obj: ObjectNote, fn: FindingNote) -> None:
@@ -460,8 +461,11 @@ def explain(
         result.objects.append(note)
         index[id(m)] = note
     by_ref = {id(m.ref): m for m in shown_manifests}
+    by_value: dict[tuple[ObjectRef, str], Manifest] = {}
+    for m in shown_manifests:
+        by_value.setdefault((m.ref, m.source.file), m)  # the first, as the scan found it
     for f in report.active():
-        owner = _owner(f, by_ref, shown_manifests)
+        owner = _owner(f, by_ref, by_value)
         if owner is not None and id(owner) in index:
             _attach(index[id(owner)], note_for(f, by_id))
     return result

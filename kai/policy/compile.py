@@ -28,6 +28,22 @@ class CompiledRule:
     cel_source: str | None = None
     interpret: InterpretFn | None = None
     fail_closed: FailFn | None = None
+    # The CEL rule's scope and container fields: what the engine needs to see, from a batched
+    # result alone, that `interpret` would report nothing (most objects pass most rules).
+    scope: str | None = None
+    fields: tuple[str, ...] = ()
+
+    def passes(self, result: Any, m: Manifest, ctx: Context) -> bool:
+        """True when `interpret(result, m, ctx)` is sure to yield no hit (a quick check; False
+        means only "ask interpret")."""
+        if self.scope == "container":
+            containers = ctx.containers(m, self.fields)
+            return containers is None or (
+                type(result) is list
+                and len(result) == len(containers)
+                and all(ok is True for ok in result)
+            )
+        return result is True
 
 
 def error_text(err: Exception) -> str:
@@ -81,6 +97,8 @@ def compile_rule(rule: Rule) -> CompiledRule:
         cel_source=source,
         interpret=interpret,
         fail_closed=fail_closed,
+        scope=rule.cel.scope,
+        fields=tuple(rule.cel.containers),
     )
 
 
@@ -131,11 +149,10 @@ def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, 
 
     def interpret(result: Any, m: Manifest, ctx: Context) -> Iterator[Hit]:
         if scope == "container":
-            found = ctx.pod(m)
-            if found is None:
+            containers = ctx.containers(m, fields)
+            if containers is None:
                 return
-            pod_spec, path = found
-            containers = list(workload.iter_containers(pod_spec, fields))
+            path = ctx.pod(m)[1]  # type: ignore[index]  # containers exist: so does the pod
             if not isinstance(result, list) or len(result) != len(containers):
                 raise cel.CelError("containers are malformed")
             for ok, (field, i, c) in zip(result, containers, strict=True):

@@ -131,6 +131,9 @@ class Context:
         self._activation: tuple[int, Any] | None = None
         self._pods: dict[int, tuple[dict[str, Any], str] | None] = {}
         self._labels: dict[int, dict[str, str]] = {}
+        self._containers: tuple[
+            Manifest | None, dict[tuple[str, ...], list[tuple[str, int, dict[str, Any]]] | None]
+        ] = (None, {})
         self._ports: dict[int, tuple[frozenset[int], frozenset[str]]] = {}
         self._workloads: dict[str, list[Manifest]] | None = None
         self._by_label: dict[tuple[str, str, str], list[Manifest]] | None = None
@@ -148,6 +151,20 @@ class Context:
         if key not in self._pods:
             self._pods[key] = workload.pod_spec(m.obj)
         return self._pods[key]
+
+    def containers(
+        self, m: Manifest, fields: tuple[str, ...]
+    ) -> list[tuple[str, int, dict[str, Any]]] | None:
+        """(field, index, container) of each container in `fields` of the object's PodSpec, None
+        when it has none (memoized for one object at a time, as the engine asks: every container
+        rule does, and a review-long memo would hold a list per object)."""
+        if self._containers[0] is not m:
+            self._containers = (m, {})
+        memo = self._containers[1]
+        if fields not in memo:
+            pod = self.pod(m)
+            memo[fields] = None if pod is None else list(workload.iter_containers(pod[0], fields))
+        return memo[fields]
 
     def labels(self, m: Manifest) -> dict[str, str]:
         """The labels the object's pods carry (memoized)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kai.models import Finding, Manifest, Note, Report, Rule
@@ -80,13 +80,18 @@ class _Plan:
     cel_rules: list[CompiledRule]
     specific: bool  # some rule looks at this kind in particular (not only any object's metadata)
     batch: Any = None  # kai.policy.cel.Program over "[rule1, rule2, ...]"
+    # each rule with its place in the batch's result list (-1: not batched)
+    steps: list[tuple[CompiledRule, int]] = field(default_factory=list)
 
 
 def _hits_for(
     c: CompiledRule, m: Manifest, ctx: Context, results: list[Any] | None, index: int
 ) -> list[Hit]:
-    if results is not None and c.interpret is not None:
-        return list(c.interpret(results[index], m, ctx))
+    if results is not None and index >= 0 and c.interpret is not None:
+        result = results[index]
+        if c.passes(result, m, ctx):  # the common case, without interpret's generator
+            return []
+        return list(c.interpret(result, m, ctx))
     return list(c.run(m, ctx))
 
 
@@ -175,7 +180,13 @@ class Engine:
             # tests/test_semantics.py compares both ways on every fixture.
             cel_rules = [c for c in applicable if c.cel_source is not None and _batchable(c)]
             specific = any(c.kinds or c.needs_pod for c in applicable)
-            plan = _Plan(rules=applicable, cel_rules=cel_rules, specific=specific)
+            index = {id(c): i for i, c in enumerate(cel_rules)}
+            plan = _Plan(
+                rules=applicable,
+                cel_rules=cel_rules,
+                specific=specific,
+                steps=[(c, index.get(id(c), -1)) for c in applicable],
+            )
             if len(cel_rules) > 1:
                 from kai.policy import cel
 
@@ -235,7 +246,6 @@ class Engine:
                 results = plan.batch.evaluate(ctx.cel_activation(m))
             except Exception:
                 results = None  # one rule failed on this object: run them one by one to say which
-        cel_index = {id(c): i for i, c in enumerate(plan.cel_rules)} if results is not None else {}
         ignored = suppressions(m.obj)
         if wildcard_without_reason(m.obj):
             notes.append(
@@ -249,11 +259,9 @@ class Engine:
                 )
             )
         out: list[Finding] = []
-        for c in plan.rules:
+        for c, index in plan.steps:
             try:
-                hits = _hits_for(
-                    c, m, ctx, results if id(c) in cel_index else None, cel_index.get(id(c), 0)
-                )
+                hits = _hits_for(c, m, ctx, results, index)
             except Exception as err:  # a rule must never take the whole review down, nor pass
                 notes.append(_rule_error_note(c.rule, m, err))
                 try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kai.errors import InputError
@@ -691,6 +692,56 @@ def fix_engine(rules: Sequence[Rule], fail_on: Severity | None = None) -> Engine
     return Engine(list(rules) if fail_on is not None else [r for r in rules if r.id in FIXERS])
 
 
+def _apply(
+    report: Any,
+    by_line: dict[int | None, Any],
+    manifests: Sequence[Manifest],
+    namespace: str,
+    defaults: dict[str, Any],
+    new_docs: list[tuple[Any, str]],
+    result: FileFix,
+    seen_declines: set[tuple[str, str, str]],
+) -> bool:
+    """Run the fixer of each fixable finding on its document (`by_line`: a document's first
+    line to it); True when any changed. Declines are said once per (rule, object, reason)."""
+    manifests = [Manifest(ref=m.ref, source=m.source, obj=decoded(m.obj)) for m in manifests]
+    ctx = Context(manifests, namespace)
+    by_ref = {(m.source.line, m.ref.display()): m for m in manifests}
+
+    def decline(f: Finding, reason: str) -> None:
+        key = (f.rule, f.object.display(), reason)
+        if key not in seen_declines:
+            seen_declines.add(key)
+            result.declined.append(Change(f.rule, f.object.display(), reason))
+
+    changed = False
+    for f in report.findings:
+        if f.suppressed or f.rule not in FIXERS:
+            continue
+        doc = by_line.get(f.line)
+        manifest = by_ref.get((f.line, f.object.display()))
+        if doc is None or manifest is None or doc.get("kind") != f.object.kind:
+            decline(f, "objects inside a List are not fixed")
+            continue
+        try:
+            description = FIXERS[f.rule](Target(doc, f, manifest, ctx, defaults, new_docs))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            # The document's shape is not what the finding's path says (a wrong type the API
+            # would reject): leave it to the person rather than guess.
+            decline(f, "the object's structure is malformed here: correct it first")
+            continue
+        except Decline as d:
+            decline(f, str(d))
+            continue
+        result.changes.append(Change(f.rule, f.object.display(), description))
+        changed = True
+    return changed
+
+
+def _remaining(report: Any, fail_on: Severity) -> list[Finding]:
+    return [f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank]
+
+
 def fix_text(
     text: str,
     file: str,
@@ -720,56 +771,19 @@ def fix_text(
         evaluated = current
         report = engine.evaluate(manifests, notes, default_namespace=namespace)
         if fail_on is not None:
-            result.remaining = [
-                f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank
-            ]
+            result.remaining = _remaining(report, fail_on)
         if not any(not f.suppressed and f.rule in FIXERS for f in report.findings):
             break  # nothing to fix: no round-trip parse
-        manifests = [Manifest(ref=m.ref, source=m.source, obj=decoded(m.obj)) for m in manifests]
-        ctx = Context(manifests, namespace)
         y = _yaml(current)
         try:
             docs = list(y.load_all(current))
         except YAMLError as e:
             raise InputError(f"{file}: cannot edit this YAML: {str(e).splitlines()[0]}") from None
         by_line = {_doc_line(d): d for d in docs if isinstance(d, dict)}
-        by_ref = {(m.source.line, m.ref.display()): m for m in manifests}
         new_docs: list[tuple[Any, str]] = []
-        changed = False
-        for f in report.findings:
-            if f.suppressed or f.rule not in FIXERS:
-                continue
-            doc = by_line.get(f.line)
-            manifest = by_ref.get((f.line, f.object.display()))
-            if doc is None or manifest is None or doc.get("kind") != f.object.kind:
-                key = (f.rule, f.object.display(), "inside a List")
-                if key not in seen_declines:
-                    seen_declines.add(key)
-                    result.declined.append(
-                        Change(f.rule, f.object.display(), "objects inside a List are not fixed")
-                    )
-                continue
-            target = Target(doc, f, manifest, ctx, defaults, new_docs)
-            try:
-                description = FIXERS[f.rule](target)
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-                # The document's shape is not what the finding's path says (a wrong type the API
-                # would reject): leave it to the person rather than guess.
-                d = Decline("the object's structure is malformed here: correct it first")
-                key = (f.rule, f.object.display(), str(d))
-                if key not in seen_declines:
-                    seen_declines.add(key)
-                    result.declined.append(Change(f.rule, f.object.display(), str(d)))
-                continue
-            except Decline as d:
-                key = (f.rule, f.object.display(), str(d))
-                if key not in seen_declines:
-                    seen_declines.add(key)
-                    result.declined.append(Change(f.rule, f.object.display(), str(d)))
-                continue
-            result.changes.append(Change(f.rule, f.object.display(), description))
-            changed = True
-        if not changed:
+        if not _apply(
+            report, by_line, manifests, namespace, defaults, new_docs, result, seen_declines
+        ):
             break
         for obj, comment in new_docs:
             obj.yaml_set_start_comment(comment)
@@ -779,12 +793,82 @@ def fix_text(
         current = _keep_header(text, out.getvalue())
     if fail_on is not None and evaluated is not current:  # the passes ran out after a change
         manifests, notes = load_text(current, file)
-        report = engine.evaluate(manifests, notes, default_namespace=namespace)
-        result.remaining = [
-            f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank
-        ]
+        result.remaining = _remaining(
+            engine.evaluate(manifests, notes, default_namespace=namespace), fail_on
+        )
     result.fixed = current
     return result
+
+
+def _editable(value: Any) -> Any:
+    """JSON data as ruamel's round-trip types, which the fixers edit (insert at a place)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, dict):
+        out = CommentedMap()
+        for k, v in value.items():
+            out[k] = _editable(v)
+        return out
+    if isinstance(value, list):
+        return CommentedSeq(_editable(v) for v in value)
+    return value
+
+
+def fix_objects(
+    docs: list[Any],
+    file: str,
+    rules: Sequence[Rule],
+    defaults: dict[str, Any] | None = None,
+    namespace: str = "default",
+    fail_on: Severity | None = None,
+    engine: Engine | None = None,
+) -> tuple[list[Any], FileFix]:
+    """fix_text for a JSON file's documents (decoded JSON: no comments or layout to keep, so no
+    YAML round trip): the documents as fixed (objects a fixer adds at the end) and the changes.
+    Document i is "line" i + 1 to the findings; the caller writes the JSON and its lines."""
+    from kai.manifests import split_objects
+
+    defaults = defaults or {}
+    result = FileFix(file=file, original="", fixed="")
+    if engine is None:
+        engine = fix_engine(rules, fail_on)
+
+    def evaluate(plain: list[Any]) -> tuple[list[Manifest], Any]:
+        manifests, notes = [], []
+        for i, d in enumerate(plain):
+            m, n = split_objects(d, file, i + 1)
+            manifests += m
+            notes += n
+        report = engine.evaluate(manifests, notes, default_namespace=namespace)
+        if (
+            fail_on is not None
+        ):  # at line 1, as kai.manifests.load_text places a JSON file's objects
+            result.remaining = [replace(f, line=1) for f in _remaining(report, fail_on)]
+        return manifests, report
+
+    plain, editable = docs, None
+    seen_declines: set[tuple[str, str, str]] = set()
+    evaluated = None
+    for _ in range(MAX_PASSES):
+        manifests, report = evaluate(plain)
+        evaluated = plain
+        if not any(not f.suppressed and f.rule in FIXERS for f in report.findings):
+            break
+        if editable is None:
+            editable = [_editable(d) for d in plain]
+        by_line: dict[int | None, Any] = {
+            i + 1: d for i, d in enumerate(editable) if isinstance(d, dict)
+        }
+        new_docs: list[tuple[Any, str]] = []
+        if not _apply(
+            report, by_line, manifests, namespace, defaults, new_docs, result, seen_declines
+        ):
+            break
+        editable += [obj for obj, _ in new_docs]
+        plain = json.loads(json.dumps(editable))  # what the next pass evaluates: plain data
+    if evaluated is not plain:  # the passes ran out after a change
+        evaluate(plain)
+    return plain, result
 
 
 def _keep_header(original: str, dumped: str) -> str:

@@ -131,10 +131,9 @@ def _looks_json(text: str, file: str) -> bool:
     return file.endswith(".json") or text.lstrip()[:1] in ("{", "[")
 
 
-def _json_to_yaml(text: str, file: str, layout: Layout) -> str | None:
-    """JSON text as YAML documents for the fixer (None when the text is flow-style YAML)."""
+def _json_docs(text: str, file: str, layout: Layout) -> list[Any] | None:
+    """A JSON file's documents, its shape and indent kept in `layout` (None: flow-style YAML)."""
     from kai.manifests import _replace_surrogates
-    from kai.yamlio import dump_all
 
     try:
         data = _replace_surrogates(json.loads(text))  # a lone \uD800 reads as U+FFFD, as in Go
@@ -160,13 +159,10 @@ def _json_to_yaml(text: str, file: str, layout: Layout) -> str | None:
         layout.json, docs = "object", [data]
     if not all(isinstance(d, dict) for d in docs):
         raise InputError(f"{file}: cannot fix: the JSON holds values that are not objects")
-    return dump_all(docs)
+    return docs
 
 
-def _yaml_to_json(text: str, file: str, layout: Layout) -> str:
-    from kai.yamlio import iter_documents
-
-    docs = [d for _, d in iter_documents(text, file) if d is not None]
+def _json_text(docs: list[Any], layout: Layout) -> str:
     data: Any
     if layout.json == "object" and len(docs) == 1:
         data = docs[0]
@@ -197,7 +193,7 @@ def fix_one(
     own last evaluation of the text as written back (fix_text), not from another pass.
     """
     from kai.manifests import load_text
-    from kai.policy.fix import fix_engine, fix_text
+    from kai.policy.fix import fix_engine, fix_objects, fix_text
 
     if engine is None:
         engine = fix_engine(rules, fail_on)
@@ -205,14 +201,13 @@ def fix_one(
     original = (BOM if layout.bom else "") + (
         text.replace("\n", layout.newline) if layout.newline != "\n" else text
     )
+    docs = None
     if _looks_json(text, file):
         load_text(text, file)  # a malformed .json file: the position in the user's own file
-        as_yaml = _json_to_yaml(text, file, layout)
-    else:
-        as_yaml = None
-    if as_yaml is not None:
-        result = fix_text(as_yaml, file + ".yaml", rules, defaults, namespace, fail_on, engine)
-        fixed = _yaml_to_json(result.fixed, file, layout) if result.changed else text
+        docs = _json_docs(text, file, layout)
+    if docs is not None:  # JSON: fixed as data (no comments to keep), written back as JSON
+        docs, result = fix_objects(docs, file, rules, defaults, namespace, fail_on, engine)
+        fixed = _json_text(docs, layout) if result.changes else text
     else:
         layout.header, body = _split_header(text)
         layout.end_marker, layout.marker_between = _markers(body)
@@ -224,8 +219,8 @@ def fix_one(
             fixed = layout.header + _LONE_SURROGATE.sub(
                 "\ufffd", _restore_markers(result.fixed, layout)
             )
-    if result.remaining and (layout.header or layout.marker_between or as_yaml is not None):
-        # the findings' lines as they are in the file written back (header, JSON)
+    if result.remaining and (layout.header or layout.marker_between):
+        # the findings' lines as they are in the file written back (after the header)
         manifests, notes = load_text(fixed, file)
         report = engine.evaluate(manifests, notes, default_namespace=namespace)
         rank = fail_on.rank if fail_on is not None else 0
