@@ -7,7 +7,6 @@ The watch stage is kai/cluster/rollout.py.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +15,7 @@ from typing import Any
 from kai.cluster.client import Cluster, LiveRead, NotServed, ServerResult
 from kai.errors import ClusterError
 from kai.models import Finding, Manifest, Note, Report, Rule, Source
+from kai.textdiff import unified_diff
 
 # Apply order: what others depend on first; NetworkPolicies before the workloads they protect,
 # so no pod ever runs unprotected; what refers to workloads after them.
@@ -124,7 +124,7 @@ def diff(live: dict[str, Any] | None, after: dict[str, Any] | None, name: str) -
     before_text = dump(live) if live else ""
     after_text = dump(after) if after else ""
     return "".join(
-        difflib.unified_diff(
+        unified_diff(
             before_text.splitlines(keepends=True),
             after_text.splitlines(keepends=True),
             f"live/{name}",

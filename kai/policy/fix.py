@@ -8,7 +8,6 @@ asks for root, a privileged container) declines and says why.
 
 from __future__ import annotations
 
-import difflib
 import io
 import json
 import re
@@ -21,6 +20,7 @@ from kai.manifests import load_text
 from kai.models import Finding, Manifest, Rule, Severity
 from kai.policy.engine import Context, Engine
 from kai.policy.normalize import decoded
+from kai.textdiff import unified_diff
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -60,7 +60,7 @@ class FileFix:
     def diff(self) -> str:
         name = self.file if self.file != "-" else "stdin"
         return "".join(
-            difflib.unified_diff(
+            unified_diff(
                 self.original.replace("\r\n", "\n").splitlines(keepends=True),
                 self.fixed.replace("\r\n", "\n").splitlines(keepends=True),
                 f"a/{name}",
