@@ -14,6 +14,8 @@ import difflib
 from collections.abc import Iterator, Sequence
 
 ANCHOR_AT = 4000  # lines in both texts together from which the matching is anchored
+MAX_REPEATS = 4  # a line of the old text anchors when the new one has it at most this often
+BIG_GAP = 2000  # a gap between anchors this long is matched with difflib's own junk heuristic
 
 
 class _AnchoredMatcher(difflib.SequenceMatcher[str]):
@@ -29,7 +31,8 @@ class _AnchoredMatcher(difflib.SequenceMatcher[str]):
         blocks: list[tuple[int, int, int]] = []
         prev_i = prev_j = 0
         for i, j in [*_anchors(a, b), (len(a), len(b))]:
-            gap = difflib.SequenceMatcher(None, a[prev_i:i], b[prev_j:j], autojunk=False)
+            big = (i - prev_i) + (j - prev_j) >= BIG_GAP  # few anchors: as difflib would
+            gap = difflib.SequenceMatcher(None, a[prev_i:i], b[prev_j:j], autojunk=big)
             for gi, gj, size in gap.get_matching_blocks():
                 if size:
                     blocks.append((prev_i + gi, prev_j + gj, size))
@@ -48,19 +51,21 @@ class _AnchoredMatcher(difflib.SequenceMatcher[str]):
 
 
 def _anchors(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
-    """Pairs (i, j) of lines unique in both texts, the longest run in the same order in both."""
+    """Pairs (i, j) of equal lines, the longest run in the same order in both texts, among lines
+    that occur once in `a` and at most MAX_REPEATS times in `b` (a fixed file repeats a name in
+    the objects kai adds: NetworkPolicy and PDB of the same name as their workload)."""
     count_a: dict[str, int] = {}
     for line in a:
         count_a[line] = count_a.get(line, 0) + 1
-    where_b: dict[str, int] = {}
-    count_b: dict[str, int] = {}
+    where_b: dict[str, list[int]] = {}
     for j, line in enumerate(b):
-        count_b[line] = count_b.get(line, 0) + 1
-        where_b[line] = j
+        if count_a.get(line) == 1:
+            where_b.setdefault(line, []).append(j)
     pairs = [
-        (i, where_b[line])
+        (i, j)
         for i, line in enumerate(a)
-        if count_a[line] == 1 and count_b.get(line) == 1
+        if count_a[line] == 1 and 0 < len(where_b.get(line, ())) <= MAX_REPEATS
+        for j in reversed(where_b[line])  # descending: at most one j of an i in a run
     ]
     # longest increasing subsequence of the j's (patience sorting), O(n log n)
     tails: list[int] = []  # the j ending the best run of each length

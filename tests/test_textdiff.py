@@ -82,3 +82,16 @@ def test_a_big_fixed_file_diffs_as_a_patch(count: int) -> None:
     diff = list(textdiff.unified_diff(a, b, "a/f", "b/f"))
     assert apply(a, diff) == b
     assert sum(d.startswith("+") for d in diff[2:]) == 3 * count  # only what changed, per object
+
+
+def test_names_repeated_in_added_objects_still_anchor() -> None:
+    """kai fix adds a NetworkPolicy and a PDB named as their workload: the workload's name line
+    is then no longer unique in the new text, and must still anchor (else the matching falls
+    back to difflib over the whole file: 12 s for 200 Deployments)."""
+    count = 1500
+    a = [f"{s}\n" for i in range(count) for s in ("---", f"  name: d{i}", "  x: 1")]
+    b = [f"{s}\n" for i in range(count) for s in ("---", f"  name: d{i}", "  x: 1", "  y: 2")]
+    b += [f"{s}\n" for i in range(count) for s in ("---", "kind: PDB", f"  name: d{i}")]
+    assert len(textdiff._anchors(a, b)) == count
+    diff = list(textdiff.unified_diff(a, b, "a/f", "b/f"))
+    assert apply(a, diff) == b
