@@ -166,6 +166,32 @@ def test_still_failing_exits_1_and_says_what(kai, tmp_path: Path) -> None:
     assert "still failing:" in r.err and "KAI-SEC-001 Pod/p" in r.err
 
 
+def test_json_still_failing_names_the_files_own_line(kai, tmp_path: Path) -> None:
+    """A JSON List fixed as data: what still fails is reported at line 1, where kai review
+    places a JSON file's objects (not at the document's index inside the List)."""
+    pod = yaml.safe_load(POD)
+    pod["metadata"]["labels"] = {}
+    ok = {**pod, "metadata": {"name": "ok", "labels": {}}}
+    root = yaml.safe_load(json.dumps(pod))
+    root["metadata"] = {"name": "root", "labels": {}}
+    root["spec"]["containers"][0]["securityContext"] = {"runAsUser": 0}
+    f = tmp_path / "pods.json"
+    f.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [ok, ok, root]}))
+    r = kai("fix", str(f), "--in-place")
+    assert r.code == 1, r.err
+    assert "still failing:" in r.err and "KAI-SEC-001 Pod/root" in r.err
+    f.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [ok, ok, root]}))
+    from kai.config import Config
+    from kai.models import Severity
+    from kai.pipeline import rules_for
+    from kai.policy.fixfile import fix_files
+
+    (result,) = fix_files([str(f)], rules_for(Config()), fail_on=Severity.ERROR)
+    review = kai("review", str(f), "-o", "json")
+    assert {x["line"] for x in review.json()["findings"]} == {1}
+    assert result.remaining and {x.line for x in result.remaining} == {1}
+
+
 def test_exit_0_when_nothing_at_fail_on_remains(kai, tmp_path: Path) -> None:
     f = tmp_path / "pod.yaml"
     f.write_text(
