@@ -1101,6 +1101,7 @@ def _report_fixes(results: list[FileFix], to_stderr: bool) -> None:
         for r in results
         for d in r.declined
     ]
+    lines += [f"[dim]note[/] {escape(n)}" for r in results for n in r.notes]
     for i in range(0, len(lines), 500):  # a print per line costs ~90 us; per 500 lines, ~20 us each
         console.print("\n".join(lines[i : i + 500]))
     changed = sum(r.changed for r in results)

@@ -310,6 +310,7 @@ def _fix_data(result: Any) -> dict[str, Any]:
         "declined": [
             {"rule": c.rule, "object": c.object, "reason": c.description} for c in result.declined
         ],
+        "notes": list(result.notes),
     }
 
 

@@ -209,3 +209,90 @@ def test_cli_review_fix(kai, tmp_path: Path) -> None:
 @pytest.mark.parametrize("rule_id", sorted(FIXERS))
 def test_every_fixer_belongs_to_a_real_rule(rule_id: str) -> None:
     assert rule_id in {r.id for r in RULES}
+
+
+ALIASED_LABELS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: &l {app: web}
+spec:
+  selector:
+    matchLabels: *l
+  template:
+    metadata:
+      labels: *l
+    spec:
+      containers:
+        - name: c
+          image: nginx:1.27
+"""
+
+
+def test_a_fix_to_an_aliased_node_does_not_change_the_selector() -> None:
+    """`labels: &l` shared with `matchLabels: *l` (benchmarks/hostile.py's anchors shape): the
+    recommended labels go on metadata.labels only; the selector (immutable once applied) and the
+    pod labels stay as written, and kai says why the aliases were written out."""
+    result = fix_text(ALIASED_LABELS, "x.yaml", RULES)
+    assert any(c.rule == "KAI-META-001" for c in result.changes)
+    fixed = yaml.safe_load_all(result.fixed)
+    deployment = next(d for d in fixed if d["kind"] == "Deployment")
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "web"
+    assert deployment["spec"]["selector"]["matchLabels"] == {"app": "web"}
+    assert deployment["spec"]["template"]["metadata"]["labels"] == {"app": "web"}
+    assert [n for n in result.notes if "Deployment/web" in n and "aliases" in n]
+    assert _behaviour(result.fixed)[0] == _behaviour(ALIASED_LABELS)[0]
+
+
+def test_a_fix_to_a_node_merged_with_a_merge_key_does_not_change_its_source() -> None:
+    """ruamel writes `<<: *sc` back as a reference: a key a fix adds to the anchored map would
+    reach every map that merges it."""
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, labels: {app.kubernetes.io/name: p, app.kubernetes.io/instance: p}}
+spec:
+  containers:
+    - &first
+      name: a
+      image: nginx:1.27
+      securityContext: &sc {runAsNonRoot: true}
+    - <<: *first
+      name: b
+      securityContext:
+        <<: *sc
+        privileged: true
+"""
+    result = fix_text(text, "x.yaml", RULES)
+    pod = next(d for d in yaml.safe_load_all(result.fixed) if d["kind"] == "Pod")
+    a, b = pod["spec"]["containers"]
+    assert b["securityContext"]["privileged"] is True
+    assert "privileged" not in a["securityContext"]
+    assert a["securityContext"]["allowPrivilegeEscalation"] is False
+    # the API server rejects privileged with allowPrivilegeEscalation: false; the fix of `a`
+    # must not reach `b` through `<<: *sc`
+    assert "allowPrivilegeEscalation" not in b["securityContext"]
+    assert (a["name"], b["name"]) == ("a", "b")
+
+
+def test_aliases_are_kept_when_the_fixes_mean_the_same_for_every_place() -> None:
+    """Two containers sharing one `resources: &r` block: the fix edits other keys, so the
+    anchor survives and nothing is written out."""
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, labels: {app.kubernetes.io/name: p, app.kubernetes.io/instance: p}}
+spec:
+  containers:
+    - name: a
+      image: nginx:1.27
+      resources: &r {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 200m, memory: 64Mi}}
+    - name: b
+      image: nginx:1.27
+      resources: *r
+"""
+    result = fix_text(text, "x.yaml", RULES)
+    assert result.changes
+    assert "resources: *r" in result.fixed and "&r" in result.fixed
+    assert not result.notes

@@ -52,6 +52,7 @@ class FileFix:
     changes: list[Change] = field(default_factory=list)
     declined: list[Change] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the person should know about the edit
 
     @property
     def changed(self) -> bool:
@@ -738,6 +739,80 @@ def _apply(
     return changed
 
 
+def _shares_nodes(doc: Any) -> bool:
+    """Whether a mapping or list is reached twice in `doc` (a YAML alias), or a mapping merges
+    another (`<<: *base`, which ruamel writes back as a reference to the edited base)."""
+    from ruamel.yaml.comments import merge_attrib
+
+    seen: set[int] = set()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen or getattr(node, merge_attrib, None):
+                return True
+            seen.add(id(node))
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    return False
+
+
+def _unshared(node: Any) -> Any:
+    """A copy of `node` in which every place holds its own mapping or list (aliases and merge keys
+    written out), comments, styles and line numbers kept."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
+
+    if isinstance(node, dict):
+        out: Any = CommentedMap()
+        if isinstance(node, CommentedMap):
+            node.copy_attributes(out, memo={})
+            if hasattr(out, merge_attrib):
+                delattr(out, merge_attrib)  # the merged keys are written out below
+        for k, v in node.items():
+            out[k] = _unshared(v)
+        return out
+    if isinstance(node, list):
+        out = CommentedSeq(_unshared(v) for v in node)
+        if isinstance(node, CommentedSeq):
+            node.copy_attributes(out, memo={})
+        return out
+    return node
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _keep_aliases(
+    docs: list[Any],
+    shared: dict[int, Any],
+    report: Any,
+    manifests: Sequence[Manifest],
+    namespace: str,
+    defaults: dict[str, Any],
+    result: FileFix,
+) -> None:
+    """Put each aliased document back as the file wrote it (its anchors kept) when the same fixes
+    applied to it mean the same object as the unshared copy; otherwise keep the copy, and say so."""
+    scratch = FileFix(file=result.file, original="", fixed="")
+    originals = {_doc_line(d): d for d in shared.values()}
+    _apply(report, originals, manifests, namespace, defaults, [], scratch, set())
+    for i, original in shared.items():
+        if _plain(original) == _plain(docs[i]):
+            docs[i] = original
+        else:
+            meta = original.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            result.notes.append(
+                f"{original.get('kind')}/{name}: YAML aliases written out in full: a fix changes "
+                "a node the document shares between places (an anchor and its aliases), and "
+                "editing it in place would change them all"
+            )
+
+
 def _remaining(report: Any, fail_on: Severity) -> list[Finding]:
     return [f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank]
 
@@ -779,12 +854,19 @@ def fix_text(
             docs = list(y.load_all(current))
         except YAMLError as e:
             raise InputError(f"{file}: cannot edit this YAML: {str(e).splitlines()[0]}") from None
+        # a document whose YAML aliases share a node (`labels: &l` and `matchLabels: *l`) is
+        # fixed as an unshared copy, so a fix to one place cannot change the other
+        shared = {i: d for i, d in enumerate(docs) if isinstance(d, dict) and _shares_nodes(d)}
+        for i, d in shared.items():
+            docs[i] = _unshared(d)
         by_line = {_doc_line(d): d for d in docs if isinstance(d, dict)}
         new_docs: list[tuple[Any, str]] = []
         if not _apply(
             report, by_line, manifests, namespace, defaults, new_docs, result, seen_declines
         ):
             break
+        if shared:
+            _keep_aliases(docs, shared, report, manifests, namespace, defaults, result)
         for obj, comment in new_docs:
             obj.yaml_set_start_comment(comment)
             docs.append(obj)
