@@ -1008,6 +1008,15 @@ def fix(
         bool,
         typer.Option("--check", help="Write nothing; exit 1 when a fix would change a file."),
     ] = False,
+    edit_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--edit-limit",
+            min=1,
+            help="The most one run edits, in units of about a line of YAML; past it kai fix "
+            "refuses with the count (the default, 10,000, keeps a run near 10 s).",
+        ),
+    ] = None,
     policies: PoliciesOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
@@ -1031,6 +1040,7 @@ def fix(
         defaults if isinstance(defaults, dict) else {},
         namespace or config.namespace or "default",
         config.review.fail_on,
+        edit_limit,
     )
     if check:
         console = _console(stderr=True)

@@ -401,10 +401,8 @@ def split_objects(data: Any, file: str, line: int) -> tuple[list[Manifest], list
     return manifests, notes
 
 
-def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
-    """Load every Kubernetes object from YAML or JSON text."""
-    manifests: list[Manifest] = []
-    notes: list[Note] = []
+def _checked(text: str, file: str) -> str:
+    """The text with lone surrogates as U+FFFD; a raw control character is refused."""
     if not text.isascii() and _SURROGATE.search(text):  # only text handed over as str has them
         text = _SURROGATE.sub("\ufffd", text)
     bad = _RAW_CONTROL.search(text)
@@ -414,8 +412,36 @@ def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
             f"{file}:{line}: refused: a raw control character (U+{ord(bad.group()):04X}); "
             "YAML and JSON allow one only escaped in a quoted string"
         )
+    return text
+
+
+def looks_json(text: str, file: str) -> bool:
+    return file.endswith(".json") or text.lstrip()[:1] in ("{", "[")
+
+
+def json_value(text: str, file: str) -> Any | None:
+    """A JSON file's one value as load_text reads it (duplicate keys, depth and raw control
+    characters refused, lone surrogate escapes as U+FFFD); None for text that is not JSON in a
+    file not named .json (flow-style YAML). Invalid JSON in a .json file: its line and column."""
+    text = _checked(text, file)
+    try:
+        ((_, data),) = _json_documents(text, file)
+    except json.JSONDecodeError as e:
+        if file.endswith(".json"):
+            raise InputError(f"{file}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        return None
+    if "\\" in text and _SURROGATE_ESCAPE.search(text) is not None:
+        data = _replace_surrogates(data)
+    return data
+
+
+def load_text(text: str, file: str) -> tuple[list[Manifest], list[Note]]:
+    """Load every Kubernetes object from YAML or JSON text."""
+    manifests: list[Manifest] = []
+    notes: list[Note] = []
+    text = _checked(text, file)
     docs: Iterable[tuple[int, Any]]
-    if file.endswith(".json") or text.lstrip()[:1] in ("{", "["):
+    if looks_json(text, file):
         try:
             docs = _json_documents(text, file)
         except json.JSONDecodeError as e:

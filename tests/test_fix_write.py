@@ -305,3 +305,90 @@ def test_owner_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert (f.stat().st_uid, f.stat().st_gid) == (4321, 4322)
     else:
         assert calls == [(4321, 4322)]
+
+
+ODD_CONFIGMAP = """\
+# the team's settings, formatted by hand
+apiVersion:   v1
+kind: ConfigMap
+metadata: { name: settings }
+data:
+  list:    "a,b"     # aligned
+  text: |
+    ---
+    not a separator: indented inside a block scalar
+"""
+
+
+def test_only_the_documents_a_fix_changes_are_rewritten(kai, tmp_path: Path) -> None:
+    """A round trip would respace the ConfigMap ruamel's way; it needs no fix, so it stays byte
+    for byte, separators and their comments included, while the Pod around it is fixed."""
+    f = tmp_path / "mixed.yaml"
+    text = (
+        f"--- # first\n{POD}--- # second\n{ODD_CONFIGMAP}---\n{POD.replace('name: p', 'name: q')}"
+    )
+    f.write_text(text)
+    r = kai("fix", str(f), "--in-place")
+    assert r.code in (0, 1), r.err
+    fixed = f.read_text()
+    assert f"--- # second\n{ODD_CONFIGMAP}---\n" in fixed
+    assert fixed.startswith("--- # first\n")
+    objects = {m.ref.display(): m.obj for m in load_text(fixed, "mixed.yaml")[0]}
+    assert objects["ConfigMap/settings"]["data"]["text"].startswith("---\nnot a separator")
+    for name in ("Pod/p", "Pod/q"):
+        assert objects[name]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("form", ["yaml", "json"])
+def test_a_file_past_the_edit_bound_is_refused_up_front_and_kept(
+    kai, tmp_path: Path, form: str
+) -> None:
+    f = tmp_path / f"many.{form}"
+    pods = [POD.replace("name: p", f"name: p{i}") for i in range(30)]
+    if form == "yaml":
+        text = "".join(f"---\n{pod}" for pod in pods)
+    else:
+        text = json.dumps([yaml.safe_load(pod) for pod in pods], indent=2)
+    f.write_text(text)
+    r = kai("fix", str(f), "--in-place", "--edit-limit", "60")
+    assert r.code == 2
+    (line,) = r.err.strip().splitlines()
+    assert "refused: 30 documents" in line and "--edit-limit" in line and " 60 " in line
+    assert f.read_text() == text
+    r = kai("fix", str(f), "--in-place", "--edit-limit", "2000")
+    assert r.code in (0, 1), r.err
+    assert f.read_text() != text
+
+
+def test_the_edit_bound_is_shared_by_the_files_of_a_run(tmp_path: Path) -> None:
+    from kai.config import Config
+    from kai.errors import InputError
+    from kai.pipeline import rules_for
+    from kai.policy.fixfile import fix_files
+
+    files = []  # a Pod here is 10 nodes (kai.policy.fix._nodes)
+    for i in range(3):
+        files.append(tmp_path / f"p{i}.yaml")
+        files[-1].write_text(POD)
+    assert len(fix_files([str(f) for f in files[:1]], rules_for(Config()), edit_limit=15)) == 1
+    with pytest.raises(InputError, match=r"p1\.yaml: refused"):
+        fix_files([str(f) for f in files], rules_for(Config()), edit_limit=15)
+
+
+def test_later_passes_stop_at_twice_the_bound_and_keep_what_is_fixed() -> None:
+    from kai.errors import InputError
+    from kai.policy.fix import EditBudget
+
+    budget = EditBudget(limit=100)
+    assert budget.spend("f", 1, 90, first=True)
+    assert budget.spend("f", 1, 100, first=False)  # kai's own additions: up to twice
+    assert not budget.spend("f", 1, 20, first=False)
+    assert budget.spent == 190
+    with pytest.raises(InputError, match="refused: 2 documents"):
+        EditBudget(limit=100).spend("f", 2, 101, first=True)
+
+
+def test_the_help_names_the_default_edit_bound(kai) -> None:
+    from kai.policy.fix import MAX_EDIT_NODES
+
+    assert f"{MAX_EDIT_NODES:,}" in " ".join(kai("fix", "--help").out.split())

@@ -8,9 +8,11 @@ asks for root, a privileged container) declines and says why.
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -687,6 +689,18 @@ def _doc_line(doc: Any) -> int | None:
     return lc.line + 1 if lc is not None and lc.line is not None else None
 
 
+_FIXING: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _fixing(engine: Engine) -> Engine:
+    """The fixable rules of `engine`: what each pass evaluates (about half the work of all of
+    them); what remains is evaluated once with all, after the last pass."""
+    part = _FIXING.get(engine)
+    if part is None:
+        part = _FIXING[engine] = engine.restricted(lambda r: r.id in FIXERS)
+    return part
+
+
 def fix_engine(rules: Sequence[Rule], fail_on: Severity | None = None) -> Engine:
     """The engine fix_text evaluates with: every rule when what remains is asked for (the last
     evaluation then says it), else only the fixable ones. Build it once for many files."""
@@ -739,6 +753,37 @@ def _apply(
     return changed
 
 
+@dataclass(slots=True)
+class _Pass:
+    """One evaluation's fixing: what _apply needs besides the documents."""
+
+    report: Any
+    manifests: Sequence[Manifest]
+    namespace: str
+    defaults: dict[str, Any]
+    result: FileFix
+    seen_declines: set[tuple[str, str, str]]
+
+    def apply(self, by_line: dict[int | None, Any], new_docs: list[tuple[Any, str]]) -> bool:
+        return _apply(
+            self.report,
+            by_line,
+            self.manifests,
+            self.namespace,
+            self.defaults,
+            new_docs,
+            self.result,
+            self.seen_declines,
+        )
+
+    def try_apply(self, by_line: dict[int | None, Any]) -> None:
+        """The same fixes on other copies of the documents, recording nothing."""
+        scratch = FileFix(file=self.result.file, original="", fixed="")
+        _apply(
+            self.report, by_line, self.manifests, self.namespace, self.defaults, [], scratch, set()
+        )
+
+
 def _shares_nodes(doc: Any) -> bool:
     """Whether a mapping or list is reached twice in `doc` (a YAML alias), or a mapping merges
     another (`<<: *base`, which ruamel writes back as a reference to the edited base)."""
@@ -788,33 +833,178 @@ def _plain(node: Any) -> Any:
 
 def _keep_aliases(
     docs: list[Any],
+    lines: list[int | None],
     shared: dict[int, Any],
-    report: Any,
-    manifests: Sequence[Manifest],
-    namespace: str,
-    defaults: dict[str, Any],
-    result: FileFix,
+    fixing: _Pass,
 ) -> None:
     """Put each aliased document back as the file wrote it (its anchors kept) when the same fixes
     applied to it mean the same object as the unshared copy; otherwise keep the copy, and say so."""
-    scratch = FileFix(file=result.file, original="", fixed="")
-    originals = {_doc_line(d): d for d in shared.values()}
-    _apply(report, originals, manifests, namespace, defaults, [], scratch, set())
+    fixing.try_apply({lines[i]: d for i, d in shared.items()})
     for i, original in shared.items():
         if _plain(original) == _plain(docs[i]):
             docs[i] = original
         else:
             meta = original.get("metadata")
             name = meta.get("name") if isinstance(meta, dict) else None
-            result.notes.append(
+            fixing.result.notes.append(
                 f"{original.get('kind')}/{name}: YAML aliases written out in full: a fix changes "
                 "a node the document shares between places (an anchor and its aliases), and "
                 "editing it in place would change them all"
             )
 
 
+def _fixable_lines(report: Any, result: FileFix) -> set[int]:
+    """The lines of the documents a fixer may change: a finding already declined (said once)
+    is not a reason to parse its document again."""
+    declined = {(c.rule, c.object) for c in result.declined}
+    return {
+        f.line
+        for f in report.findings
+        if not f.suppressed and f.rule in FIXERS and (f.rule, f.object.display()) not in declined
+    }
+
+
 def _remaining(report: Any, fail_on: Severity) -> list[Finding]:
     return [f for f in report.findings if not f.suppressed and f.severity.rank >= fail_on.rank]
+
+
+MAX_EDIT_NODES = 10_000
+
+
+@dataclass(slots=True)
+class EditBudget:
+    """How much YAML one run of kai fix parses and writes round-trip, in nodes (_nodes). A
+    Deployment is ~25 and costs ruamel ~20 ms to load, fix and dump, its new PDB and
+    NetworkPolicy included (2 cores): the default, ~400 Deployments, is ~10 s. Past it the file is
+    refused with the count, so no input keeps kai fix busy for minutes; the person can raise it
+    (--edit-limit)."""
+
+    limit: int = MAX_EDIT_NODES
+    spent: int = 0
+
+    def spend(self, file: str, documents: int, nodes: int, first: bool) -> bool:
+        """Whether the edit fits. A file's first pass past the limit is refused (nothing was
+        done yet); later passes, which mostly edit what kai added (a PDB's eviction policy), may
+        spend up to twice the limit, and past that are not made (earlier fixes stay)."""
+        if self.spent + nodes > self.limit * (1 if first else 2):
+            if not first:
+                return False
+            raise InputError(
+                f"{file}: refused: {documents:,} document{'s' if documents != 1 else ''} need "
+                f"edits, {nodes:,} units of work (a unit: about a line of YAML), past kai fix's "
+                f"bound of {self.limit:,} per run (about 10 s); fix fewer files at a time or "
+                "split the file, or raise the bound with --edit-limit"
+            )
+        self.spent += nodes
+        return True
+
+
+def _nodes(text: str) -> int:
+    """ruamel's cost of a document, in lines: ~0.7 ms a line, ~0.2 ms a flow item, ~1.5 us a
+    byte of a long scalar (measured on 2 cores)."""
+    return text.count("\n") + text.count(",") // 4 + len(text) // 512 + 1
+
+
+_SEPARATOR = re.compile(r"---(?:[ \t]+#.*|[ \t]*)\r?\n?")
+_MARKER_START = re.compile(r"(?:---|\.\.\.)(?:[ \t\r\n]|$)")
+
+
+def _documents(text: str) -> list[tuple[str, str, int]] | None:
+    """The file split at its `---` lines: (separator line, content, content's first line) per
+    document. A `---` at the start of a line always ends a document (YAML forbids it inside
+    scalars), so the split is exact. None when the file uses what a per-document edit cannot
+    keep: directives (`%YAML`), `...` end markers, or content on a `---` line."""
+    out: list[tuple[str, str, int]] = []
+    separator, first = "", 1
+    content: list[str] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if line.startswith("%"):
+            return None
+        if _MARKER_START.match(line):
+            if not line.startswith("---") or not _SEPARATOR.fullmatch(line):
+                return None
+            out.append((separator, "".join(content), first))
+            separator, content, first = line, [], number + 1
+        else:
+            content.append(line)
+    out.append((separator, "".join(content), first))
+    return out
+
+
+def _stopped(file: str, documents: int) -> str:
+    return (
+        f"{file}: stopped before fixing {documents} more document{'s' if documents != 1 else ''}"
+        " (what earlier fixes added): kai fix's edit bound was reached; run kai fix again on the "
+        "result, or raise --edit-limit"
+    )
+
+
+def _edit(
+    y: Any,
+    text: str,
+    lines: set[int],
+    file: str,
+    budget: EditBudget,
+    fixing: _Pass,
+    first: bool,
+) -> str | None:
+    """One pass of edits: parse the documents holding `lines` round-trip, run the fixers on them
+    (`apply`), and write back only the documents that changed. None when nothing changed."""
+    from ruamel.yaml.error import YAMLError
+
+    chunks = _documents(text)
+    if chunks is None:  # directives or markers: the whole file round-trip, as one stream
+        chunks, whole = [("", text, 1)], True
+    else:
+        whole = False
+    starts = [first for _, _, first in chunks]
+    picked = sorted({max(bisect.bisect_right(starts, line) - 1, 0) for line in lines})
+    if not budget.spend(file, len(picked), sum(_nodes(chunks[j][1]) for j in picked), first):
+        fixing.result.notes.append(_stopped(file, len(picked)))
+        return None
+    docs: list[Any] = []
+    owners: list[int] = []  # the chunk each parsed document came from
+    doc_lines: list[int | None] = []
+    for j in picked:
+        try:
+            parsed = list(y.load_all(chunks[j][1]))
+        except YAMLError as e:
+            raise InputError(f"{file}: cannot edit this YAML: {str(e).splitlines()[0]}") from None
+        offset = chunks[j][2] - 1
+        for d in parsed:
+            docs.append(d)
+            owners.append(j)
+            line = _doc_line(d) if isinstance(d, dict) else None
+            doc_lines.append(line + offset if line is not None else None)
+    # a document whose YAML aliases share a node (`labels: &l` and `matchLabels: *l`) is
+    # fixed as an unshared copy, so a fix to one place cannot change the other
+    shared = {i: d for i, d in enumerate(docs) if isinstance(d, dict) and _shares_nodes(d)}
+    for i, d in shared.items():
+        docs[i] = _unshared(d)
+    before = [_plain(d) for d in docs] if not whole else []
+    new_docs: list[tuple[Any, str]] = []
+    if not fixing.apply({line: d for line, d in zip(doc_lines, docs, strict=True)}, new_docs):
+        return None
+    if shared:
+        _keep_aliases(docs, doc_lines, shared, fixing)
+    for obj, comment in new_docs:
+        obj.yaml_set_start_comment(comment)
+    if whole:
+        out = io.StringIO()
+        y.dump_all(docs + [obj for obj, _ in new_docs], out)
+        return _keep_header(text, out.getvalue())
+    contents = [content for _, content, _ in chunks]
+    for i, d in enumerate(docs):
+        if _plain(d) != before[i]:  # an untouched document keeps its own text
+            out = io.StringIO()
+            y.dump(d, out)
+            contents[owners[i]] = out.getvalue()
+    edited = "".join(sep + content for (sep, _, _), content in zip(chunks, contents, strict=True))
+    if new_docs:
+        out = io.StringIO()
+        y.dump_all([obj for obj, _ in new_docs], out)
+        edited += ("" if edited.endswith("\n") or not edited else "\n") + "---\n" + out.getvalue()
+    return edited
 
 
 def fix_text(
@@ -825,55 +1015,37 @@ def fix_text(
     namespace: str = "default",
     fail_on: Severity | None = None,
     engine: Engine | None = None,
+    budget: EditBudget | None = None,
 ) -> FileFix:
     """Apply every applicable fix to one file's text, repeating until nothing more changes.
 
-    Each pass evaluates first and parses the text round-trip (ruamel) only when a fixable
-    finding exists; with `fail_on`, the findings at or above it that the last evaluation still
-    gives are `remaining`. `engine` (fix_engine) may be shared by many files.
+    Each pass evaluates first, then parses round-trip (ruamel) only the documents a fixable
+    finding names, and writes back only those: the others stay byte for byte. With `fail_on`,
+    the findings at or above it that the last evaluation still gives are `remaining`. `engine`
+    (fix_engine) may be shared by many files; `budget` bounds the round trips of a run.
     """
-    from ruamel.yaml.error import YAMLError
-
     defaults = defaults or {}
+    budget = budget if budget is not None else EditBudget()
     result = FileFix(file=file, original=text, fixed=text)
     if engine is None:
         engine = fix_engine(rules, fail_on)
+    fixing_engine = _fixing(engine)
     current = text
-    evaluated = None
     seen_declines: set[tuple[str, str, str]] = set()
-    for _ in range(MAX_PASSES):
+    y = _yaml(text)
+    for number in range(MAX_PASSES):
         manifests, notes = load_text(current, file)
-        evaluated = current
-        report = engine.evaluate(manifests, notes, default_namespace=namespace)
-        if fail_on is not None:
-            result.remaining = _remaining(report, fail_on)
-        if not any(not f.suppressed and f.rule in FIXERS for f in report.findings):
+        report = fixing_engine.evaluate(manifests, notes, default_namespace=namespace)
+        lines = _fixable_lines(report, result)
+        if not lines:
             break  # nothing to fix: no round-trip parse
-        y = _yaml(current)
-        try:
-            docs = list(y.load_all(current))
-        except YAMLError as e:
-            raise InputError(f"{file}: cannot edit this YAML: {str(e).splitlines()[0]}") from None
-        # a document whose YAML aliases share a node (`labels: &l` and `matchLabels: *l`) is
-        # fixed as an unshared copy, so a fix to one place cannot change the other
-        shared = {i: d for i, d in enumerate(docs) if isinstance(d, dict) and _shares_nodes(d)}
-        for i, d in shared.items():
-            docs[i] = _unshared(d)
-        by_line = {_doc_line(d): d for d in docs if isinstance(d, dict)}
-        new_docs: list[tuple[Any, str]] = []
-        if not _apply(
-            report, by_line, manifests, namespace, defaults, new_docs, result, seen_declines
-        ):
+
+        fixing = _Pass(report, manifests, namespace, defaults, result, seen_declines)
+        edited = _edit(y, current, lines, file, budget, fixing, first=number == 0)
+        if edited is None:
             break
-        if shared:
-            _keep_aliases(docs, shared, report, manifests, namespace, defaults, result)
-        for obj, comment in new_docs:
-            obj.yaml_set_start_comment(comment)
-            docs.append(obj)
-        out = io.StringIO()
-        y.dump_all(docs, out)
-        current = _keep_header(text, out.getvalue())
-    if fail_on is not None and evaluated is not current:  # the passes ran out after a change
+        current = edited
+    if fail_on is not None:  # every rule, once, on the text as written back
         manifests, notes = load_text(current, file)
         result.remaining = _remaining(
             engine.evaluate(manifests, notes, default_namespace=namespace), fail_on
@@ -904,6 +1076,7 @@ def fix_objects(
     namespace: str = "default",
     fail_on: Severity | None = None,
     engine: Engine | None = None,
+    budget: EditBudget | None = None,
 ) -> tuple[list[Any], FileFix]:
     """fix_text for a JSON file's documents (decoded JSON: no comments or layout to keep, so no
     YAML round trip): the documents as fixed (objects a fixer adds at the end) and the changes.
@@ -915,26 +1088,27 @@ def fix_objects(
     if engine is None:
         engine = fix_engine(rules, fail_on)
 
-    def evaluate(plain: list[Any]) -> tuple[list[Manifest], Any]:
+    def evaluate(plain: list[Any], with_engine: Engine) -> tuple[list[Manifest], Any]:
         manifests, notes = [], []
         for i, d in enumerate(plain):
             m, n = split_objects(d, file, i + 1)
             manifests += m
             notes += n
-        report = engine.evaluate(manifests, notes, default_namespace=namespace)
-        if (
-            fail_on is not None
-        ):  # at line 1, as kai.manifests.load_text places a JSON file's objects
-            result.remaining = [replace(f, line=1) for f in _remaining(report, fail_on)]
-        return manifests, report
+        return manifests, with_engine.evaluate(manifests, notes, default_namespace=namespace)
 
+    budget = budget if budget is not None else EditBudget()
     plain, editable = docs, None
     seen_declines: set[tuple[str, str, str]] = set()
-    evaluated = None
-    for _ in range(MAX_PASSES):
-        manifests, report = evaluate(plain)
-        evaluated = plain
-        if not any(not f.suppressed and f.rule in FIXERS for f in report.findings):
+    for number in range(MAX_PASSES):
+        manifests, report = evaluate(plain, _fixing(engine))
+        lines = _fixable_lines(report, result)
+        if not lines:
+            break
+        picked = [plain[line - 1] for line in lines if 0 < line <= len(plain)]
+        # no round trip: ~4 ms a Deployment (~6 nodes by its compact text) against ~25 ms
+        cost = sum(len(json.dumps(d, ensure_ascii=False)) // 64 + 1 for d in picked)
+        if not budget.spend(file, len(picked), cost, first=number == 0):
+            result.notes.append(_stopped(file, len(picked)))
             break
         if editable is None:
             editable = [_editable(d) for d in plain]
@@ -948,8 +1122,9 @@ def fix_objects(
             break
         editable += [obj for obj, _ in new_docs]
         plain = json.loads(json.dumps(editable))  # what the next pass evaluates: plain data
-    if evaluated is not plain:  # the passes ran out after a change
-        evaluate(plain)
+    if fail_on is not None:  # at line 1, as kai.manifests.load_text places a JSON file's objects
+        report = evaluate(plain, engine)[1]
+        result.remaining = [replace(f, line=1) for f in _remaining(report, fail_on)]
     return plain, result
 
 

@@ -26,7 +26,7 @@ from kai.models import Rule, Severity
 
 if TYPE_CHECKING:
     from kai.policy.engine import Engine
-    from kai.policy.fix import FileFix
+    from kai.policy.fix import EditBudget, FileFix
 
 BOM = "\ufeff"
 CHART_MESSAGE = (
@@ -127,20 +127,14 @@ def _restore_markers(text: str, layout: Layout) -> str:
     return text
 
 
-def _looks_json(text: str, file: str) -> bool:
-    return file.endswith(".json") or text.lstrip()[:1] in ("{", "[")
-
-
 def _json_docs(text: str, file: str, layout: Layout) -> list[Any] | None:
-    """A JSON file's documents, its shape and indent kept in `layout` (None: flow-style YAML)."""
-    from kai.manifests import _replace_surrogates
+    """A JSON file's documents, its shape and indent kept in `layout` (None: flow-style YAML).
+    Read as kai review reads it (kai.manifests.json_value): one parse."""
+    from kai.manifests import json_value
 
-    try:
-        data = _replace_surrogates(json.loads(text))  # a lone \uD800 reads as U+FFFD, as in Go
-    except json.JSONDecodeError:
-        return None  # kai.manifests.load_text already said where, for a .json file
-    except RecursionError:
-        raise InputError(f"{file}: refused: JSON nested too deeply") from None
+    data = json_value(text, file)
+    if data is None:
+        return None
     indent = re.search(r"\n([ \t]+)\S", text)
     layout.json_indent = (
         len(indent.group(1)) if indent else (None if "\n" not in text.strip() else 2)
@@ -186,13 +180,14 @@ def fix_one(
     layout: Layout,
     fail_on: Severity | None = None,
     engine: Engine | None = None,
+    budget: EditBudget | None = None,
 ) -> FileFix:
     """Fix one file's text (line endings already known to `layout`), its layout kept.
 
     Parsed round-trip only when a fixable finding exists; `remaining` comes from the fixer's
     own last evaluation of the text as written back (fix_text), not from another pass.
     """
-    from kai.manifests import load_text
+    from kai.manifests import load_text, looks_json
     from kai.policy.fix import fix_engine, fix_objects, fix_text
 
     if engine is None:
@@ -201,17 +196,14 @@ def fix_one(
     original = (BOM if layout.bom else "") + (
         text.replace("\n", layout.newline) if layout.newline != "\n" else text
     )
-    docs = None
-    if _looks_json(text, file):
-        load_text(text, file)  # a malformed .json file: the position in the user's own file
-        docs = _json_docs(text, file, layout)
+    docs = _json_docs(text, file, layout) if looks_json(text, file) else None
     if docs is not None:  # JSON: fixed as data (no comments to keep), written back as JSON
-        docs, result = fix_objects(docs, file, rules, defaults, namespace, fail_on, engine)
+        docs, result = fix_objects(docs, file, rules, defaults, namespace, fail_on, engine, budget)
         fixed = _json_text(docs, layout) if result.changes else text
     else:
         layout.header, body = _split_header(text)
         layout.end_marker, layout.marker_between = _markers(body)
-        result = fix_text(body, file, rules, defaults, namespace, fail_on, engine)
+        result = fix_text(body, file, rules, defaults, namespace, fail_on, engine, budget)
         fixed = text
         if result.changed:
             # a lone \uD800 escape comes back from the round trip as a surrogate no UTF-8 file
@@ -251,13 +243,16 @@ def fix_files(
     defaults: dict[str, Any] | None = None,
     namespace: str = "default",
     fail_on: Severity | None = None,
+    edit_limit: int | None = None,
 ) -> list[FileFix]:
-    """Fix every file (charts refused up front); nothing is written here."""
+    """Fix every file (charts refused up front); nothing is written here. `edit_limit` bounds the
+    YAML round-tripped over all the files (kai.policy.fix.EditBudget)."""
     from kai.manifests import discover, read_file
-    from kai.policy.fix import fix_engine
+    from kai.policy.fix import EditBudget, fix_engine
 
     refuse_charts(paths)
     engine = fix_engine(rules, fail_on)  # once for all files
+    budget = EditBudget() if edit_limit is None else EditBudget(limit=edit_limit)
     results = []
     for f in discover(paths):
         if f == "-":
@@ -265,7 +260,9 @@ def fix_files(
         else:
             text = read_file(Path(f))
             layout = _peek_layout(Path(f))
-        results.append(fix_one(text, f, rules, defaults or {}, namespace, layout, fail_on, engine))
+        results.append(
+            fix_one(text, f, rules, defaults or {}, namespace, layout, fail_on, engine, budget)
+        )
     return results
 
 
