@@ -1013,8 +1013,8 @@ def fix(
         typer.Option(
             "--edit-limit",
             min=1,
-            help="The most one run edits, in units of about a line of YAML; past it kai fix "
-            "refuses with the count (the default, 10,000, keeps a run near 10 s).",
+            help="The most kai fix edits in one file, in units of about a line of YAML; past "
+            "it the file is refused with the count (the default, 10,000, is near 10 s).",
         ),
     ] = None,
     policies: PoliciesOpt = None,

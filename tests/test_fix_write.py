@@ -360,7 +360,8 @@ def test_a_file_past_the_edit_bound_is_refused_up_front_and_kept(
     assert f.read_text() != text
 
 
-def test_the_edit_bound_is_shared_by_the_files_of_a_run(tmp_path: Path) -> None:
+def test_each_file_has_its_own_edit_bound(tmp_path: Path) -> None:
+    """A big folder takes as long as its files; only a file too big to edit is refused."""
     from kai.config import Config
     from kai.errors import InputError
     from kai.pipeline import rules_for
@@ -370,8 +371,10 @@ def test_the_edit_bound_is_shared_by_the_files_of_a_run(tmp_path: Path) -> None:
     for i in range(3):
         files.append(tmp_path / f"p{i}.yaml")
         files[-1].write_text(POD)
-    assert len(fix_files([str(f) for f in files[:1]], rules_for(Config()), edit_limit=15)) == 1
-    with pytest.raises(InputError, match=r"p1\.yaml: refused"):
+    fixed = fix_files([str(f) for f in files], rules_for(Config()), edit_limit=15)
+    assert [r.changed for r in fixed] == [True, True, True]
+    (tmp_path / "p1.yaml").write_text(POD + "---\n" + POD.replace("name: p", "name: q"))
+    with pytest.raises(InputError, match=r"p1\.yaml: refused: 2 documents"):
         fix_files([str(f) for f in files], rules_for(Config()), edit_limit=15)
 
 

@@ -873,7 +873,7 @@ MAX_EDIT_NODES = 10_000
 
 @dataclass(slots=True)
 class EditBudget:
-    """How much YAML one run of kai fix parses and writes round-trip, in nodes (_nodes). A
+    """How much YAML kai fix parses and writes round-trip in one file, in nodes (_nodes). A
     Deployment is ~25 and costs ruamel ~20 ms to load, fix and dump, its new PDB and
     NetworkPolicy included (2 cores): the default, ~400 Deployments, is ~10 s. Past it the file is
     refused with the count, so no input keeps kai fix busy for minutes; the person can raise it
@@ -892,8 +892,8 @@ class EditBudget:
             raise InputError(
                 f"{file}: refused: {documents:,} document{'s' if documents != 1 else ''} need "
                 f"edits, {nodes:,} units of work (a unit: about a line of YAML), past kai fix's "
-                f"bound of {self.limit:,} per run (about 10 s); fix fewer files at a time or "
-                "split the file, or raise the bound with --edit-limit"
+                f"bound of {self.limit:,} per file (about 10 s); split the file, or raise the "
+                "bound with --edit-limit"
             )
         self.spent += nodes
         return True

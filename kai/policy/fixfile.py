@@ -246,13 +246,13 @@ def fix_files(
     edit_limit: int | None = None,
 ) -> list[FileFix]:
     """Fix every file (charts refused up front); nothing is written here. `edit_limit` bounds the
-    YAML round-tripped over all the files (kai.policy.fix.EditBudget)."""
+    YAML round-tripped in each file (kai.policy.fix.EditBudget): a big file is refused, a big
+    folder takes as long as its files."""
     from kai.manifests import discover, read_file
     from kai.policy.fix import EditBudget, fix_engine
 
     refuse_charts(paths)
     engine = fix_engine(rules, fail_on)  # once for all files
-    budget = EditBudget() if edit_limit is None else EditBudget(limit=edit_limit)
     results = []
     for f in discover(paths):
         if f == "-":
@@ -260,6 +260,7 @@ def fix_files(
         else:
             text = read_file(Path(f))
             layout = _peek_layout(Path(f))
+        budget = EditBudget() if edit_limit is None else EditBudget(limit=edit_limit)
         results.append(
             fix_one(text, f, rules, defaults or {}, namespace, layout, fail_on, engine, budget)
         )
