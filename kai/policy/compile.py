@@ -5,12 +5,15 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kai.errors import PolicyError
 from kai.models import CelCheck, Manifest, Rule
 from kai.policy import workload
 from kai.policy.context import CheckFn, Context, Hit
+
+if TYPE_CHECKING:
+    from kai.policy import cel
 
 InterpretFn = Callable[[Any, Manifest, Context], Iterator[Hit]]
 # What a rule reports when it cannot evaluate an object: kai fails closed, never a silent pass.
@@ -116,7 +119,8 @@ def _with_one_container(
     return root
 
 
-def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, FailFn]:
+def _cel_program(rule: Rule, check: CelCheck) -> cel.Program:
+    """Compile the rule's CEL, wrapped for its scope; a bad scope or CEL names the rule file."""
     from kai.policy import cel
 
     if check.scope not in ("object", "pod", "container"):
@@ -124,15 +128,31 @@ def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, 
             f"{rule.source}: cel.scope must be object, pod or container, not {check.scope!r}"
         )
     fields = tuple(check.containers)
-    scope = check.scope
     try:
-        program = cel.Program(cel.wrap(check.expression, scope, fields, check.variables))
+        return cel.Program(cel.wrap(check.expression, check.scope, fields, check.variables))
     except cel.CelError as e:
         raise PolicyError(f"{rule.source}: rule {rule.id}: CEL does not compile: {e}") from None
-    message = check.message or rule.title
-    _check_message(rule, message)
 
-    def fmt(m: Manifest, container: dict[str, Any] | None = None, field: str = "") -> str:
+
+@dataclass(frozen=True, slots=True)
+class _CelRule:
+    """A compiled CEL rule: how it runs on an object, reads the result, and fails closed.
+
+    `scope` is "object", "pod" or "container"; a container rule's program returns one boolean
+    per container in `fields` (every container field when empty), in the order
+    `Context.containers` lists them. `message` is the rule's message template.
+    """
+
+    rule: Rule
+    program: cel.Program
+    scope: str
+    fields: tuple[str, ...]
+    message: str
+
+    def message_for(
+        self, m: Manifest, container: dict[str, Any] | None = None, field: str = ""
+    ) -> str:
+        """The rule's message for `m` (and one of its containers), placeholders filled in."""
         values = _Fields(
             kind=m.ref.kind,
             name=m.ref.name,
@@ -145,11 +165,14 @@ def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, 
                 field=field,
                 image=str(container.get("image", "")),
             )
-        return message.format_map(values)
+        return self.message.format_map(values)
 
-    def interpret(result: Any, m: Manifest, ctx: Context) -> Iterator[Hit]:
-        if scope == "container":
-            containers = ctx.containers(m, fields)
+    def interpret(self, result: Any, m: Manifest, ctx: Context) -> Iterator[Hit]:
+        """The hits a program result means: one per failing container, or one for the object."""
+        from kai.policy import cel
+
+        if self.scope == "container":
+            containers = ctx.containers(m, self.fields)
             if containers is None:
                 return
             path = ctx.pod(m)[1]  # type: ignore[index]  # containers exist: so does the pod
@@ -157,52 +180,67 @@ def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, 
                 raise cel.CelError("containers are malformed")
             for ok, (field, i, c) in zip(result, containers, strict=True):
                 if ok is not True:
-                    yield Hit(fmt(m, c, field), f"{path}.{field}[{i}]")
+                    yield Hit(self.message_for(m, c, field), f"{path}.{field}[{i}]")
         elif result is not True:
-            found = ctx.pod(m) if scope == "pod" else None
-            yield Hit(fmt(m), found[1] if found else None)
+            found = ctx.pod(m) if self.scope == "pod" else None
+            yield Hit(self.message_for(m), found[1] if found else None)
 
-    def run(m: Manifest, ctx: Context) -> Iterator[Hit]:
-        return interpret(program.evaluate(ctx.cel_activation(m)), m, ctx)
+    def run(self, m: Manifest, ctx: Context) -> Iterator[Hit]:
+        """Evaluate the rule on one object on its own (the engine usually batches rules)."""
+        return self.interpret(self.program.evaluate(ctx.cel_activation(m)), m, ctx)
 
-    def fail_closed(m: Manifest, ctx: Context, err: Exception) -> list[Hit]:
+    def fail_closed(self, m: Manifest, ctx: Context, err: Exception) -> list[Hit]:
         """The rule failed on this object: a container rule re-checks each container alone, so
         one malformed container neither hides nor is hidden by its siblings; every container
         (or object) that still cannot be evaluated counts as failing."""
-        found = ctx.pod(m) if scope == "container" else None
+        found = ctx.pod(m) if self.scope == "container" else None
         if found is None:
-            return [unevaluable(rule, m, err, f"{m.ref.display()} for {rule.id}")]
+            return [self._unevaluable(m, err)]
         pod_spec, path = found
         hits: list[Hit] = []
-        raw_fields = fields or workload.CONTAINER_FIELDS
+        raw_fields = self.fields or workload.CONTAINER_FIELDS
         for field in raw_fields:
             items = pod_spec.get(field)
             for i, c in enumerate(items if isinstance(items, list) else []):
-                where = f"{path}.{field}[{i}]"
-                name = c.get("name", "?") if isinstance(c, dict) else "?"
-                if not isinstance(c, dict):
-                    hits.append(
-                        Hit(
-                            f"{field}[{i}] of {m.ref.display()} is not a container object: "
-                            f"{rule.id} treats it as failing",
-                            where,
-                        )
-                    )
-                    continue
-                one = _with_one_container(m.obj, path, field, c, raw_fields)
-                try:
-                    result = program.evaluate(cel.activation(one))
-                    ok = isinstance(result, list) and len(result) == 1 and result[0] is True
-                    if not ok:
-                        hits.append(Hit(fmt(m, c, field), where))
-                except Exception as e:
-                    hits.append(
-                        Hit(
-                            f"container {name!s} could not be checked by {rule.id} "
-                            f"({error_text(e)}): treated as failing",
-                            where,
-                        )
-                    )
-        return hits or [unevaluable(rule, m, err, f"{m.ref.display()} for {rule.id}")]
+                hit = self._check_alone(m, path, field, i, c, raw_fields)
+                if hit is not None:
+                    hits.append(hit)
+        return hits or [self._unevaluable(m, err)]
 
-    return run, program.source, interpret, fail_closed
+    def _check_alone(
+        self, m: Manifest, path: str, field: str, i: int, c: Any, raw_fields: tuple[str, ...]
+    ) -> Hit | None:
+        """Re-check container `field[i]` of `m` (pod spec at `path`) as the only container: its
+        hit if it fails, cannot be evaluated or is not a container object, else None."""
+        from kai.policy import cel
+
+        where = f"{path}.{field}[{i}]"
+        if not isinstance(c, dict):
+            return Hit(
+                f"{field}[{i}] of {m.ref.display()} is not a container object: "
+                f"{self.rule.id} treats it as failing",
+                where,
+            )
+        one = _with_one_container(m.obj, path, field, c, raw_fields)
+        try:
+            result = self.program.evaluate(cel.activation(one))
+            ok = isinstance(result, list) and len(result) == 1 and result[0] is True
+            return None if ok else Hit(self.message_for(m, c, field), where)
+        except Exception as e:
+            return Hit(
+                f"container {c.get('name', '?')!s} could not be checked by {self.rule.id} "
+                f"({error_text(e)}): treated as failing",
+                where,
+            )
+
+    def _unevaluable(self, m: Manifest, err: Exception) -> Hit:
+        return unevaluable(self.rule, m, err, f"{m.ref.display()} for {self.rule.id}")
+
+
+def _cel_check(rule: Rule, check: CelCheck) -> tuple[CheckFn, str, InterpretFn, FailFn]:
+    """Compile a CEL rule into its run, full CEL source, result reader and fail-closed check."""
+    program = _cel_program(rule, check)
+    message = check.message or rule.title
+    _check_message(rule, message)
+    compiled = _CelRule(rule, program, check.scope, tuple(check.containers), message)
+    return compiled.run, program.source, compiled.interpret, compiled.fail_closed
