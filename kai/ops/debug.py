@@ -358,21 +358,17 @@ _BUILTIN = {
 }
 
 
-def diagnose(
-    llm: LLM,
-    target: str,
-    investigator: Investigator,
-    persona: str,
-    max_steps: int = 8,
-    progress: Callable[[Step], None] | None = None,
-) -> Diagnosis:
-    """Investigate `target` with at most `max_steps` tool calls; the model's diagnosis."""
+def _opening_messages(
+    target: str, investigator: Investigator, persona: str, max_steps: int
+) -> list[dict[str, Any]]:
+    """The debug prompt for `target`; with an anonymizer, the target and namespace it names are
+    the anonymized ones (the model never sees the real names)."""
     anon = investigator.anonymizer
     shown_target = anon.hide(target) if anon else target
     shown_ns = investigator.namespace or "(the context's default)"
     if anon and investigator.namespace:
         shown_ns = anon.learn(investigator.namespace, "namespace")
-    messages: list[dict[str, Any]] = [
+    return [
         {**m}
         for m in render(
             "debug",
@@ -382,68 +378,134 @@ def diagnose(
             max_steps=str(max_steps),
         )
     ]
-    used = 0
-    known = {str(t["name"]) for t in TOOL_SPECS}
-    results: list[str] = []  # what the tools returned, to check the evidence against
-    stopped = "the model answered"
-    completion: Completion | None = None
-    for _ in range(max_steps + 1):
-        final = used >= max_steps
-        completion = llm.complete(messages, tools=Tools(TOOL_SPECS, "none" if final else "auto"))
+
+
+def _assistant_turn(completion: Completion) -> dict[str, Any]:
+    """The model's turn as a chat message, with the tool calls it asked for."""
+    return {
+        "role": "assistant",
+        "content": completion.text or None,
+        "tool_calls": [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for c in completion.tool_calls
+        ],
+    }
+
+
+@dataclass
+class _Investigation:
+    """One diagnosis conversation in progress: the messages so far, how many of the
+    `max_steps` tool calls are used, what the tools returned (to check the evidence against)
+    and why the loop ended."""
+
+    investigator: Investigator
+    max_steps: int
+    progress: Callable[[Step], None] | None
+    messages: list[dict[str, Any]]
+    used: int = 0
+    results: list[str] = field(default_factory=list)
+    stopped: str = "the model answered"
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.used >= self.max_steps
+
+    def ask(self, llm: LLM) -> tuple[Completion, bool]:
+        """The model's next turn, and whether its tool calls were written as JSON in its text.
+
+        Once the budget is spent the model may not call tools (and calls in its text are not
+        read): its answer is the diagnosis.
+        """
+        final = self.budget_spent
+        completion = llm.complete(
+            self.messages, tools=Tools(TOOL_SPECS, "none" if final else "auto")
+        )
         from_text = False
         if not completion.tool_calls and not final:
+            known = {str(t["name"]) for t in TOOL_SPECS}
             completion.tool_calls = text_tool_calls(completion.text, known)
             from_text = bool(completion.tool_calls)
-        if not completion.tool_calls or final:
-            if final and completion.tool_calls:
-                stopped = f"the step budget ({max_steps}) ran out"
-            break
-        messages.append(
-            {
-                "role": "assistant",
-                "content": completion.text or None,
-                "tool_calls": [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
-                    }
-                    for c in completion.tool_calls
-                ],
-            }
-        )
-        for call in completion.tool_calls:
-            if used >= max_steps:
-                result = f"error: not run, the budget of {max_steps} tool calls is used up"
+        return completion, from_text
+
+    def run_calls(self, calls: Sequence[ToolCall], from_text: bool) -> None:
+        """Run each call while the budget lasts (a call past it is answered with an error, not
+        run), reply with its result, and tell the model to answer once the budget is used."""
+        for call in calls:
+            if self.budget_spent:
+                result = f"error: not run, the budget of {self.max_steps} tool calls is used up"
             else:
-                used += 1
-                result = investigator.run(call)
-                results.append(result)
-                if from_text:
-                    step = investigator.steps[-1]
-                    how = "written as JSON in the answer's text"
-                    step.note = f"{step.note}; {how}" if step.note else how
-                if progress:
-                    progress(investigator.steps[-1])
-            messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        if used >= max_steps:
-            messages.append(
+                result = self._run(call, from_text)
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        if self.budget_spent:
+            self.messages.append(
                 {
                     "role": "user",
                     "content": "The tool budget is used up. Answer now with the JSON object.",
                 }
             )
-            stopped = f"the step budget ({max_steps}) was used"
-    assert completion is not None
-    text = anon.reveal(completion.text) if anon else completion.text
+            self.stopped = f"the step budget ({self.max_steps}) was used"
+
+    def _run(self, call: ToolCall, from_text: bool) -> str:
+        """Run one call through the investigator, noting a call recovered from the text."""
+        self.used += 1
+        result = self.investigator.run(call)
+        self.results.append(result)
+        if from_text:
+            step = self.investigator.steps[-1]
+            how = "written as JSON in the answer's text"
+            step.note = f"{step.note}; {how}" if step.note else how
+        if self.progress:
+            self.progress(self.investigator.steps[-1])
+        return result
+
+
+def _read_diagnosis(llm: LLM, answer: Completion, investigation: _Investigation) -> Diagnosis:
+    """The model's final answer as a Diagnosis, in real names again, with its evidence checked
+    against what the tools returned and the run's steps, model usage and stop reason."""
+    anon = investigation.investigator.anonymizer
+    results = investigation.results
+    text = anon.reveal(answer.text) if anon else answer.text
     try:
         d = parse_diagnosis(text)
     except PlanError as e:
         raise ModelError(f"the model's diagnosis could not be read: {e}") from None
     if anon and d.fix:
         d.fix = Command([anon.reveal(a) for a in d.fix.argv], d.fix.purpose)
-    d.steps = investigator.steps
+    d.steps = investigation.investigator.steps
     check_evidence(d, [anon.reveal(r) for r in results] if anon else results)
     d.model_calls, d.prompt_tokens, d.cost_usd = llm.calls, llm.prompt_tokens, llm.cost_usd
-    d.stopped_because = stopped
+    d.stopped_because = investigation.stopped
     return d
+
+
+def diagnose(
+    llm: LLM,
+    target: str,
+    investigator: Investigator,
+    persona: str,
+    max_steps: int = 8,
+    progress: Callable[[Step], None] | None = None,
+) -> Diagnosis:
+    """Investigate `target` with at most `max_steps` tool calls; the model's diagnosis.
+
+    Each round the model either calls tools (kai runs them and replies with their output) or
+    answers; after the budget is spent it gets one last turn without tools.
+    """
+    messages = _opening_messages(target, investigator, persona, max_steps)
+    investigation = _Investigation(investigator, max_steps, progress, messages)
+    completion: Completion | None = None
+    for _ in range(max_steps + 1):
+        final = investigation.budget_spent
+        completion, from_text = investigation.ask(llm)
+        if not completion.tool_calls or final:
+            if final and completion.tool_calls:
+                investigation.stopped = f"the step budget ({max_steps}) ran out"
+            break
+        messages.append(_assistant_turn(completion))
+        investigation.run_calls(completion.tool_calls, from_text)
+    assert completion is not None
+    return _read_diagnosis(llm, completion, investigation)
