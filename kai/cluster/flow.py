@@ -14,6 +14,7 @@ from kai.cluster.client import Cluster
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kai.cluster.stages import DryRun
     from kai.models import Report, Severity
 
 
@@ -36,18 +37,41 @@ def apply_flow(
 ) -> int:
     """Review against the live namespace, dry-run on the server, diff, confirm, apply, watch: an exit code.
 
-    `confirm` asks the person (a yes/no question; False when cancelled)."""
-    from rich.markup import escape
+    `confirm` asks the person (a yes/no question; False when cancelled). Each stage below either
+    lets the flow go on (None) or ends it with an exit code; nothing is written to the cluster
+    before the person (or --yes) confirms."""
+    cluster = Cluster(kubeconfig, context, namespace)
+    stopped = _review_against_live(
+        console, cluster, manifests, notes, rules, threshold, ignore_findings
+    )
+    if stopped is not None:
+        return stopped
+    plan = _server_dry_run(console, cluster, manifests, force_conflicts)
+    stopped = _check_dry_run(console, plan, rules, threshold, ignore_findings)
+    if stopped is None:
+        stopped = _confirm_changes(console, confirm, plan, yes)
+    if stopped is not None:
+        return stopped
+    return _apply_and_watch(console, cluster, plan, force_conflicts, timeout, no_watch, rollback)
 
+
+def _review_against_live(
+    console: Console,
+    cluster: Cluster,
+    manifests: list[Any],
+    notes: list[Any],
+    rules: list[Any],
+    threshold: Severity,
+    ignore_findings: bool,
+) -> int | None:
+    """Stage 1: kai's rules (with the live namespace as context) and the schemas, printed when
+    anything is found; ExitCode.FINDINGS when they reach `threshold` and are not ignored."""
     from kai import render
-    from kai.cluster import rollout
-    from kai.cluster.stages import admission_findings, dry_run, live_context, mark_unknown
-    from kai.cluster.stages import apply as run_apply
+    from kai.cluster.stages import live_context, mark_unknown
     from kai.errors import ExitCode
     from kai.pipeline import SchemaOptions, evaluate
     from kai.pipeline import validate as schema_validate
 
-    cluster = Cluster(kubeconfig, context, namespace)
     live = live_context(cluster, manifests)
     report = evaluate(manifests, rules, notes, cluster.namespace, live.existing)
     report = mark_unknown(report, rules, live.unreadable, cluster.namespace)
@@ -62,6 +86,19 @@ def apply_flow(
             "nothing applied: fix the findings above (kai fix), or pass --ignore-findings"
         )
         return ExitCode.FINDINGS
+    return None
+
+
+def _server_dry_run(
+    console: Console, cluster: Cluster, manifests: list[Any], force_conflicts: bool
+) -> DryRun:
+    """Stage 2: name the context, server and namespaces, then dry-run every object on the
+    server (nothing is written) and print the diff."""
+    from rich.markup import escape
+
+    from kai import render
+    from kai.cluster.stages import dry_run
+
     console.print(
         f"[dim]context {escape(cluster.context)} · server {escape(cluster.server)} · "
         f"{escape(render.target_namespaces(manifests, cluster.namespace))}[/]"
@@ -69,6 +106,19 @@ def apply_flow(
     with console.status("server-side dry run...", spinner="dots"):
         plan = dry_run(cluster, manifests, force_conflicts)
     render.print_dry_run(console, plan)
+    return plan
+
+
+def _check_dry_run(
+    console: Console, plan: DryRun, rules: list[Any], threshold: Severity, ignore_findings: bool
+) -> int | None:
+    """Stage 3: ExitCode.CLUSTER when the server refused the dry run; the admission warnings it
+    returned as findings, and ExitCode.FINDINGS when they reach `threshold` and are not
+    ignored."""
+    from kai import render
+    from kai.cluster.stages import admission_findings
+    from kai.errors import ExitCode
+
     if not plan.ok:
         return ExitCode.CLUSTER
     server = admission_findings(plan, rules)
@@ -79,6 +129,17 @@ def apply_flow(
                 "nothing applied: the server's warnings reach --fail-on; fix them or pass --ignore-findings"
             )
             return ExitCode.FINDINGS
+    return None
+
+
+def _confirm_changes(
+    console: Console, confirm: Callable[[str], bool], plan: DryRun, yes: bool
+) -> int | None:
+    """Stage 4: 0 when there is nothing to create or update; else the person confirms the
+    counts (unless --yes). Without a terminal to ask on, ExitCode.USAGE; a no,
+    ExitCode.CANCELLED."""
+    from kai.errors import ExitCode
+
     counts = plan.counts()
     if counts["create"] + counts["update"] == 0:
         console.print("nothing to apply: the cluster already matches")
@@ -90,6 +151,26 @@ def apply_flow(
         if not confirm(f"apply {counts['create']} creations and {counts['update']} updates?"):
             console.print("nothing applied")
             return ExitCode.CANCELLED
+    return None
+
+
+def _apply_and_watch(
+    console: Console,
+    cluster: Cluster,
+    plan: DryRun,
+    force_conflicts: bool,
+    timeout: float,
+    no_watch: bool,
+    rollback: bool,
+) -> int:
+    """Stage 5: apply the dry-run plan, then (unless --no-watch) watch what was applied roll
+    out for up to `timeout` seconds, rolling back a failed rollout when asked; ExitCode.CLUSTER
+    when an apply or a rollout fails, else 0."""
+    from kai import render
+    from kai.cluster import rollout
+    from kai.cluster.stages import apply as run_apply
+    from kai.errors import ExitCode
+
     done = run_apply(cluster, plan, force_conflicts)
     render.print_applied(console, done)
     if done.failed:
