@@ -101,7 +101,11 @@ def test_replay_matches_every_request(
     assert kubectl.calls() == []  # nothing ran: generate without --apply, run in suggest-only
     summary = re.search(r"(\d+) model calls?, (\d+) prompt \+ (\d+) completion tokens", r.out)
     if data["metadata"]["argv"][0] == "generate" and r.code in (0, 1):
-        answered = [json.loads(x["response"]["body"]["string"]) for x in data["interactions"]]
+        answered = [  # the chat completions (GET /props reads the server's context size)
+            json.loads(x["response"]["body"]["string"])
+            for x in data["interactions"]
+            if x["request"]["method"] == "POST"
+        ]
         usage = [a["usage"] for a in answered]
         assert summary, r.out
         assert tuple(map(int, summary.groups())) == (
