@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kai.manifests import load_text
-from kai.models import CelCheck, Rule, Severity
+from kai.models import CelCheck, Finding, Rule, Severity
 from kai.policy.catalog import load_rules, select
 from kai.policy.engine import Engine
 
@@ -180,3 +180,21 @@ def test_batched_evaluation_isolates_a_failing_rule() -> None:
     ]
     assert "could not be checked" in report.findings[0].message
     assert [n.message.split(" could")[0] for n in report.notes] == ["rule T-BAD"]
+
+
+def test_findings_of_a_report_share_equal_messages_and_paths() -> None:
+    """50,000 objects give ~160,000 findings but ~55,000 distinct messages: one string each
+    (issue 17's memory bound at 50k), and a new report does not keep the last one's."""
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n    - {{name: c, image: nginx:1.27}}\n"
+    text = "---\n".join(pod.format(name=n) for n in ("a", "b"))
+    manifests, notes = load_text(text, "x.yaml")
+    report = Engine(load_rules()).evaluate(manifests, notes)
+    by_object: dict[str, dict[tuple[str, str | None], Finding]] = {}
+    for f in report.findings:
+        by_object.setdefault(f.object.name, {})[(f.rule, f.path)] = f
+    a, b = by_object["a"], by_object["b"]
+    shared = [k for k in a if k in b and a[k].message == b[k].message]
+    assert len(shared) > 5
+    for key in shared:
+        assert a[key].message is b[key].message
+        assert a[key].path is b[key].path
