@@ -466,21 +466,25 @@ def _tcp_probe(port: Any, period: int, failures: int) -> Any:
     return probe
 
 
-@fixer("KAI-PRB-001")
-def _readiness(t: Target) -> str:
+def _add_probe(t: Target, field: str, kind: str, period: int, failures: int) -> str:
     container = t.at(t.finding.path)
     port = _first_port(container)
-    container["readinessProbe"] = _tcp_probe(port, 10, 3)
-    return f"container {container.get('name')}: TCP readiness probe on {port} (an HTTP health endpoint is better)"
+    container[field] = _tcp_probe(port, period, failures)
+    return (
+        f"container {container.get('name')}: TCP {kind} probe on {port} (an HTTP health endpoint "
+        "is better)"
+    )
+
+
+@fixer("KAI-PRB-001")
+def _readiness(t: Target) -> str:
+    return _add_probe(t, "readinessProbe", "readiness", 10, 3)
 
 
 @fixer("KAI-PRB-002")
 def _liveness(t: Target) -> str:
-    container = t.at(t.finding.path)
-    port = _first_port(container)
     # More tolerant than readiness, so a busy pod is taken out of service before it is restarted.
-    container["livenessProbe"] = _tcp_probe(port, 20, 6)
-    return f"container {container.get('name')}: TCP liveness probe on {port} (an HTTP health endpoint is better)"
+    return _add_probe(t, "livenessProbe", "liveness", 20, 6)
 
 
 # ---------- labels ----------
