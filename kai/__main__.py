@@ -1,7 +1,8 @@
 """kai's launcher: `python -m kai` and the `kai` / `kubectl-kai` scripts.
 
 `kai --help` is answered from the text the full CLI rendered last time, when it is still current
-(kai/startup.py); every other run, and a help text not cached yet, goes to kai.cli.main.
+(kai/startup.py); a plain `kai review` or `kai validate` of files runs without typer (kai/direct.py);
+every other run, and a help text not cached yet, goes to kai.cli.main.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def main() -> None:
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
+    from kai import direct
+
+    if (call := direct.parse(sys.argv[1:])) is not None:
+        direct.run(call)
     from kai.cli import main as cli_main
 
     cli_main()
