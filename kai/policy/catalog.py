@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -88,9 +89,17 @@ def _from_cache(d: dict[str, Any]) -> Rule:
 
 def _fingerprint(files: list[Path]) -> str:
     h = hashlib.sha256(__version__.encode())
+    folders: dict[str, str] = {}  # each folder resolved once, not once per file in it
     for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        st = f.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            where, st = str(f.resolve()), f.stat()
+        else:  # f.resolve() is its folder's, resolved, and its name
+            folder = os.path.dirname(f)
+            if folder not in folders:
+                folders[folder] = os.path.realpath(folder)
+            where = os.path.join(folders[folder], f.name)
+        h.update(f"{where}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]
 
 
@@ -167,5 +176,5 @@ def select(
             on = True
         if exact(r, disable_set):
             on = False
-        out.append(replace(r, enabled=on))
+        out.append(r if on == r.enabled else replace(r, enabled=on))
     return out
