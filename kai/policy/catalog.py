@@ -7,7 +7,6 @@ reads one small file and never imports pydantic.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kai import __version__
+from kai.digest import sha256
 from kai.errors import PolicyError
 from kai.models import CelCheck, References, Rule, RuleMatch, Severity
 from kai.resources import data_dir
@@ -88,7 +88,7 @@ def _from_cache(d: dict[str, Any]) -> Rule:
 
 
 def _fingerprint(files: list[Path]) -> str:
-    h = hashlib.sha256(__version__.encode())
+    h = sha256(__version__.encode())
     folders: dict[str, str] = {}  # each folder resolved once, not once per file in it
     for f in files:
         st = f.lstat()

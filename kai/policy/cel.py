@@ -8,7 +8,6 @@ so the same text exports unchanged to a ValidatingAdmissionPolicy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from functools import cache
@@ -17,6 +16,8 @@ from typing import Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
+
+from kai.digest import sha256
 
 # Where the PodSpec lives, by kind: the same text is used in exported policies.
 POD_SPEC_EXPR = (
@@ -106,9 +107,7 @@ class Program:
         self._expr: Any = None
         directory = _cache_dir()
         self._cached = (
-            directory / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.bin"
-            if directory
-            else None
+            directory / f"{sha256(source.encode()).hexdigest()[:32]}.bin" if directory else None
         )
         if self._cached is not None and self._cached.is_file():
             return
