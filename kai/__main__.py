@@ -31,7 +31,7 @@ def main() -> None:
     from kai import direct
 
     if (call := direct.parse(sys.argv[1:])) is not None:
-        direct.run(call)
+        direct.finish(call)
     from kai.cli import main as cli_main
 
     cli_main()

@@ -282,15 +282,11 @@ def test_a_plain_review_loads_neither_typer_nor_the_heavy_modules(
     run_env: dict[str, str], tmp_path: Path
 ) -> None:
     """What a one-file review of a plain YAML file imports, dispatched as the launcher does."""
-    script = (
-        "import sys, runpy\n"
+    script = (  # (an atexit callback: the launcher then exits as Python does, and it runs)
+        "import atexit, runpy, sys\n"
         "sys.argv = ['kai', 'review', '-o', 'json', sys.argv[1]]\n"
-        "try:\n"
-        "    runpy.run_module('kai', run_name='__main__')\n"
-        "except SystemExit as e:\n"
-        "    code = e.code\n"
-        "sys.stdout.flush()\n"
-        "sys.stderr.write('\\n'.join(['EXIT %s' % code, *sorted(sys.modules)]))\n"
+        "atexit.register(lambda: sys.stderr.write('\\n'.join(['AT EXIT', *sorted(sys.modules)])))\n"
+        "runpy.run_module('kai', run_name='__main__')\n"
     )
     env = {**run_env, "PYTHONPATH": str(ROOT)}
     for _ in range(2):  # the first run fills the rule cache (with pydantic and PyYAML)
@@ -302,9 +298,42 @@ def test_a_plain_review_loads_neither_typer_nor_the_heavy_modules(
             cwd=tmp_path,
         )
     lines = p.stderr.splitlines()
-    assert lines[0] == "EXIT 1" and json.loads(p.stdout)["findings"]  # it did review
+    assert p.returncode == 1 and lines[0] == "AT EXIT" and json.loads(p.stdout)["findings"]
     loaded = set(lines[1:])
     assert {"kai.direct", "kai.cliparts", "kai.pipeline", "jsonschema_rs"} <= loaded
     unneeded = ("typer", "click", "kai.cli", "kai.helm", "yaml", "ruamel", "rich", "pydantic")
     assert not {m for m in loaded if m.split(".")[0] in unneeded or m in unneeded}
     assert not {m for m in loaded if any(m.startswith(u + ".") for u in unneeded)}
+
+
+def test_the_launcher_exits_without_teardown_only_when_nothing_runs_at_exit(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    """direct.finish skips the interpreter's teardown; an atexit callback or a second thread
+    (coverage's, a temporary folder's) gets Python's own exit, with the same status and output."""
+    launch = "import runpy, sys; sys.argv = ['kai', *sys.argv[1:]]; "
+    setups = {
+        "plain": "",
+        "atexit": "import atexit; atexit.register(lambda: print('at exit ran', file=sys.stderr)); ",
+        "thread": "import threading, time; threading.Thread(target=time.sleep, args=(0.2,)).start(); ",
+    }
+    env = {**run_env, "PYTHONPATH": str(ROOT)}
+    for args in (["review", "-o", "json", DEPLOYMENT], ["review", "nothing-here.yaml"]):
+        runs = {}
+        for name, setup in setups.items():
+            p = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    setup + launch + "runpy.run_module('kai', run_name='__main__')",
+                    *args,
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+            )
+            runs[name] = (p.returncode, p.stdout, p.stderr.replace("at exit ran\n", ""))
+            assert ("at exit ran" in p.stderr) == (name == "atexit")
+        assert runs["plain"] == runs["atexit"] == runs["thread"], args
+        assert runs["plain"][0] == (1 if "-o" in args else 2)
