@@ -377,3 +377,14 @@ def session_with(server_args: dict[str, Any], name: str, **arguments: Any) -> Ca
             return await client.call_tool(name, arguments)
 
     return anyio.run(main)
+
+
+def test_fix_of_more_than_its_edit_bound_is_one_refusal_not_minutes() -> None:
+    """An agent may send any amount of YAML: past kai fix's edit bound (kai.policy.fix.EditBudget)
+    the tool refuses in one line before any round trip, as `kai fix` does."""
+    from kai.policy.fix import MAX_EDIT_NODES
+
+    pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\nspec:\n  containers:\n    - name: c\n      image: nginx:1.27\n"
+    count = MAX_EDIT_NODES // 9 + 1  # a Pod like this is 9 nodes or more
+    text = error_text(call("fix", yaml="---\n".join(pod.format(i=i) for i in range(count))))
+    assert "refused:" in text and f"{count:,} documents" in text and "\n" not in text.strip()
