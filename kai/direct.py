@@ -204,7 +204,8 @@ def finish(call: Call) -> NoReturn:
     """`run(call)`, then end the process without tearing the interpreter down: freeing every
     module and object at exit was ~13% of a one-file review's CPU. Only when nothing else would
     run at exit (no atexit callback, such as coverage's or a temporary folder's, and no other
-    thread) and the status is a number; otherwise the exit is Python's own."""
+    thread, no profiler or tracer) and the status is a number; otherwise the exit is Python's
+    own."""
     import sys
 
     try:
@@ -215,7 +216,12 @@ def finish(call: Call) -> NoReturn:
 
         code = e.code
         try:
-            quiet = atexit._ncallbacks() == 0 and threading.active_count() == 1
+            quiet = (
+                atexit._ncallbacks() == 0
+                and threading.active_count() == 1
+                and sys.getprofile() is None  # python -m cProfile writes its stats after main
+                and sys.gettrace() is None  # a debugger or a tracer
+            )
             sys.stdout.flush()  # (what finalizing would write)
             sys.stderr.flush()
         except Exception:  # a private API gone, or a flush that fails: exit as Python does

@@ -337,3 +337,20 @@ def test_the_launcher_exits_without_teardown_only_when_nothing_runs_at_exit(
             assert ("at exit ran" in p.stderr) == (name == "atexit")
         assert runs["plain"] == runs["atexit"] == runs["thread"], args
         assert runs["plain"][0] == (1 if "-o" in args else 2)
+
+
+def test_a_profiled_review_still_writes_its_profile(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`python -m cProfile -o F -m kai review FILE` writes F after kai's main returns: the
+    launcher must not skip that with its teardown-free exit."""
+    stats = tmp_path / "review.prof"
+    p = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "kai", "review", DEPLOYMENT],
+        capture_output=True,
+        text=True,
+        env={**run_env, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr  # the hardened example passes
+    assert stats.stat().st_size > 0
