@@ -169,14 +169,14 @@ class _CelRule:
 
     def interpret(self, result: Any, m: Manifest, ctx: Context) -> Iterator[Hit]:
         """The hits a program result means: one per failing container, or one for the object."""
-        from kai.policy import cel
-
         if self.scope == "container":
             containers = ctx.containers(m, self.fields)
             if containers is None:
                 return
             path = ctx.pod(m)[1]  # type: ignore[index]  # containers exist: so does the pod
             if not isinstance(result, list) or len(result) != len(containers):
+                from kai.policy import cel  # (imported here: 280,000 calls at 60,000 objects)
+
                 raise cel.CelError("containers are malformed")
             for ok, (field, i, c) in zip(result, containers, strict=True):
                 if ok is not True:
