@@ -893,11 +893,13 @@ class EditBudget:
         if self.spent + nodes > self.limit * (1 if first else 2):
             if not first:
                 return False
+            many = documents != 1
+            about = " (about 10 s)" if self.limit == MAX_EDIT_NODES else ""
             raise InputError(
-                f"{file}: refused: {documents:,} document{'s' if documents != 1 else ''} need "
-                f"edits, {nodes:,} units of work (a unit: about a line of YAML), past kai fix's "
-                f"bound of {self.limit:,} per file (about 10 s); split the file, or raise the "
-                "bound with --edit-limit"
+                f"{file}: refused: {documents:,} document{'s' if many else ''} "
+                f"need{'' if many else 's'} edits, {nodes:,} units of work (a unit: about a line "
+                f"of YAML), past kai fix's bound of {self.limit:,} per file{about}; split the "
+                "file, or raise the bound with --edit-limit"
             )
         self.spent += nodes
         return True
