@@ -224,3 +224,33 @@ def test_validate_command(kai, tmp_path: Path) -> None:
     assert r.code == 0 and "not validated: no schema for example.com/v1/Widget" in r.out
     assert kai("validate", f, "--kubernetes-version", "banana").code == 2
     assert kai("validate", f, "--crd", str(ROOT / "examples")).code == 2  # no CRD there
+
+
+def test_cached_schemas_are_not_reused_once_their_source_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pruned-schema cache is named by the source's stamp as well as the version: a new
+    kubernetes-validate (new schema files) must not validate with the last one's schemas."""
+    from kai.policy.validate import SchemaStore
+
+    monkeypatch.setenv("KAI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("KAI_NO_CACHE", raising=False)
+    source = tmp_path / "schemas"
+    source.mkdir()
+    store = SchemaStore("1.99.0", strict=True)
+    store.folder = source
+
+    def install(required: str, definitions: str) -> None:
+        (source / "configmap-v1.json").write_text(
+            json.dumps({"type": "object", "required": [required]})
+        )
+        (source / "_definitions.json").write_text(json.dumps({"$defs": {}}) + definitions)
+
+    install("data", "")
+    first = store.schema_text("v1", "ConfigMap")
+    assert first is not None and '"data"' in first
+    install("binaryData", "\n")  # an upgrade: other files, another stamp
+    again = SchemaStore("1.99.0", strict=True)
+    again.folder = source
+    second = again.schema_text("v1", "ConfigMap")
+    assert second is not None and '"binaryData"' in second

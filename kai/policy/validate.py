@@ -127,9 +127,18 @@ class SchemaStore:
         return self._defs
 
     def cache_folder(self) -> Path | None:
-        """Where this version's standalone schemas are cached (None when caching is off)."""
+        """Where this version's standalone schemas are cached (None when caching is off), named
+        also by the stamp of the schemas they come from: a new kubernetes-validate (or a changed
+        schema folder) gets a new cache, not the old one's schemas."""
         cache = _cache_dir()
-        return cache / f"{self.version}{'-strict' if self.strict else ''}" if cache else None
+        if cache is None:
+            return None
+        try:
+            st = os.stat(self.folder / "_definitions.json")
+            stamp = f"-{st.st_size:x}-{st.st_mtime_ns:x}"
+        except OSError:
+            stamp = ""
+        return cache / f"{self.version}{'-strict' if self.strict else ''}{stamp}"
 
     def schema_text(self, api_version: str, kind: str) -> str | None:
         """The standalone schema of a kind: its own file plus only the definitions it reaches."""
