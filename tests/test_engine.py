@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
+
+import pytest
 
 from kai.manifests import load_text
 from kai.models import CelCheck, Finding, Rule, Severity
@@ -198,3 +201,93 @@ def test_findings_of_a_report_share_equal_messages_and_paths() -> None:
     for key in shared:
         assert a[key].message is b[key].message
         assert a[key].path is b[key].path
+
+
+def test_one_batched_program_gives_each_rules_own_value() -> None:
+    """cel.batch binds the PodSpec and each container list once for all rules: every item must
+    still equal what the rule's own program (cel.wrap) gives, container fields and order kept."""
+    from kai.policy import cel
+
+    checks = [
+        ("object.metadata.name == 'd'", "object", ()),
+        ("has(podSpec.hostNetwork)", "pod", ()),
+        ("container.name != 'b'", "container", ("containers", "initContainers")),
+        ("has(container.image)", "container", ("initContainers",)),
+        ("container.name.size() > 0", "container", ("containers", "initContainers")),
+    ]
+    manifests, _ = load_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n"
+        "    spec:\n      containers: [{name: a, image: x}, {name: b}]\n"
+        "      initContainers: [{name: i}]\n",
+        "t.yaml",
+    )
+    activation = cel.activation(manifests[0].obj)
+    together = cel.Program(cel.batch(checks)).evaluate(activation)
+    alone = [cel.Program(cel.wrap(e, s, f)).evaluate(activation) for e, s, f in checks]
+    assert together == alone == [True, False, [True, False, True], [False], [True, True, True]]
+
+
+def test_a_deployment_is_judged_by_the_batched_program_not_the_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch must evaluate on ordinary objects: a batch that always failed would fall back to
+    one program per rule with the same verdicts, and be 5x slower without any test noticing."""
+    from kai.policy import compile as compile_module
+
+    def no_single_runs(self: Any, m: Any, ctx: Any) -> Any:
+        raise AssertionError(f"{self.rule.id} ran on its own")
+
+    monkeypatch.setattr(compile_module._CelRule, "run", no_single_runs)
+    rules = [r for r in load_rules() if r.cel is not None and not r.cel.variables]
+    manifests, notes = load_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector:\n"
+        "    matchLabels: {app: d}\n  template:\n    metadata: {labels: {app: d}}\n    spec:\n"
+        "      containers: [{name: a, image: 'nginx:1.27'}]\n      initContainers: [{name: i, image: 'busybox:1.36'}]\n",
+        "t.yaml",
+    )
+    report = Engine(rules).evaluate(manifests, notes)
+    assert report.findings and not report.notes
+
+
+def test_objects_sharing_a_pod_spec_get_the_verdicts_each_would_get_alone() -> None:
+    """Pod-only rules are evaluated once per distinct PodSpec: that must never change a verdict,
+    across kinds (a Pod and a Deployment with one PodSpec), names, or values that only look alike
+    (1 and "1", true and "true", a key order)."""
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n"
+        "  securityContext: {{runAsNonRoot: {flag}{uid}}}\n"
+        "  containers: [{{name: c, image: 'nginx:1.27', ports: [{{containerPort: 80}}]}}]\n"
+    )
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n"
+        "  selector: {{matchLabels: {{app: x}}}}\n  template:\n    metadata: {{labels: {{app: x}}}}\n"
+        "    spec:\n      securityContext: {{runAsNonRoot: {flag}{uid}}}\n"
+        "      containers: [{{name: c, image: 'nginx:1.27', ports: [{{containerPort: 80}}]}}]\n"
+    )
+    docs = [
+        pod.format(name="p1", flag="true", uid=""),
+        deployment.format(name="d1", flag="true", uid=""),
+        pod.format(name="p2", flag="true", uid=""),
+        pod.format(name="p3", flag="'true'", uid=""),
+        deployment.format(name="d2", flag="true", uid=", runAsUser: '1000'"),
+        deployment.format(name="d3", flag="true", uid=", runAsUser: 0"),
+        deployment.format(name="d4", flag="true", uid=""),
+    ]
+    rules = load_rules()
+    together = {
+        (f.rule, f.object.display(), f.path, f.message)
+        for f in _review("---\n".join(docs), *rules).findings
+    }
+    alone = {
+        (f.rule, f.object.display(), f.path, f.message)
+        for doc in docs
+        for f in _review(doc, *rules).findings
+    }
+    assert together == alone
+    by_object: dict[str, set[str]] = {}
+    for rule, name, _, _ in together:
+        by_object.setdefault(name, set()).add(rule)
+    assert by_object["Pod/p1"] == by_object["Pod/p2"]
+    assert by_object["Pod/p3"] != by_object["Pod/p1"]  # "true" is not true
+    assert by_object["Deployment/d3"] != by_object["Deployment/d1"]  # uid 0
+    assert by_object["Deployment/d4"] == by_object["Deployment/d1"]

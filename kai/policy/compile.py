@@ -31,22 +31,10 @@ class CompiledRule:
     cel_source: str | None = None
     interpret: InterpretFn | None = None
     fail_closed: FailFn | None = None
-    # The CEL rule's scope and container fields: what the engine needs to see, from a batched
-    # result alone, that `interpret` would report nothing (most objects pass most rules).
+    # The CEL rule's scope and container fields: what the engine needs to batch the rule and to
+    # see, from a batched result alone, that `interpret` would report nothing (engine._passes).
     scope: str | None = None
     fields: tuple[str, ...] = ()
-
-    def passes(self, result: Any, m: Manifest, ctx: Context) -> bool:
-        """True when `interpret(result, m, ctx)` is sure to yield no hit (a quick check; False
-        means only "ask interpret")."""
-        if self.scope == "container":
-            containers = ctx.containers(m, self.fields)
-            return containers is None or (
-                type(result) is list
-                and len(result) == len(containers)
-                and all(ok is True for ok in result)
-            )
-        return result is True
 
 
 def error_text(err: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,31 @@ def _batchable(c: CompiledRule) -> bool:
     return cel is not None and not cel.variables and "cel.bind(" not in cel.expression
 
 
+_OBJECT_NAME = re.compile(r"\bobject\b")
+
+
+def _pod_only(c: CompiledRule) -> bool:
+    """A pod or container rule whose expression never names `object`: its value is a function
+    of the PodSpec alone (anywhere in the text counts, string literals too: "not sure" is "no")."""
+    assert c.rule.cel is not None
+    return c.scope in ("pod", "container") and not _OBJECT_NAME.search(c.rule.cel.expression)
+
+
+# Pod-only results are kept per PodSpec for one evaluation (many workloads share one: 60,000
+# Deployments of a JSON List had 20), up to this many distinct PodSpecs.
+MAX_MEMO_PODS = 10_000
+
+
+def _pod_key(pod: dict[str, Any]) -> str | None:
+    """The PodSpec's exact value as text (repr tells 1, 1.0, True and "1" apart, keys and
+    order included), or None when it cannot serve as a key (a cycle or too deep)."""
+    try:
+        key = repr(pod)
+    except RecursionError:
+        return None
+    return None if "{...}" in key or "[...]" in key else key
+
+
 @dataclass(slots=True)
 class _Plan:
     """What runs on one kind of object: the rules, and one batched program for the CEL ones."""
@@ -79,19 +105,98 @@ class _Plan:
     rules: list[CompiledRule]
     cel_rules: list[CompiledRule]
     specific: bool  # some rule looks at this kind in particular (not only any object's metadata)
-    batch: Any = None  # kai.policy.cel.Program over "[rule1, rule2, ...]"
-    # each rule with its place in the batch's result list (-1: not batched)
-    steps: list[tuple[CompiledRule, int]] = field(default_factory=list)
+    # kai.policy.cel.Programs over "[rule1, rule2, ...]": the rules that read the object, and
+    # the pod-only ones (evaluated once per distinct PodSpec); cel_rules lists them in this order
+    batch: Any = None
+    pod_batch: Any = None
+    # each rule with its place in the batch's result list (-1: not batched) and, for a batched
+    # container rule, its container fields (None otherwise)
+    steps: list[tuple[CompiledRule, int, tuple[str, ...] | None]] = field(default_factory=list)
+    # places in `steps` of the unbatched rules, the object batch's and the pod batch's
+    unbatched: list[int] = field(default_factory=list)
+    object_steps: list[int] = field(default_factory=list)
+    pod_steps: list[int] = field(default_factory=list)
+
+
+def _batch_program(rules: list[CompiledRule]) -> Any:
+    from kai.policy import cel
+
+    checks = []
+    for c in rules:
+        assert c.rule.cel is not None and c.scope is not None  # (_batchable)
+        checks.append((c.rule.cel.expression, c.scope, c.fields))
+    return cel.Program(cel.batch(checks))
+
+
+# Pod-only results by (plan, PodSpec): the values and the places in plan.steps that fail
+_PodMemo = dict[tuple[int, str], tuple[list[Any], list[int]]]
+
+
+def _batch_results(
+    plan: _Plan, m: Manifest, ctx: Context, pods: _PodMemo
+) -> tuple[list[Any] | None, list[int]]:
+    """The batched rules' results for `m` (in plan.cel_rules order) and the places in
+    plan.steps still to look at: every unbatched rule and each batched one whose result is not
+    a plain pass. (None, every place) when a batch fails on `m`: its rules then run one by one,
+    to say which failed. The pod-only rules' results, and which of them fail, are kept in `pods`
+    by PodSpec: an equal PodSpec gives equal values."""
+    everything = list(range(len(plan.steps)))
+    if plan.batch is None and plan.pod_batch is None:
+        return None, everything
+    sizes: dict[Any, int] = {}
+    try:
+        results = plan.batch.evaluate(ctx.cel_activation(m)) if plan.batch is not None else []
+        look = [*plan.unbatched]
+        for place in plan.object_steps:
+            _, index, fields = plan.steps[place]
+            if not _passes(results[index], fields, m, ctx, sizes):
+                look.append(place)
+        if plan.pod_batch is not None:
+            found = ctx.pod(m)
+            assert found is not None  # (pod rules are only planned for objects with a PodSpec)
+            text = _pod_key(found[0])
+            key = (id(plan), text) if text is not None else None
+            memo = pods.get(key) if key is not None else None
+            if memo is None:
+                from kai.policy import cel
+
+                # `object` is only the way to the PodSpec here: these rules read nothing else
+                values = plan.pod_batch.evaluate(cel.activation({"kind": "Pod", "spec": found[0]}))
+                failing = []
+                for place in plan.pod_steps:
+                    _, index, fields = plan.steps[place]
+                    if not _passes(values[index - len(results)], fields, m, ctx, sizes):
+                        failing.append(place)
+                memo = (values, failing)
+                if key is not None and len(pods) < MAX_MEMO_PODS:
+                    pods[key] = memo
+            results = [*results, *memo[0]]
+            look += memo[1]
+        return results, sorted(look)
+    except Exception:
+        return None, everything
+
+
+def _passes(
+    result: Any, fields: tuple[str, ...] | None, m: Manifest, ctx: Context, sizes: dict[Any, int]
+) -> bool:
+    """True when a batched rule's result is sure to mean no hit (most objects pass most rules);
+    False means only "ask interpret".
+    `sizes` holds the object's container count per field tuple (-1: no PodSpec)."""
+    if fields is None:
+        return result is True
+    n = sizes.get(fields)
+    if n is None:
+        found = ctx.containers(m, fields)
+        n = sizes[fields] = -1 if found is None else len(found)
+    return n < 0 or (type(result) is list and len(result) == n and all(ok is True for ok in result))
 
 
 def _hits_for(
     c: CompiledRule, m: Manifest, ctx: Context, results: list[Any] | None, index: int
 ) -> list[Hit]:
     if results is not None and index >= 0 and c.interpret is not None:
-        result = results[index]
-        if c.passes(result, m, ctx):  # the common case, without interpret's generator
-            return []
-        return list(c.interpret(result, m, ctx))
+        return list(c.interpret(results[index], m, ctx))
     return list(c.run(m, ctx))
 
 
@@ -184,21 +289,37 @@ class Engine:
             # KAI-RES-002 or KAI-PRB-001, got a wrong verdict). The built-in rules bind with a
             # one-element comprehension (`[expr].all(x, ...)`) instead, which batches correctly;
             # tests/test_semantics.py compares both ways on every fixture.
-            cel_rules = [c for c in applicable if c.cel_source is not None and _batchable(c)]
+            batched = [c for c in applicable if c.cel_source is not None and _batchable(c)]
+            pod_rules = [c for c in batched if has_pod and _pod_only(c)]
+            cel_rules = [c for c in batched if c not in pod_rules] + pod_rules
             specific = any(c.kinds or c.needs_pod for c in applicable)
             index = {id(c): i for i, c in enumerate(cel_rules)}
             plan = _Plan(
                 rules=applicable,
                 cel_rules=cel_rules,
                 specific=specific,
-                steps=[(c, index.get(id(c), -1)) for c in applicable],
+                steps=[
+                    (
+                        c,
+                        index.get(id(c), -1),
+                        c.fields if c.scope == "container" and id(c) in index else None,
+                    )
+                    for c in applicable
+                ],
             )
             if len(cel_rules) > 1:
-                from kai.policy import cel
-
-                plan.batch = cel.Program(
-                    "[" + ",\n".join(c.cel_source or "" for c in cel_rules) + "]"
-                )
+                first_pod = len(cel_rules) - len(pod_rules)
+                plan.batch = _batch_program(cel_rules[:first_pod]) if first_pod else None
+                plan.pod_batch = _batch_program(pod_rules) if pod_rules else None
+                for place, (_, i, _) in enumerate(plan.steps):
+                    group = (
+                        plan.unbatched
+                        if i < 0
+                        else plan.object_steps
+                        if i < first_pod
+                        else plan.pod_steps
+                    )
+                    group.append(place)
             self._plans[key] = plan
         return plan
 
@@ -219,6 +340,7 @@ class Engine:
         findings: list[Finding] = []
         out_notes = list(notes)
         shared: dict[str, str] = {}  # this report's finding messages and paths, one copy each
+        pods: _PodMemo = {}
         for m in manifests:
             plan = self._plan(m.ref.kind, ctx.pod(m) is not None)
             if not plan.specific and m.ref.kind not in BUILTIN_KINDS:
@@ -235,7 +357,7 @@ class Engine:
                         message=f"{m.ref.apiVersion} {m.ref.kind} is not a built-in kind (a custom resource?): {what}",
                     )
                 )
-            findings += self._evaluate_one(m, ctx, plan, out_notes, shared)
+            findings += self._evaluate_one(m, ctx, plan, out_notes, shared, pods)
         findings.sort(key=lambda f: (f.file, f.line, -f.severity.rank, f.rule, f.path or ""))
         return Report(
             findings=findings,
@@ -245,14 +367,15 @@ class Engine:
         )
 
     def _evaluate_one(
-        self, m: Manifest, ctx: Context, plan: _Plan, notes: list[Note], shared: dict[str, str]
+        self,
+        m: Manifest,
+        ctx: Context,
+        plan: _Plan,
+        notes: list[Note],
+        shared: dict[str, str],
+        pods: _PodMemo,
     ) -> list[Finding]:
-        results: list[Any] | None = None
-        if plan.batch is not None:
-            try:
-                results = plan.batch.evaluate(ctx.cel_activation(m))
-            except Exception:
-                results = None  # one rule failed on this object: run them one by one to say which
+        results, places = _batch_results(plan, m, ctx, pods)
         ignored = suppressions(m.obj)
         if wildcard_without_reason(m.obj):
             notes.append(
@@ -266,7 +389,8 @@ class Engine:
                 )
             )
         out: list[Finding] = []
-        for c, index in plan.steps:
+        for place in places:
+            c, index, _ = plan.steps[place]
             try:
                 hits = _hits_for(c, m, ctx, results, index)
             except Exception as err:  # a rule must never take the whole review down, nor pass
