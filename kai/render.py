@@ -36,7 +36,7 @@ def report_data(report: Report, fail_on: Severity, lazy: bool = False) -> dict[s
 
     `lazy`: the findings and notes as Lazy lists, built one at a time while write_json writes
     them (a 50,000-object review has 160,000 findings: never all as dicts and one string)."""
-    findings: Any = (_finding_data(f) for f in report.findings)
+    findings: Any = _streamed(report.findings) if lazy else map(_finding_data, report.findings)
     notes: Any = (_note_data(n) for n in report.notes)
     return {
         "version": SCHEMA_VERSION,
@@ -59,12 +59,23 @@ def _ref_data(ref: ObjectRef) -> dict[str, Any]:
     }
 
 
-def _finding_data(f: Finding) -> dict[str, Any]:
+def _streamed(findings: Iterable[Finding]) -> Iterator[dict[str, Any]]:
+    """_finding_data of each, as written once by write_json: a run of findings of one object
+    shares its "object" dict (16 findings per object: 15 dicts fewer to build)."""
+    last: ObjectRef | None = None
+    ref: dict[str, Any] = {}
+    for f in findings:
+        if f.object is not last:
+            last, ref = f.object, _ref_data(f.object)
+        yield _finding_data(f, ref)
+
+
+def _finding_data(f: Finding, ref: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "rule": f.rule,
         "severity": f.severity.value,
         "message": f.message,
-        "object": _ref_data(f.object),
+        "object": _ref_data(f.object) if ref is None else ref,
         "file": f.file,
         "line": f.line,
         "path": f.path,
@@ -423,16 +434,32 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
     Like kube-linter's plain output and compilers' diagnostics, so editors and CI problem matchers
     can jump to the line. The column is that of the object's document (findings are per object).
     """
+    # Each piece is sanitized on its own (sanitize works character by character, so the line is
+    # the same), once per distinct text: a report repeats its objects, rules, messages and paths
+    # (60,000 objects: 960,000 findings, 60,000 objects and ~20 paths).
+    pieces: dict[str, str] = {}
+    last: tuple[Any, ...] = ()
+    head = ""
     for f in report.findings:
         if f.suppressed and not show_suppressed:
             continue
+        if last[:3] != (f.file, f.line, f.object):
+            last = (f.file, f.line, f.object)
+            head = sanitize(f"{f.file}:{f.line}:1: ")
+            name = sanitize(f.object.display())
         sev = "suppressed" if f.suppressed else f.severity.value
-        where = f" ({_short_path(f.path)})" if f.path else ""
-        why = f" [ignored: {_one_line(f.suppression_reason)}]" if f.suppression_reason else ""
-        yield sanitize(
-            f"{f.file}:{f.line}:1: {sev} {f.rule} {f.object.display()}: "
-            f"{_one_line(f.message)}{where}{why if f.suppressed else ''}"
-        )
+        if (message := pieces.get(f.message)) is None:
+            message = pieces[f.message] = sanitize(_one_line(f.message))
+        where = ""
+        if f.path:
+            found = pieces.get(" " + f.path)  # (a key no message has)
+            if found is None:
+                found = pieces[" " + f.path] = f" ({sanitize(_short_path(f.path))})"
+            where = found
+        why = ""
+        if f.suppressed and f.suppression_reason:
+            why = sanitize(f" [ignored: {_one_line(f.suppression_reason)}]")
+        yield f"{head}{sev} {sanitize(f.rule)} {name}: {message}{where}{why}"
     for n in report.notes:
         yield sanitize(f"{n.file}:{n.line}:1: note {_one_line(n.message)}")
     yield _summary_line(report, fail_on)
