@@ -102,9 +102,9 @@ def check_node(
         key = id(node)
         if done:
             on_path.discard(key)
-            children = _children(node)
-            size = 1 + sum(sizes[id(c)][0] for c in children)
-            height = 1 + max((sizes[id(c)][1] for c in children), default=0)
+            found = [sizes[id(c)] for c in _children(node)]
+            size = 1 + sum(s for s, _ in found)
+            height = 1 + max((h for _, h in found), default=0)
             if height > MAX_DEPTH:
                 raise InputError(
                     f"{_where(file, node, line0)}: refused: nested {height} levels deep, "
@@ -136,8 +136,16 @@ def check_node(
         stack.append((node, True))
         if keys and isinstance(node, yaml.MappingNode):
             other_keys |= _check_keys(node, file)
-        stack.extend((c, False) for c in reversed(_children(node)))
+        for c in reversed(_children(node)):
+            # a scalar child is checked here rather than visited (most nodes are scalars)
+            if type(c) is yaml.ScalarNode and c.tag in _GO_TAGS:
+                sizes[id(c)] = _LEAF
+            else:
+                stack.append((c, False))
     return other_keys
+
+
+_LEAF = (1, 1)  # a scalar's (expanded size, height)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -340,25 +348,21 @@ def construct_go(root: yaml.Node, file: str, line0: int = 1) -> Any:
         if key in done:
             continue
         if isinstance(node, yaml.ScalarNode):
-            try:
-                value = _go_scalar(node)
-                if type(value) is int or type(value) is float:
-                    value = json_number(value)
-                done[key] = "<<" if value is MERGE else value
-            except NotJSON:
-                raise InputError(
-                    f"{file}:{node.start_mark.line + line0}: refused: {_short(node.value)!r} is "
-                    "not a number JSON can carry (kubectl: json: unsupported value)"
-                ) from None
-            except InputError as e:
-                raise InputError(f"{file}:{node.start_mark.line + line0}: {e.message}") from None
+            done[key] = _scalar_value(node, file, line0)
             continue
         if not ready:
             stack.append((node, True))
             if isinstance(node, yaml.MappingNode):
-                stack.extend((v, False) for _, v in reversed(node.value))
+                children = [v for _, v in reversed(node.value)]
             else:
-                stack.extend((c, False) for c in reversed(node.value))
+                children = node.value[::-1]
+            for c in children:
+                # a scalar child is built here rather than visited (most nodes are scalars)
+                if type(c) is yaml.ScalarNode:
+                    if id(c) not in done:
+                        done[id(c)] = _scalar_value(c, file, line0)
+                else:
+                    stack.append((c, False))
             continue
         if isinstance(node, yaml.SequenceNode):
             done[key] = [done[id(c)] for c in node.value]
@@ -384,6 +388,21 @@ def construct_go(root: yaml.Node, file: str, line0: int = 1) -> Any:
             out[name] = done[id(v)]
         done[key] = out
     return done[id(root)]
+
+
+def _scalar_value(node: yaml.ScalarNode, file: str, line0: int) -> Any:
+    try:
+        value = _go_scalar(node)
+        if type(value) is int or type(value) is float:
+            value = json_number(value)
+        return "<<" if value is MERGE else value
+    except NotJSON:
+        raise InputError(
+            f"{file}:{node.start_mark.line + line0}: refused: {_short(node.value)!r} is "
+            "not a number JSON can carry (kubectl: json: unsupported value)"
+        ) from None
+    except InputError as e:
+        raise InputError(f"{file}:{node.start_mark.line + line0}: {e.message}") from None
 
 
 def go_documents(text: str, file: str, line0: int = 1) -> Iterator[tuple[int, Any]]:
