@@ -268,29 +268,7 @@ def review(
     ] = False,
 ) -> None:
     """Critique Kubernetes YAML offline: policy and schema findings, with exit codes for CI."""
-    cliparts.review(
-        paths,
-        output,
-        explain,
-        fail_on,
-        enable,
-        disable,
-        policies,
-        namespace,
-        hide_suppressed,
-        no_validate,
-        kubernetes_version,
-        strict,
-        crd,
-        validator,
-        cluster,
-        kubeconfig,
-        context,
-        apply_fixes,
-        baseline,
-        write_baseline,
-        allow_empty,
-    )
+    cliparts.review(**locals())  # (the options, by the names cliparts.review takes them)
 
 
 @app.command()
@@ -1384,7 +1362,6 @@ def critique(
 ) -> None:
     """Practise reviewing: list the problems you see in a manifest, then compare with kai's findings."""
     from kai import render
-    from kai.errors import InputError
     from kai.learn.critique import (
         ask_answers,
         critique_data,
@@ -1396,15 +1373,7 @@ def critique(
     )
     from kai.models import Severity
 
-    if (path is None) == (request is None):
-        raise InputError("give one manifest file (or - for stdin), or --generate REQUEST")
-    if answers is None and (path == "-" or not sys.stdin.isatty()):
-        raise InputError(
-            "no terminal to ask for your answers on: pass --answers FILE (one problem per line)"
-        )
-    if answers == "-" and path == "-":
-        raise InputError("standard input cannot hold both the manifest and --answers")
-    learner = given_answers(answers, sys.stdin)
+    learner = given_answers(path, request, answers, sys.stdin)
 
     def waiting(message: str) -> Any:
         return _console(stderr=True).status(message, spinner="dots")
@@ -1467,7 +1436,7 @@ def completion(
     )
 
 
-def _usage_message(e: Any, args: list[str], commands: set[str]) -> str:
+def _usage_message(e: Any, args: list[str], commands: frozenset[str]) -> str:
     """click's usage error as kai's one line, with the help command to run and, for an unquoted
     request (`kai deploy nginx`), the shorthand that was meant."""
     message = e.format_message()
@@ -1515,16 +1484,10 @@ def _root_help() -> str:
         return ctx.get_help()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
-    from kai.errors import ExitCode, KaiError
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    if COMPLETE_VAR in os.environ:  # the shell asks for completions (see `kai completion`)
-        from typer._completion_classes import completion_init
-
-        completion_init()
-    commands = {
+# The command names (and aliases) a first argument is checked against: anything else with a
+# space in it is a request for `kai generate`.
+COMMANDS = frozenset(
+    {
         "run",
         "do",
         "debug",
@@ -1543,18 +1506,37 @@ def main(argv: list[str] | None = None) -> None:
         "critique",
         "completion",
     }
+)
+
+
+def _print_root_help() -> None:
+    """`kai --help`: rendered here, and kept for the launcher's next `kai --help`."""
     from kai import startup
 
-    if args in startup.HELP_ARGS:  # rendered here, and kept for the launcher's next `kai --help`
-        text = _root_help() + "\n"
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _discard_stdout()
-        startup.store_help(text, typer.main.__file__)
+    text = _root_help() + "\n"
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+    startup.store_help(text, typer.main.__file__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors with exit codes, tracebacks only with --debug."""
+    from kai.errors import ExitCode, KaiError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions (see `kai completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    from kai import startup
+
+    if args in startup.HELP_ARGS:
+        _print_root_help()
         return
-    if args and not args[0].startswith("-") and args[0] not in commands and " " in args[0]:
+    if args and not args[0].startswith("-") and args[0] not in COMMANDS and " " in args[0]:
         args.insert(0, "generate")  # kai "deploy my agent with 3 replicas"
     try:  # typer vendors click (as typer._click) from 0.26; older releases use click itself
         from typer._click import exceptions as click
@@ -1571,7 +1553,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write((e.ctx.get_help() if e.ctx else "") + "\n")
         raise SystemExit(ExitCode.USAGE) from None
     except click.UsageError as e:
-        _fail(_usage_message(e, args, commands), ExitCode.USAGE)
+        _fail(_usage_message(e, args, COMMANDS), ExitCode.USAGE)
     except typer.Abort:  # Ctrl-C or end of input at a click prompt
         _fail("cancelled", ExitCode.CANCELLED)
     except click.ClickException as e:

@@ -337,11 +337,7 @@ def generate(
     required = constraints.gather(answers or {}, config)
     for number in range(1, max_rounds + 1):
         if not plan.objects:
-            result.stopped_because = (
-                "the model asked questions instead of planning"
-                if plan.questions
-                else "the model returned no objects"
-            )
+            result.stopped_because = _empty_plan_reason(plan)
             break
         calls_so_far = llm.calls
         objects, removed = strip_suppressions(plan.objects)
@@ -375,6 +371,17 @@ def generate(
         plan, answer = _ask(llm, messages)
         result.plan = plan = _repaired(result.plan, kept, plan)
     result.messages = [*base, {"role": "assistant", "content": answer}]
+    return _with_usage(result, llm)
+
+
+def _empty_plan_reason(plan: Plan) -> str:
+    if plan.questions:
+        return "the model asked questions instead of planning"
+    return "the model returned no objects"
+
+
+def _with_usage(result: Generated, llm: LLM) -> Generated:
+    """`result` with the model calls, retries, tokens and cost the loop spent."""
     result.model_calls = llm.calls
     result.retries = getattr(llm, "retries", 0)
     result.prompt_tokens = llm.prompt_tokens

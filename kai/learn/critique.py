@@ -733,12 +733,25 @@ class Exercise:
     drafted: bool = False
 
 
-def given_answers(answers: str | None, stdin: Any) -> list[str] | None:
-    """--answers FILE (or - for stdin), one problem per line; None when the learner is asked."""
+def given_answers(
+    path: str | None, request: str | None, answers: str | None, stdin: Any
+) -> list[str] | None:
+    """--answers FILE (or - for stdin), one problem per line; None when the learner is asked.
+    Checks first that the inputs fit together: one manifest (`path`) or a `request`, and a way
+    to get the answers (asked on a terminal, or from a file)."""
     from pathlib import Path
 
+    from kai.errors import InputError
     from kai.manifests import read_file
 
+    if (path is None) == (request is None):
+        raise InputError("give one manifest file (or - for stdin), or --generate REQUEST")
+    if answers is None and (path == "-" or not stdin.isatty()):
+        raise InputError(
+            "no terminal to ask for your answers on: pass --answers FILE (one problem per line)"
+        )
+    if answers == "-" and path == "-":
+        raise InputError("standard input cannot hold both the manifest and --answers")
     if answers is None:
         return None
     lines = stdin.read() if answers == "-" else read_file(Path(answers))
