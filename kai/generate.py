@@ -125,12 +125,29 @@ def _answer_lines(answers: dict[str, str]) -> str:
     return "\n".join(f"{asks[k]} {v}" if k in asks else f"{k}: {v}" for k, v in answers.items())
 
 
+class UnreadableAnswer(ModelError):
+    """The model answered, but not with a plan kai can read (after its corrective retry)."""
+
+
+def _cut_off(llm: LLM) -> UnreadableAnswer:
+    bound = getattr(getattr(llm, "settings", None), "max_tokens", None)
+    return UnreadableAnswer(
+        f"the model's answer stopped at the max_tokens bound ({bound} tokens) before it was "
+        "complete: raise it with --max-tokens (or KAI_MAX_TOKENS, max_tokens: in .kai.yaml)"
+    )
+
+
 def _ask(llm: LLM, messages: list[dict[str, str]]) -> tuple[Plan, str]:
-    """One model turn, with one corrective retry when the answer cannot be read."""
+    """One model turn, with one corrective retry when the answer cannot be read. An answer cut
+    off at max_tokens is not retried: a small local model, told its answer was unreadable,
+    answered with no objects at all (Qwen2.5-Coder-1.5B, benchmarks/eval_local.py); the bound
+    is what to change."""
     completion = llm.complete(messages, PLAN_SCHEMA)
     try:
         return parse_plan(completion.text), completion.text
     except PlanError as first:
+        if completion.truncated:
+            raise _cut_off(llm) from None
         messages = [
             *messages,
             {"role": "assistant", "content": completion.text},
@@ -140,7 +157,11 @@ def _ask(llm: LLM, messages: list[dict[str, str]]) -> tuple[Plan, str]:
         try:
             return parse_plan(completion.text), completion.text
         except PlanError as second:
-            raise ModelError(f"the model's answer could not be read twice: {second}") from None
+            if completion.truncated:
+                raise _cut_off(llm) from None
+            raise UnreadableAnswer(
+                f"the model's answer could not be read twice: {second}"
+            ) from None
 
 
 def _first_sentence(text: str) -> str:
@@ -368,7 +389,12 @@ def generate(
             progress(f"round {number + 1}: repairing {n} finding{'s' if n != 1 else ''}")
         messages = repair_messages(base, manifests, failing, by_id)
         kept = [m.obj for m in manifests]
-        plan, answer = _ask(llm, messages)
+        try:
+            plan, answer = _ask(llm, messages)
+        except UnreadableAnswer as e:
+            # the last judged result stands, with its findings (the verdict stays a FAIL)
+            result.stopped_because = f"round {number + 1}'s repair answer was unusable: {e.message}"
+            break
         result.plan = plan = _repaired(result.plan, kept, plan)
     result.messages = [*base, {"role": "assistant", "content": answer}]
     return _with_usage(result, llm)

@@ -79,6 +79,9 @@ class Completion:
     calls: int = 1  # completed model calls: 1, or 0 from the cache
     retries: int = 0  # attempts before this one that got no answer (429, 503 "Loading model", ...)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # the answer stopped at the max_tokens bound (finish_reason "length", stop_reason
+    # "max_tokens"): it may be incomplete
+    truncated: bool = False
 
 
 Message = Mapping[str, Any]
@@ -388,8 +391,10 @@ def _openai_call(
     )
     _check(status, resp_headers, payload, "the model API")
     try:
-        message = payload["choices"][0]["message"]
+        choice = payload["choices"][0]
+        message = choice["message"]
         text = message.get("content") or ""
+        truncated = choice.get("finish_reason") == "length"
         calls = [
             ToolCall(
                 str(c["id"]), str(c["function"]["name"]), _arguments(c["function"].get("arguments"))
@@ -405,6 +410,7 @@ def _openai_call(
         str(payload.get("model") or name),
         Usage(pt, ct, cost(s.model, pt, ct)),
         tool_calls=calls,
+        truncated=truncated,
     )
 
 
@@ -459,6 +465,7 @@ def _anthropic_call(
         str(payload.get("model") or name),
         Usage(pt, ct, cost(s.model, pt, ct)),
         tool_calls=calls,
+        truncated=payload.get("stop_reason") == "max_tokens",
     )
 
 
@@ -509,7 +516,11 @@ def _litellm_call(
     ]
     pt, ct = int(resp.usage.prompt_tokens or 0), int(resp.usage.completion_tokens or 0)
     return Completion(
-        text, str(resp.model or s.model), Usage(pt, ct, cost(s.model, pt, ct)), tool_calls=calls
+        text,
+        str(resp.model or s.model),
+        Usage(pt, ct, cost(s.model, pt, ct)),
+        tool_calls=calls,
+        truncated=getattr(resp.choices[0], "finish_reason", None) == "length",
     )
 
 
