@@ -142,6 +142,8 @@ def _visible(m: re.Match[str]) -> str:
 
 def sanitize(text: str) -> str:
     """`text` with every control character shown as an escape (\\x1b), newlines and tabs kept."""
+    if text.isascii() and text.isprintable():  # (the common case, without the regex)
+        return text
     return _UNSAFE.sub(_visible, text) if _UNSAFE.search(text) else text
 
 
@@ -425,7 +427,14 @@ def _summary_line(report: Report, fail_on: Severity) -> str:
 
 def _one_line(text: str) -> str:
     """Messages on one line: a CI log line must not be broken by a message's own newlines."""
+    # Every whitespace character but the ASCII space is unprintable: a printable text with no
+    # double, leading or trailing space is one line already
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
+
+
+_SEVERITY_TEXT = {s: s.value for s in Severity}  # (Enum.value is a Python-level property)
 
 
 def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = True) -> Iterator[str]:
@@ -438,17 +447,21 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
     # the same), once per distinct text: a report repeats its objects, rules, messages and paths
     # (60,000 objects: 960,000 findings, 60,000 objects and ~20 paths).
     pieces: dict[str, str] = {}
-    last: tuple[Any, ...] = ()
-    head = ""
+    last: Any = None
+    line, file, head, name = -1, "", "", ""
     for f in report.findings:
         if f.suppressed and not show_suppressed:
             continue
-        if last[:3] != (f.file, f.line, f.object):
-            last = (f.file, f.line, f.object)
+        if f.object is not last or f.line != line or f.file != file:
+            last, line, file = f.object, f.line, f.file
             head = sanitize(f"{f.file}:{f.line}:1: ")
             name = sanitize(f.object.display())
-        sev = "suppressed" if f.suppressed else f.severity.value
-        if (message := pieces.get(f.message)) is None:
+        sev = "suppressed" if f.suppressed else _SEVERITY_TEXT[f.severity]
+        rule = pieces.get(f.rule)
+        if rule is None:
+            rule = pieces[f.rule] = sanitize(f.rule)
+        message = pieces.get(f.message)
+        if message is None:
             message = pieces[f.message] = sanitize(_one_line(f.message))
         where = ""
         if f.path:
@@ -459,7 +472,7 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
         why = ""
         if f.suppressed and f.suppression_reason:
             why = sanitize(f" [ignored: {_one_line(f.suppression_reason)}]")
-        yield f"{head}{sev} {sanitize(f.rule)} {name}: {message}{where}{why}"
+        yield f"{head}{sev} {rule} {name}: {message}{where}{why}"
     for n in report.notes:
         yield sanitize(f"{n.file}:{n.line}:1: note {_one_line(n.message)}")
     yield _summary_line(report, fail_on)

@@ -137,3 +137,18 @@ def test_the_console_escapes_renderables_too() -> None:
     assert "\\x1b[2J" in out and "\\x9b31m" in out and "\\u202e" in out
     assert "\x1b[1m" in out  # kai's own bold is still rendered as a style
     assert "\x1b[2J" not in out and "\x9b" not in out and "\u202e" not in out
+
+
+def test_the_fast_paths_of_sanitize_and_one_line_change_nothing() -> None:
+    """sanitize and _one_line skip their regex or split for printable text: every character up
+    to U+3100 (controls, C1, bidi marks, every kind of space) alone and between letters, and
+    spaces at the ends, give what the full definitions give."""
+    from kai.render import _UNSAFE, _one_line, _visible, sanitize
+
+    texts = [
+        t for c in map(chr, range(0x3100)) for t in (c, f"a{c}b", f" {c}", f"{c} ", f"a{c}{c}b")
+    ]
+    texts += ["", " ", "  ", "a  b", "a b", "plain text", "ünïcode ok"]
+    for text in texts:
+        assert sanitize(text) == _UNSAFE.sub(_visible, text), repr(text)
+        assert _one_line(text) == " ".join(text.split()), repr(text)
