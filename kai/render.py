@@ -60,20 +60,20 @@ def _ref_data(ref: ObjectRef) -> dict[str, Any]:
 
 
 def _streamed(findings: Iterable[Finding]) -> Iterator[dict[str, Any]]:
-    """_finding_data of each, as written once by write_json: a run of findings of one object
-    shares its "object" dict (16 findings per object: 15 dicts fewer to build)."""
-    last: ObjectRef | None = None
-    ref: dict[str, Any] = {}
+    """_finding_data of each, as written once by write_json: the findings of one object share
+    its "object" dict (16 findings per object: 15 dicts fewer to build)."""
+    refs: dict[int, dict[str, Any]] = {}  # by id(): every ObjectRef lives as long as the report
     for f in findings:
-        if f.object is not last:
-            last, ref = f.object, _ref_data(f.object)
+        ref = refs.get(id(f.object))
+        if ref is None:
+            ref = refs[id(f.object)] = _ref_data(f.object)
         yield _finding_data(f, ref)
 
 
 def _finding_data(f: Finding, ref: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "rule": f.rule,
-        "severity": f.severity.value,
+        "severity": _SEVERITY_TEXT[f.severity],
         "message": f.message,
         "object": _ref_data(f.object) if ref is None else ref,
         "file": f.file,
@@ -248,7 +248,7 @@ def write_json(data: Any, write: Callable[[str], Any], pretty: bool | None = Non
     if pretty is None:
         pretty = sys.stdout.isatty()
     for chunk in _json_chunks(data, pretty, 0):
-        if _UNSAFE_IN_TEXT.search(chunk):
+        if not chunk.isascii() and _UNSAFE_IN_TEXT.search(chunk):  # (all unsafe ones are >= 0x7f)
             chunk = _UNSAFE_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", chunk)
         write(chunk)
     write("\n")
