@@ -446,7 +446,9 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
     # Each piece is sanitized on its own (sanitize works character by character, so the line is
     # the same), once per distinct text: a report repeats its objects, rules, messages and paths
     # (60,000 objects: 960,000 findings, 60,000 objects and ~20 paths).
-    pieces: dict[str, str] = {}
+    rules: dict[str, str] = {}
+    messages: dict[str, str] = {}
+    paths: dict[str, str] = {}
     last: Any = None
     line, file, head, name = -1, "", "", ""
     for f in report.findings:
@@ -457,17 +459,17 @@ def compact_lines(report: Report, fail_on: Severity, show_suppressed: bool = Tru
             head = sanitize(f"{f.file}:{f.line}:1: ")
             name = sanitize(f.object.display())
         sev = "suppressed" if f.suppressed else _SEVERITY_TEXT[f.severity]
-        rule = pieces.get(f.rule)
+        rule = rules.get(f.rule)
         if rule is None:
-            rule = pieces[f.rule] = sanitize(f.rule)
-        message = pieces.get(f.message)
+            rule = rules[f.rule] = sanitize(f.rule)
+        message = messages.get(f.message)
         if message is None:
-            message = pieces[f.message] = sanitize(_one_line(f.message))
+            message = messages[f.message] = sanitize(_one_line(f.message))
         where = ""
         if f.path:
-            found = pieces.get(" " + f.path)  # (a key no message has)
+            found = paths.get(f.path)
             if found is None:
-                found = pieces[" " + f.path] = f" ({sanitize(_short_path(f.path))})"
+                found = paths[f.path] = f" ({sanitize(_short_path(f.path))})"
             where = found
         why = ""
         if f.suppressed and f.suppression_reason:

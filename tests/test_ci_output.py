@@ -205,3 +205,21 @@ def test_line_formats_never_print_raw_control_characters(kai, tmp_path: Path, fm
     assert "\\x1b" in r.out  # shown, not sent to the terminal
     if fmt == "junit":
         ET.fromstring(r.out)  # still well-formed XML
+
+
+def test_compact_lines_keep_rules_messages_and_paths_apart() -> None:
+    """Pieces are sanitized once per distinct text, but a message that equals a rule id, or one
+    that looks like a path key, still prints as itself."""
+    from kai.models import Finding, ObjectRef, Report, Severity
+    from kai.render import compact_lines
+
+    ref = ObjectRef("v1", "Pod", "ns", "p")
+    findings = [
+        Finding("R-1", Severity.ERROR, "first", ref, "a.yaml", 1, path="spec.x"),
+        Finding("R-2", Severity.ERROR, " spec.x", ref, "a.yaml", 1, path="spec.y"),
+        Finding("R-3", Severity.ERROR, "R-1", ref, "a.yaml", 1),
+    ]
+    lines = list(compact_lines(Report(findings=findings, objects=[ref]), Severity.ERROR))
+    assert lines[0].endswith("R-1 Pod/ns/p: first (spec.x)")
+    assert lines[1].endswith("R-2 Pod/ns/p: spec.x (spec.y)")  # (not " (spec.x)")
+    assert lines[2].endswith("R-3 Pod/ns/p: R-1")
