@@ -135,15 +135,14 @@ _PodMemo = dict[tuple[int, str], tuple[list[Any], list[int]]]
 
 def _batch_results(
     plan: _Plan, m: Manifest, ctx: Context, pods: _PodMemo
-) -> tuple[list[Any] | None, list[int]]:
+) -> tuple[list[Any] | None, Sequence[int]]:
     """The batched rules' results for `m` (in plan.cel_rules order) and the places in
     plan.steps still to look at: every unbatched rule and each batched one whose result is not
     a plain pass. (None, every place) when a batch fails on `m`: its rules then run one by one,
     to say which failed. The pod-only rules' results, and which of them fail, are kept in `pods`
     by PodSpec: an equal PodSpec gives equal values."""
-    everything = list(range(len(plan.steps)))
     if plan.batch is None and plan.pod_batch is None:
-        return None, everything
+        return None, range(len(plan.steps))
     sizes: dict[Any, int] = {}
     try:
         results = plan.batch.evaluate(ctx.cel_activation(m)) if plan.batch is not None else []
@@ -175,7 +174,7 @@ def _batch_results(
             look += memo[1]
         return results, sorted(look)
     except Exception:
-        return None, everything
+        return None, range(len(plan.steps))
 
 
 def _passes(
