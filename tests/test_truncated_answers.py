@@ -104,3 +104,32 @@ def test_the_anthropic_wire_reports_an_answer_cut_off(
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000000")
     llm = LLM(Settings(model="anthropic/claude-sonnet-4-5", cache=False))
     assert llm.complete([{"role": "user", "content": "hi"}]).truncated is truncated
+
+
+def test_kai_generate_exits_1_and_says_why_when_the_repair_answer_is_unusable(
+    kai: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """From the command line: round 1's judged FAIL is reported (exit 1, not 0 and not 3), the
+    reason the loop stopped is printed, and the file named by -o holds round 1's plan."""
+    answers = [
+        {"choices": [{"message": {"content": _plan(DEPLOYMENT)}, "finish_reason": "stop"}]},
+        {"choices": [{"message": {"content": '{"objects": ['}, "finish_reason": "length"}]},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    def post(_url: str, _headers: Any, body: dict[str, Any], _timeout: float) -> Any:
+        sent.append(body)
+        return 200, {}, answers.pop(0)
+
+    monkeypatch.setattr(client_module, "_post", post)
+    monkeypatch.setattr(client_module, "server_context", lambda _base: None)
+    r = kai(
+        "generate", "deploy web", "--model", "openai/local", "--api-base",
+        "http://127.0.0.1:9/v1", "--no-cache", "-o", "web.yaml",
+    )  # fmt: skip
+    assert r.code == 1, r.out + r.err
+    assert len(sent) == 2 and answers == []
+    assert "round 2's repair answer was unusable" in r.out + r.err
+    assert "KAI-IMG-001" in r.out
+    saved = (tmp_path / "web.yaml").read_text()
+    assert "kind: Deployment" in saved and "nginx:latest" in saved
